@@ -1,0 +1,140 @@
+"""Configuration dataclasses: `VAEConfig` (the architecture) and `TrainConfig` (one run).
+
+Both round-trip through plain JSON-able dicts (`to_dict` / `from_dict`) so that a checkpoint's
+`card.json` fully describes how to rebuild and retrain its model, and both validate in
+`__post_init__` with a clear `ValueError` rather than silently fixing a bad value (the
+nanoGPT `GPTConfig` / diffusers convention).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+ARCHITECTURES = ("mlp", "conv")
+LIKELIHOODS = ("bernoulli", "gaussian")
+SCHEDULES = ("constant", "cosine")
+
+
+def _from_dict(cls, data: dict[str, Any]):
+    """Build a config dataclass from a dict, refusing unknown keys (a typo must not be ignored)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"{cls.__name__} must be built from a JSON object, got {type(data).__name__}")
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ValueError(f"unknown {cls.__name__} field(s): {', '.join(unknown)}")
+    return cls(**data)
+
+
+@dataclass(frozen=True)
+class VAEConfig:
+    """Architecture of a VAE.
+
+    input_shape: (C, H, W) of one image, pixels in [0, 1].
+    latent_dim: size D of the latent code z.
+    arch: "mlp" (fully connected, any input size) or "conv" (H and W divisible by 4).
+    hidden_dims: widths of the encoder's hidden layers; the decoder mirrors them. For "conv"
+        these are the channel counts of the stride-2 convolutions.
+    likelihood: "bernoulli" (decoder outputs logits; the loss is binary cross-entropy on
+        grey-level pixels) or "gaussian" (decoder outputs a mean in [0, 1] with fixed std
+        `gaussian_std`; the loss is a scaled squared error plus the Gaussian normaliser).
+    """
+
+    input_shape: tuple[int, int, int] = (1, 28, 28)
+    latent_dim: int = 2
+    arch: str = "mlp"
+    hidden_dims: tuple[int, ...] = (512, 256)
+    likelihood: str = "bernoulli"
+    gaussian_std: float = 0.1
+
+    def __post_init__(self) -> None:
+        # JSON gives lists; keep tuples so the config stays hashable and comparable.
+        object.__setattr__(self, "input_shape", tuple(int(v) for v in self.input_shape))
+        object.__setattr__(self, "hidden_dims", tuple(int(v) for v in self.hidden_dims))
+        if len(self.input_shape) != 3 or min(self.input_shape) < 1:
+            raise ValueError(f"input_shape must be (C, H, W) with positive sizes, got {self.input_shape}")
+        if not isinstance(self.latent_dim, int) or self.latent_dim < 1:
+            raise ValueError(f"latent_dim must be an integer >= 1, got {self.latent_dim!r}")
+        if self.arch not in ARCHITECTURES:
+            raise ValueError(f"arch must be one of {ARCHITECTURES}, got {self.arch!r}")
+        if self.likelihood not in LIKELIHOODS:
+            raise ValueError(f"likelihood must be one of {LIKELIHOODS}, got {self.likelihood!r}")
+        if not self.hidden_dims or min(self.hidden_dims) < 1:
+            raise ValueError(f"hidden_dims must be one or more positive widths, got {self.hidden_dims}")
+        if not (self.gaussian_std > 0 and math.isfinite(self.gaussian_std)):
+            raise ValueError(f"gaussian_std must be a positive number, got {self.gaussian_std!r}")
+        if self.arch == "conv":
+            _, h, w = self.input_shape
+            if h % 4 or w % 4:
+                raise ValueError(f"arch 'conv' needs height and width divisible by 4, got {h}x{w}")
+            if len(self.hidden_dims) != 2:
+                raise ValueError("arch 'conv' takes exactly two hidden_dims (channels of its two conv layers)")
+
+    @property
+    def n_pixels(self) -> int:
+        c, h, w = self.input_shape
+        return c * h * w
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**dataclasses.asdict(self), "input_shape": list(self.input_shape), "hidden_dims": list(self.hidden_dims)}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "VAEConfig":
+        return _from_dict(cls, data)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """One training run: Adam with an optional cosine learning-rate decay and KL warm-up.
+
+    beta: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the true ELBO.
+    warmup_epochs: the KL weight rises linearly from 0 to `beta` over this many epochs
+        (Bowman et al. 2016, Sønderby et al. 2016) to avoid early posterior collapse.
+    device: "auto" picks cuda, then mps, then cpu.
+    """
+
+    epochs: int = 30
+    batch_size: int = 128
+    lr: float = 1e-3
+    beta: float = 1.0
+    warmup_epochs: int = 0
+    seed: int = 0
+    device: str = "auto"
+    schedule: str = "cosine"
+    eval_batch_size: int = 1000
+    grad_clip: float | None = 100.0
+
+    DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda", "mps")
+
+    def __post_init__(self) -> None:
+        checks = [
+            (isinstance(self.epochs, int) and self.epochs >= 1, f"epochs must be an integer >= 1, got {self.epochs!r}"),
+            (isinstance(self.batch_size, int) and self.batch_size >= 1, f"batch_size must be an integer >= 1, got {self.batch_size!r}"),
+            (self.lr > 0 and math.isfinite(self.lr), f"lr must be a positive number, got {self.lr!r}"),
+            (self.beta >= 0 and math.isfinite(self.beta), f"beta must be a number >= 0, got {self.beta!r}"),
+            (isinstance(self.warmup_epochs, int) and self.warmup_epochs >= 0, f"warmup_epochs must be an integer >= 0, got {self.warmup_epochs!r}"),
+            (isinstance(self.seed, int), f"seed must be an integer, got {self.seed!r}"),
+            (self.device.split(":")[0] in self.DEVICES, f"device must be one of {self.DEVICES}, got {self.device!r}"),
+            (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
+            (isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1, f"eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}"),
+            (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive or None, got {self.grad_clip!r}"),
+        ]
+        for ok, message in checks:
+            if not ok:
+                raise ValueError(message)
+
+    def kl_weight(self, epoch: int) -> float:
+        """KL weight during 0-based `epoch`: linear warm-up to `beta`, then `beta`."""
+        if self.warmup_epochs == 0:
+            return self.beta
+        return self.beta * min(1.0, (epoch + 1) / self.warmup_epochs)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "TrainConfig":
+        return _from_dict(cls, data)
