@@ -1,0 +1,144 @@
+"""Checkpoint I/O: round trips, atomic replacement, and the documented errors."""
+
+import json
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, list_models, load_card, load_model, make_card, save_model, validate_name
+from vae.config import VAEConfig
+from vae.model import VAE
+
+CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
+
+
+def _save(path, cfg=CFG, seed=0):
+    torch.manual_seed(seed)
+    model = VAE(cfg)
+    save_model(model, path, make_card(cfg, "digits", {"epochs": 1}, [{"epoch": 1}], {"neg_elbo": 1.0}))
+    return model
+
+
+def test_round_trip_gives_identical_outputs(tmp_path):
+    model = _save(tmp_path / "m")
+    loaded, card = load_model(tmp_path / "m")
+    x = torch.rand(3, 1, 8, 8)
+    torch.testing.assert_close(loaded(x, sample=False).x_hat, model(x, sample=False).x_hat, rtol=0, atol=0)
+    assert card["dataset"] == "digits" and card["history"] == [{"epoch": 1}]
+    assert VAEConfig.from_dict(card["config"]) == CFG
+    assert not loaded.training
+
+
+def test_save_replaces_existing_model_and_leaves_no_temporary_files(tmp_path):
+    _save(tmp_path / "m", seed=0)
+    new = _save(tmp_path / "m", seed=1)
+    loaded, _ = load_model(tmp_path / "m")
+    torch.testing.assert_close(loaded.decode(torch.zeros(1, 2)), new.decode(torch.zeros(1, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_failed_save_keeps_the_old_model(tmp_path, monkeypatch):
+    old = _save(tmp_path / "m", seed=0)
+
+    def boom(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("vae.checkpoint.save_file", boom)
+    with pytest.raises(OSError):
+        _save(tmp_path / "m", seed=1)
+    loaded, _ = load_model(tmp_path / "m")
+    torch.testing.assert_close(loaded.decode(torch.zeros(1, 2)), old.decode(torch.zeros(1, 2)))
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+def test_missing_files(tmp_path):
+    with pytest.raises(CheckpointError, match="not a model directory"):
+        load_model(tmp_path / "nope")
+    _save(tmp_path / "m")
+    (tmp_path / "m" / WEIGHTS_FILE).unlink()
+    with pytest.raises(CheckpointError, match="model.safetensors is missing"):
+        load_model(tmp_path / "m")
+    (tmp_path / "m" / CARD_FILE).unlink()
+    with pytest.raises(CheckpointError, match="card.json is missing"):
+        load_model(tmp_path / "m")
+
+
+def test_truncated_card_and_corrupted_weights(tmp_path):
+    _save(tmp_path / "m")
+    card = tmp_path / "m" / CARD_FILE
+    card.write_text(card.read_text()[:50])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_model(tmp_path / "m")
+    _save(tmp_path / "w")
+    weights = tmp_path / "w" / WEIGHTS_FILE
+    weights.write_bytes(weights.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="corrupted or truncated"):
+        load_model(tmp_path / "w")
+
+
+def test_card_from_another_architecture_or_wrong_shapes(tmp_path):
+    _save(tmp_path / "m")
+    card_path = tmp_path / "m" / CARD_FILE
+    card = json.loads(card_path.read_text())
+    card["config"] = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, arch="conv", hidden_dims=(4, 4)).to_dict()
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="do not belong to a conv VAE"):
+        load_model(tmp_path / "m")
+    card["config"] = VAEConfig(input_shape=(1, 8, 8), latent_dim=5, hidden_dims=(16,)).to_dict()
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="shapes do not match"):
+        load_model(tmp_path / "m")
+    card["config"] = {"latent_dim": -3}
+    card_path.write_text(json.dumps(card))
+    with pytest.raises(CheckpointError, match="invalid model config"):
+        load_model(tmp_path / "m")
+
+
+def test_non_finite_weights_are_refused(tmp_path):
+    model = _save(tmp_path / "m")
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    next(iter(state.values())).fill_(float("nan"))
+    save_file(state, str(tmp_path / "m" / WEIGHTS_FILE))
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_model(tmp_path / "m")
+
+
+def test_pickled_weights_are_never_loaded(tmp_path):
+    """A planted pickle (which could run code) is not a safetensors file and is refused."""
+    _save(tmp_path / "m")
+
+    class Evil:
+        def __reduce__(self):
+            return (exec, ("import pathlib; pathlib.Path(%r).write_text('pwned')" % str(tmp_path / "pwned"),))
+
+    torch.save({"x": Evil()}, tmp_path / "m" / WEIGHTS_FILE)
+    with pytest.raises(CheckpointError):
+        load_model(tmp_path / "m")
+    assert not (tmp_path / "pwned").exists()
+
+
+def test_list_models_reports_broken_ones_with_a_reason(tmp_path):
+    _save(tmp_path / "good")
+    (tmp_path / "broken").mkdir()
+    (tmp_path / ".hidden").mkdir()
+    found = {p.name: (card, err) for p, card, err in list_models(tmp_path, tmp_path / "absent")}
+    assert set(found) == {"good", "broken"}
+    assert found["good"][0]["dataset"] == "digits" and found["good"][1] is None
+    assert found["broken"][0] is None and "card.json is missing" in found["broken"][1]
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "", "x" * 65, "a\\b", "/abs"])
+def test_model_names_cannot_escape_the_models_directory(name):
+    with pytest.raises(ValueError, match="invalid model name"):
+        validate_name(name)
+
+
+def test_valid_names_pass():
+    assert validate_name("mnist-z2_v1.0") == "mnist-z2_v1.0"
+
+
+def test_card_must_describe_the_model(tmp_path):
+    other = VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden_dims=(16,))
+    with pytest.raises(ValueError, match="does not describe"):
+        save_model(VAE(CFG), tmp_path / "m", make_card(other, "digits"))

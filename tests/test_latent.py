@@ -1,0 +1,83 @@
+"""Latent utilities: grids, paths, projections, active units."""
+
+import numpy as np
+import pytest
+import torch
+
+from vae.config import VAEConfig
+from vae.latent import (active_units, decode, encode_dataset, grid_values, interpolate, manifold_codes, prior_samples,
+                        project_2d, traverse)
+from vae.model import VAE
+
+
+def test_encode_and_decode_in_batches_match_one_big_batch():
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dims=(16,)))
+    x, y = torch.rand(25, 1, 8, 8), torch.arange(25)
+    enc = encode_dataset(model, x, y, batch_size=7)
+    q = model.encode(x)
+    torch.testing.assert_close(enc.mu, q.mu.detach())
+    torch.testing.assert_close(enc.logvar, q.logvar.detach())
+    assert torch.equal(enc.labels, y) and len(enc) == 25
+    images = decode(model, enc.mu, batch_size=4)
+    torch.testing.assert_close(images, model.generate(q.mu).detach())
+
+
+def test_grid_values_are_standard_normal_quantiles():
+    v = grid_values(3, (0.05, 0.95))
+    torch.testing.assert_close(v, torch.tensor([-1.6449, 0.0, 1.6449]), atol=1e-4, rtol=0)
+
+
+def test_manifold_codes_layout():
+    codes = manifold_codes(4, n=3, dims=(1, 3), base=torch.tensor([9.0, 0.0, 7.0, 0.0]))
+    assert codes.shape == (9, 4)
+    assert (codes[:, 0] == 9).all() and (codes[:, 2] == 7).all()
+    v = grid_values(3)
+    assert torch.equal(codes[:3, 1], v)  # x increases along a row
+    assert torch.equal(codes[::3, 3], v.flip(0))  # top row has the highest y
+    with pytest.raises(ValueError):
+        manifold_codes(1)
+
+
+def test_lerp_and_slerp_endpoints_and_norms():
+    z0, z1 = torch.tensor([3.0, 0.0]), torch.tensor([0.0, 3.0])
+    for method in ("lerp", "slerp"):
+        path = interpolate(z0, z1, steps=5, method=method)
+        torch.testing.assert_close(path[0], z0)
+        torch.testing.assert_close(path[-1], z1, atol=1e-6, rtol=0)
+    slerp_norms = interpolate(z0, z1, 5, "slerp").norm(dim=1)
+    torch.testing.assert_close(slerp_norms, torch.full((5,), 3.0))  # stays on the sphere
+    assert interpolate(z0, z1, 5, "lerp").norm(dim=1)[2] < 3.0  # the chord dips inside
+    torch.testing.assert_close(interpolate(torch.zeros(2), z1, 3, "slerp")[1], z1 / 2)
+    with pytest.raises(ValueError):
+        interpolate(z0, z1, 5, "cubic")
+
+
+def test_prior_samples_and_traverse():
+    s = prior_samples(3, 5000, torch.Generator().manual_seed(0))
+    assert s.shape == (5000, 3) and abs(s.mean()) < 0.05 and abs(s.std() - 1) < 0.05
+    t = traverse(torch.tensor([1.0, 2.0, 3.0]), 1, torch.tensor([-1.0, 0.0, 1.0]))
+    assert torch.equal(t, torch.tensor([[1.0, -1.0, 3.0], [1.0, 0.0, 3.0], [1.0, 1.0, 3.0]]))
+
+
+def test_active_units_counts_dimensions_that_vary():
+    g = torch.Generator().manual_seed(0)
+    mu = torch.cat([torch.randn(500, 2, generator=g), 0.001 * torch.randn(500, 1, generator=g)], dim=1)
+    assert active_units(mu).tolist() == [True, True, False]
+
+
+def test_projections():
+    rng = np.random.default_rng(0)
+    mu = rng.normal(size=(300, 5)) * np.array([5, 3, 0.1, 0.1, 0.1])
+    p = project_2d(mu, "pca")
+    assert p.coords.shape == (300, 2) and p.method == "pca"
+    # PCA keeps the two high-variance axes, so inverting loses little.
+    assert np.abs(p.inverse(p.coords) - mu).mean() < 0.2
+    ident = project_2d(mu[:, :2])
+    assert ident.method == "identity" and np.array_equal(ident.coords, mu[:, :2])
+    with pytest.raises(ValueError):
+        ident.inverse(ident.coords)
+    t = project_2d(mu, "tsne", max_points=120, seed=0)
+    assert t.coords.shape == (120, 2) and len(np.unique(t.indices)) == 120
+    with pytest.raises(ValueError):
+        project_2d(mu, "umap")
