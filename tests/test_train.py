@@ -1,0 +1,111 @@
+"""Training loop: learning happens, callbacks can stop it, divergence keeps the last good epoch."""
+
+import pytest
+import torch
+
+from vae.config import TrainConfig, VAEConfig
+from vae.model import VAE
+from vae.train import TrainingDiverged, evaluate, fit, model_metrics
+
+CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
+
+
+def _data(n=256, seed=0):
+    """Blobby 8x8 images: two classes of bright squares in different corners, plus noise."""
+    g = torch.Generator().manual_seed(seed)
+    x = 0.1 * torch.rand(n, 1, 8, 8, generator=g)
+    x[: n // 2, :, :4, :4] += 0.8
+    x[n // 2 :, :, 4:, 4:] += 0.8
+    return x.clamp(0, 1)
+
+
+def _state(model):
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_a_few_epochs_lower_the_test_loss_and_history_is_complete():
+    torch.manual_seed(0)
+    model = VAE(CFG)
+    train, test = _data(), _data(64, seed=1)
+    before = evaluate(model, test)["neg_elbo"]
+    result = fit(model, train, test, TrainConfig(epochs=5, batch_size=32, lr=3e-3))
+    after = evaluate(model, test)["neg_elbo"]
+    assert after < before - 5
+    assert [r["epoch"] for r in result.history] == [1, 2, 3, 4, 5] and not result.stopped_early
+    for key in ("train_loss", "train_recon", "train_kl", "train_neg_elbo", "test_recon", "test_kl", "test_neg_elbo", "lr", "beta", "seconds"):
+        assert key in result.history[0]
+    assert result.history[-1]["test_neg_elbo"] == pytest.approx(after, rel=1e-5)
+    assert result.history[-1]["lr"] < result.history[0]["lr"]  # cosine schedule decays
+
+
+def test_training_is_reproducible_with_a_seed():
+    outs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        model = VAE(CFG)
+        outs.append(fit(model, _data(), None, TrainConfig(epochs=2, batch_size=64, seed=3)).history[-1]["train_loss"])
+    assert outs[0] == outs[1]
+
+
+def test_kl_warmup_weights_the_kl_term():
+    torch.manual_seed(0)
+    result = fit(VAE(CFG), _data(), None, TrainConfig(epochs=4, batch_size=64, beta=2.0, warmup_epochs=4))
+    assert [r["beta"] for r in result.history] == [0.5, 1.0, 1.5, 2.0]
+    first = result.history[0]
+    assert first["train_loss"] == pytest.approx(first["train_recon"] + 0.5 * first["train_kl"], rel=1e-4)
+
+
+def test_on_epoch_returning_true_stops_after_that_epoch():
+    torch.manual_seed(0)
+    result = fit(VAE(CFG), _data(), None, TrainConfig(epochs=10, batch_size=64), on_epoch=lambda r: r["epoch"] == 2)
+    assert result.epochs_completed == 2 and result.stopped_early
+
+
+def test_stop_mid_epoch_keeps_the_last_finished_epoch():
+    torch.manual_seed(0)
+    model = VAE(CFG)
+    snapshots = []
+    result = fit(model, _data(), None, TrainConfig(epochs=5, batch_size=32),
+                 on_epoch=lambda r: snapshots.append(_state(model)),
+                 on_step=lambda info: info.epoch == 2 and info.step == 3)
+    assert result.stopped_early and result.epochs_completed == 2
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[-1][k]), k
+
+
+def test_divergence_raises_a_clear_error_and_keeps_the_last_good_weights():
+    torch.manual_seed(0)
+    model = VAE(CFG)
+    snapshots = []
+
+    def poison(info):
+        # Make the weights blow up during the second epoch, as a huge learning rate would.
+        if info.epoch == 1 and info.step == 2:
+            with torch.no_grad():
+                for p in model.parameters():
+                    p.fill_(float("inf"))
+
+    with pytest.raises(TrainingDiverged, match="diverged in epoch 2") as err:
+        fit(model, _data(), None, TrainConfig(epochs=3, batch_size=32), on_epoch=lambda r: snapshots.append(_state(model)),
+            on_step=poison)
+    assert len(err.value.history) == 1
+    for k, v in model.state_dict().items():
+        assert torch.equal(v, snapshots[0][k]), k
+
+
+def test_huge_learning_rate_diverges_cleanly():
+    torch.manual_seed(0)
+    model = VAE(CFG)
+    with pytest.raises(TrainingDiverged, match="learning rate"):
+        fit(model, _data(), None, TrainConfig(epochs=20, batch_size=32, lr=1e25, schedule="constant", grad_clip=None))
+    assert all(torch.isfinite(p).all() for p in model.parameters())
+
+
+def test_model_metrics_with_iwae():
+    torch.manual_seed(0)
+    model = VAE(CFG)
+    fit(model, _data(), None, TrainConfig(epochs=3, batch_size=32, lr=3e-3))
+    m = model_metrics(model, _data(50, seed=2), iwae_k=20)
+    assert set(m) >= {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "n_images", "iwae_nll", "iwae_k"}
+    assert m["n_images"] == 50 and m["iwae_k"] == 20 and 0 <= m["active_units"] <= 2
+    assert m["iwae_nll"] < m["neg_elbo"] + 1.0  # the IWAE bound is (nearly always) tighter

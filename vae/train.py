@@ -1,0 +1,183 @@
+"""Training and evaluation: `fit` runs Adam on the (beta-weighted) negative ELBO.
+
+A plain function with callbacks, like minGPT's trainer: the CLI's progress bar and the app's
+live curves both watch through `on_step` / `on_epoch`, and either can stop the run by returning
+True; the core knows neither. Data lives in memory as one tensor; each epoch shuffles indices
+with a seeded `torch.Generator`, so there is no per-item Python work in the hot loop.
+
+Failure handling: a non-finite loss raises `TrainingDiverged` after restoring the weights of
+the last finished epoch; a stop requested in the middle of an epoch also rolls back to the
+last finished epoch, so the model always matches the last record in the history.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import torch
+
+from .config import TrainConfig
+from .latent import active_units, encode_dataset
+from .losses import elbo_terms, iwae_log_likelihood
+from .model import VAE, resolve_device
+
+
+class TrainingDiverged(RuntimeError):
+    """The loss became NaN or infinite; the model holds the last good epoch's weights."""
+
+    def __init__(self, message: str, history: list[dict[str, Any]]):
+        super().__init__(message)
+        self.history = history
+
+
+@dataclass
+class StepInfo:
+    epoch: int  # 0-based
+    step: int  # 0-based within the epoch
+    steps_per_epoch: int
+    loss: float
+    recon: float
+    kl: float
+
+
+@dataclass
+class FitResult:
+    history: list[dict[str, Any]] = field(default_factory=list)
+    stopped_early: bool = False
+    seconds: float = 0.0
+
+    @property
+    def epochs_completed(self) -> int:
+        return len(self.history)
+
+
+@torch.no_grad()
+def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, sample: bool = True) -> dict[str, Any]:
+    """Mean ELBO terms over all of x (nats per image), with one seeded z sample per image.
+
+    Returns {"recon", "kl", "neg_elbo", "kl_per_dim"}; floats, and a list for kl_per_dim.
+    """
+    device = model.device
+    generator = torch.Generator(device=device).manual_seed(seed)
+    n = x.shape[0]
+    recon = kl = 0.0
+    kl_per_dim = torch.zeros(model.config.latent_dim, device=device)
+    for start in range(0, n, batch_size):
+        xb = x[start : start + batch_size].to(device)
+        terms = elbo_terms(model(xb, sample=sample, generator=generator), xb, model.config)
+        recon += terms.recon.item() * len(xb)
+        kl += terms.kl.item() * len(xb)
+        kl_per_dim += terms.kl_per_dim * len(xb)
+    return {"recon": recon / n, "kl": kl / n, "neg_elbo": (recon + kl) / n, "kl_per_dim": (kl_per_dim / n).tolist()}
+
+
+def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_size: int = 500) -> dict[str, Any]:
+    """Test-set metrics in nats per image: ELBO terms, active units and (optionally) IWAE NLL."""
+    metrics = evaluate(model, x, seed=seed)
+    mu = encode_dataset(model, x).mu
+    metrics["active_units"] = int(active_units(mu).sum())
+    metrics["n_images"] = int(x.shape[0])
+    if iwae_k > 0:
+        generator = torch.Generator(device=model.device).manual_seed(seed)
+        # Fewer images per batch as k grows keeps each decode near 100k images.
+        per_batch = max(1, min(batch_size, 100_000 // min(iwae_k, 100_000)))
+        ll = [iwae_log_likelihood(model, x[s : s + per_batch].to(model.device), iwae_k, generator=generator)
+              for s in range(0, len(x), per_batch)]
+        metrics["iwae_nll"] = -torch.cat(ll).mean().item()
+        metrics["iwae_k"] = iwae_k
+    return metrics
+
+
+def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
+    if cfg.schedule == "constant":
+        return 1.0
+    return 0.5 * (1.0 + math.cos(math.pi * step / total_steps))  # cosine decay to 0
+
+
+def fit(
+    model: VAE,
+    train: torch.Tensor,
+    test: torch.Tensor | None,
+    cfg: TrainConfig,
+    on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
+    on_step: Callable[[StepInfo], bool | None] | None = None,
+) -> FitResult:
+    """Train `model` in place on images `train` (N, C, H, W) in [0, 1].
+
+    After every epoch the record {"epoch", "beta", "lr", "seconds", "train_loss", "train_recon",
+    "train_kl", "train_neg_elbo", and "test_recon", "test_kl", "test_neg_elbo" when `test` is
+    given} is appended to the history and passed to `on_epoch`. Either callback returning True
+    stops the run; a stop inside an epoch rolls the weights back to the last finished epoch.
+    """
+    device = resolve_device(cfg.device)
+    model.to(device).train()
+    train = train.to(device)
+    n = train.shape[0]
+    if n == 0:
+        raise ValueError("the training set is empty")
+    steps_per_epoch = math.ceil(n / cfg.batch_size)
+    total_steps = cfg.epochs * steps_per_epoch
+    optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(cfg, s, total_steps))
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+
+    result = FitResult()
+    last_good = copy.deepcopy(model.state_dict())
+    t_start = time.perf_counter()
+    for epoch in range(cfg.epochs):
+        t_epoch = time.perf_counter()
+        beta = cfg.kl_weight(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        sums = torch.zeros(3, device=device)  # running (loss, recon, kl) * batch size
+        perm = torch.randperm(n, generator=shuffle_gen).to(device)
+        stop = False
+        for step in range(steps_per_epoch):
+            xb = train[perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
+            terms = elbo_terms(model(xb, sample=True, generator=noise_gen), xb, model.config, beta=beta)
+            if not torch.isfinite(terms.loss):
+                model.load_state_dict(last_good)
+                raise TrainingDiverged(
+                    f"training diverged in epoch {epoch + 1}, step {step + 1}: the loss became "
+                    f"{terms.loss.item()} (learning rate {lr:g} is probably too high); the model keeps "
+                    f"the weights of the last finished epoch ({len(result.history)})",
+                    result.history,
+                )
+            optimizer.zero_grad(set_to_none=True)
+            terms.loss.backward()
+            if cfg.grad_clip is not None:
+                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip)
+            optimizer.step()
+            scheduler.step()
+            sums += torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]) * len(xb)
+            if on_step is not None and on_step(
+                StepInfo(epoch, step, steps_per_epoch, terms.loss.item(), terms.recon.item(), terms.kl.item())
+            ):
+                stop = True
+                break
+        if stop:
+            model.load_state_dict(last_good)
+            result.stopped_early = True
+            break
+
+        loss, recon, kl = (sums / n).tolist()
+        record: dict[str, Any] = {
+            "epoch": epoch + 1, "beta": beta, "lr": lr,
+            "train_loss": loss, "train_recon": recon, "train_kl": kl, "train_neg_elbo": recon + kl,
+        }
+        if test is not None:
+            metrics = evaluate(model, test, cfg.eval_batch_size, seed=cfg.seed)
+            record.update(test_recon=metrics["recon"], test_kl=metrics["kl"], test_neg_elbo=metrics["neg_elbo"])
+            model.train()
+        record["seconds"] = time.perf_counter() - t_epoch
+        result.history.append(record)
+        last_good = copy.deepcopy(model.state_dict())
+        if on_epoch is not None and on_epoch(record):
+            result.stopped_early = epoch + 1 < cfg.epochs
+            break
+    result.seconds = time.perf_counter() - t_start
+    return result
