@@ -81,3 +81,30 @@ def test_projections():
     assert t.coords.shape == (120, 2) and len(np.unique(t.indices)) == 120
     with pytest.raises(ValueError):
         project_2d(mu, "umap")
+
+
+def test_reconstruct_modes_and_scores_match_the_loss_functions():
+    from vae.latent import reconstruct
+    from vae.losses import neg_elbo_per_image
+
+    torch.manual_seed(0)
+    model = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,)))
+    x = torch.rand(6, 1, 8, 8)
+    r = reconstruct(model, x, "mean", seed=1)
+    torch.testing.assert_close(r.x_hat, model.generate(model.encode(x).mu).detach())
+    torch.testing.assert_close(r.neg_elbo, r.recon + r.kl)
+    torch.testing.assert_close(r.neg_elbo, neg_elbo_per_image(model, x, generator=torch.Generator().manual_seed(1)).detach())
+    sampled = reconstruct(model, x, "x-sample", seed=1).x_hat
+    assert set(sampled.unique().tolist()) <= {0.0, 1.0}
+    assert not torch.equal(reconstruct(model, x, "z-sample", seed=1).x_hat, r.x_hat)
+    with pytest.raises(ValueError):
+        reconstruct(model, x, "median")
+
+
+def test_ellipse_points_trace_one_sigma_outlines():
+    from vae.latent import ellipse_points
+
+    xs, ys = ellipse_points(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.5, 0.25], [1.0, 1.0]]), n=9)
+    assert len(xs) == len(ys) == 20 and np.isnan(xs[9]) and np.isnan(xs[19])
+    first = ((xs[:9] - 1.0) / 0.5) ** 2 + ((ys[:9] - 2.0) / 0.25) ** 2
+    np.testing.assert_allclose(first, 1.0)

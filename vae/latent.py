@@ -163,3 +163,58 @@ def project_2d(mu: np.ndarray | torch.Tensor, method: str = "pca", max_points: i
         coords = TSNE(n_components=2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(mu[idx])
         return Projection(coords, "tsne", idx)
     raise ValueError(f"method must be 'identity', 'pca' or 'tsne', got {method!r}")
+
+
+RECONSTRUCTION_MODES = {
+    "mean": "decoder mean at z = μ (the usual 'reconstruction')",
+    "z-sample": "decoder mean at a sampled z ~ q(z|x)",
+    "x-sample": "a sample x ~ p(x|z) at a sampled z (what the model literally generates)",
+}
+
+
+@dataclass
+class Reconstruction:
+    """Per-image results for images x (N, C, H, W).
+
+    x_hat: (N, C, H, W) in [0, 1], per `mode`; mu, std: (N, D) posterior parameters;
+    neg_elbo, recon, kl: (N,) in nats, the one-sample ELBO estimate (the training metric).
+    """
+
+    x_hat: torch.Tensor
+    mu: torch.Tensor
+    std: torch.Tensor
+    neg_elbo: torch.Tensor
+    recon: torch.Tensor
+    kl: torch.Tensor
+
+
+@torch.no_grad()
+def reconstruct(model: VAE, x: torch.Tensor, mode: str = "mean", seed: int = 0) -> Reconstruction:
+    """Reconstruct x and score each image; `mode` is a key of RECONSTRUCTION_MODES."""
+    from .losses import reconstruction_nll
+
+    if mode not in RECONSTRUCTION_MODES:
+        raise ValueError(f"mode must be one of {list(RECONSTRUCTION_MODES)}, got {mode!r}")
+    x = x.to(model.device)
+    g = torch.Generator(device=model.device).manual_seed(seed)
+    q = model.encode(x)
+    z = q.sample(g)
+    x_params = model.decode(z)
+    recon = reconstruction_nll(x_params, x, model.config)
+    kl = q.kl()
+    if mode == "mean":
+        x_hat = model.generate(q.mu)
+    elif mode == "z-sample":
+        x_hat = model.mean_image(x_params)
+    else:
+        x_hat = model.sample_x(x_params, g)
+    return Reconstruction(x_hat.cpu(), q.mu.cpu(), q.std.cpu(), (recon + kl).cpu(), recon.cpu(), kl.cpu())
+
+
+def ellipse_points(mu: np.ndarray, std: np.ndarray, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Outline of each 1-sigma posterior ellipse in 2-D: x, y arrays with NaN between ellipses (for one plot trace)."""
+    t = np.linspace(0, 2 * np.pi, n)
+    xs = mu[:, :1] + std[:, :1] * np.cos(t)  # (N, n)
+    ys = mu[:, 1:2] + std[:, 1:2] * np.sin(t)
+    gap = np.full((len(mu), 1), np.nan)
+    return np.hstack([xs, gap]).ravel(), np.hstack([ys, gap]).ravel()
