@@ -1,0 +1,33 @@
+"""VAE Latent Explorer: `streamlit run app.py`.
+
+The entry point lays out navigation and the sidebar model picker shared by every page; the
+pages in `app_pages/` are thin (not `pages/`: a folder of that name beside app.py switches Streamlit into its legacy multipage mode, which runs a deep-linked page without app.py): widgets, a call into `vae/`, and rendering.
+"""
+
+import os
+
+# Must precede the first torch import. With OpenMP's default (active) waiting, idle torch
+# threads spin on the CPU; with the app's training thread, several sessions and the server all
+# sharing two cores, that spinning made a 6 s training run take over a minute and slowed every
+# other page. Passive waiting hands the core back instead.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import streamlit as st  # noqa: E402
+
+from app_pages.common import model_picker_ui  # noqa: E402
+
+st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+
+navigation = st.navigation(
+    {
+        "Learn": [st.Page("app_pages/home.py", title="What is a VAE?", icon=":material/school:", default=True)],
+        "Explore": [
+            st.Page("app_pages/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
+            st.Page("app_pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+            st.Page("app_pages/decoder.py", title="Decoder", icon=":material/tune:"),
+        ],
+        "Build": [st.Page("app_pages/train.py", title="Train a model", icon=":material/model_training:")],
+    }
+)
+st.session_state["selected"] = model_picker_ui()
+navigation.run()

@@ -1,0 +1,200 @@
+"""App-only glue shared by the pages: cached loaders, the sidebar model picker, small widgets.
+
+Everything computed lives in `vae/`; this module only caches it and lays out widgets.
+Models are cached with `st.cache_resource` and shared by every session, so they are never
+mutated after loading (eval mode, no training on them).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+import vae
+from vae.viz import to_uint8, upscale
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_DIR = ROOT / "models"
+DEFAULT_MODEL = "mnist-z2"
+
+
+def user_models_dir() -> Path:
+    """Where models trained in the app are saved (survives restarts): VAE_USER_MODELS_DIR or ~/.local/share."""
+    env = os.environ.get("VAE_USER_MODELS_DIR")
+    base = Path(env).expanduser() if env else Path(os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share") / "vae-explorer" / "models"
+    return base
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    path: Path
+    card: dict[str, Any] | None
+    error: str | None
+    shipped: bool
+
+    @property
+    def label(self) -> str:
+        if self.card is None:
+            return f"⚠ {self.name} (broken)"
+        c, m = self.card["config"], self.card.get("metrics", {})
+        elbo = f" · −ELBO {m['neg_elbo']:.1f}" if "neg_elbo" in m else ""
+        where = "" if self.shipped else " · yours"
+        return f"{self.name} · {self.card['dataset']} · z={c['latent_dim']}{elbo}{where}"
+
+
+def list_entries() -> list[ModelEntry]:
+    """Shipped models first, then the user's; broken ones included with their reason."""
+    entries = []
+    for root, shipped in ((SHIPPED_DIR, True), (user_models_dir(), False)):
+        for path, card, error in vae.list_models(root):
+            entries.append(ModelEntry(path.name, path, card, error, shipped))
+    return entries
+
+
+@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+def load_model(path: str, mtime: float) -> tuple[vae.VAE, dict[str, Any]]:
+    """Load once per (path, modification time), so a re-trained model is picked up."""
+    model, card = vae.load_model(path, device="cpu")
+    for p in model.parameters():
+        p.requires_grad_(False)  # shared between sessions: read-only
+    return model, card
+
+
+@st.cache_resource(show_spinner="Loading dataset…", max_entries=8)
+def showable_split(name: str, split: str = "test") -> tuple[vae.Split, str | None]:
+    return vae.data.showable_split(name, split)
+
+
+@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+def encoded(model_path: str, mtime: float, dataset: str) -> dict[str, np.ndarray]:
+    """Posterior means/log-variances of the test split the app shows for this model."""
+    model, _ = load_model(model_path, mtime)
+    split, _ = showable_split(dataset)
+    enc = vae.encode_dataset(model, split.x, split.y)
+    return {"mu": enc.mu.numpy(), "logvar": enc.logvar.numpy(), "labels": enc.labels.numpy()}
+
+
+@dataclass
+class Selected:
+    """The model chosen in the sidebar, loaded."""
+
+    entry: ModelEntry
+    model: vae.VAE
+    card: dict[str, Any]
+    mtime: float
+
+    @property
+    def config(self) -> vae.VAEConfig:
+        return self.model.config
+
+    @property
+    def dataset(self) -> str:
+        return self.card["dataset"]
+
+    @property
+    def key(self) -> tuple[str, float]:
+        return str(self.entry.path), self.mtime
+
+
+def _mtime(path: Path) -> float:
+    try:
+        return (path / vae.checkpoint.WEIGHTS_FILE).stat().st_mtime
+    except OSError:
+        return 0.0
+
+
+def model_picker_ui() -> Selected | None:
+    """Sidebar picker shared by all pages; returns the loaded model or None (with a message shown)."""
+    entries = list_entries()
+
+    usable = [e for e in entries if e.card is not None]
+    broken = [e for e in entries if e.card is None]
+    with st.sidebar:
+        st.markdown("### Model")
+        if not usable:
+            st.error("No usable model found. Train one on the Train page.")
+            selected = None
+        else:
+            labels = {e.label: e for e in usable}
+            by_name = {e.name: e.label for e in usable}
+            # The selectbox is keyed, so its state is the source of truth; set that state (never
+            # `index`) to choose for the user: a model just trained, or the same model whose
+            # label changed (re-trained), or the default on the first run.
+            wanted = st.session_state.pop("_pick_pending", None) or st.session_state.get("picked_model_name", DEFAULT_MODEL)
+            if st.session_state.get("model_picker") not in labels or wanted != st.session_state.get("picked_model_name"):
+                st.session_state["model_picker"] = by_name.get(wanted, by_name.get(DEFAULT_MODEL, usable[0].label))
+            label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed",
+                                 help="Shipped models were trained with this project's CLI; yours are saved in " + str(user_models_dir()))
+            entry = labels[label]
+            st.session_state["picked_model_name"] = entry.name
+            selected = None
+            try:
+                mtime = _mtime(entry.path)
+                model, card = load_model(str(entry.path), mtime)
+                selected = Selected(entry, model, card, mtime)
+                c = card["config"]
+                st.caption(f"{c['arch'].upper()} {'-'.join(map(str, c['hidden_dims']))} · latent {c['latent_dim']} · "
+                           f"{c['likelihood']} decoder · trained on **{card['dataset']}**")
+            except vae.CheckpointError as e:
+                st.error(f"This model cannot be loaded: {e}")
+        if broken:
+            with st.expander(f"⚠ {len(broken)} broken model(s)"):
+                for e in broken:
+                    st.caption(f"**{e.name}** ({e.path.parent}): {e.error}")
+    return selected
+
+
+def pick_model(selected_name: str) -> None:
+    """Make `selected_name` the picker's choice on the next run (e.g. after training)."""
+    st.session_state["_pick_pending"] = selected_name
+
+
+def require_model() -> Selected:
+    """The current model, or stop the page with a message."""
+    selected = st.session_state.get("selected")
+    if selected is None:
+        st.info("Pick a model in the sidebar (or train one on the Train page) to use this page.")
+        st.stop()
+    return selected
+
+
+def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 84, scale: int = 4) -> None:
+    """A row of small images, crisp (nearest-neighbour) at `scale` times their size."""
+    arrs = [upscale(a, scale) for a in to_uint8(images)]
+    st.image(arrs, caption=captions, width=width, clamp=True)
+
+
+@st.cache_data(show_spinner="Measuring the model on the test set…", max_entries=16)
+def live_metrics(model_path: str, mtime: float, dataset: str) -> dict[str, Any]:
+    """Test-set ELBO terms of the model, measured now (nats per image, one z sample per image)."""
+    model, _ = load_model(model_path, mtime)
+    split, note = showable_split(dataset)
+    metrics = vae.evaluate(model, split.x)
+    return {**metrics, "n_images": len(split), "dataset": split.name, "note": note}
+
+
+def dataset_or_stop(dataset: str) -> tuple[vae.Split, str | None]:
+    """The test split to show for `dataset`, or stop the page with a clear message."""
+    try:
+        split, note = showable_split(dataset)
+    except vae.DatasetUnavailable as e:
+        st.error(f"The test images for this model are not on this machine. {e}")
+        st.stop()
+    if note:
+        st.caption(f":material/info: {note}")
+    return split, note
+
+
+@st.cache_data(show_spinner="Projecting the codes to 2-D…", max_entries=16)
+def projection(model_path: str, mtime: float, dataset: str, method: str, max_points: int = 3000) -> dict[str, Any]:
+    """2-D coordinates of the test codes (identity for 2-D models, PCA, or t-SNE on a subsample)."""
+    enc = encoded(model_path, mtime, dataset)
+    p = vae.project_2d(enc["mu"], method=method, max_points=max_points)
+    return {"coords": p.coords, "rows": p.indices, "method": p.method, "pca": p.pca}

@@ -1,0 +1,56 @@
+"""Home: what a VAE is, with the selected model's live numbers and reconstructions."""
+
+import streamlit as st
+import torch
+
+import vae
+from app_pages.common import dataset_or_stop, live_metrics, require_model
+from vae.viz import tile, upscale
+
+st.title("VAE Latent Explorer")
+st.markdown("#### Squeeze an image into a few numbers, then rebuild it, and see what those numbers mean.")
+
+sel = require_model()
+left, right = st.columns([1.15, 1], gap="large")
+
+with left:
+    st.markdown(
+        "A **variational autoencoder** has two networks. The **encoder** reads an image $x$ and says where "
+        "it lives in a small *latent space*: not one point but a Gaussian $q(z\\mid x)=\\mathcal{N}(\\mu, \\sigma^2)$. "
+        "The **decoder** $p(x\\mid z)$ turns any latent code $z$ back into an image. Training maximises the "
+        "*evidence lower bound* (ELBO):"
+    )
+    st.latex(r"""\begin{aligned}\log p(x) \;\ge\; \mathrm{ELBO}(x) &= \underbrace{\mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]}_{-\,\text{reconstruction (distortion)}} \\
+&\quad-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0, I)\big)}_{\text{rate}}\end{aligned}""")
+    st.markdown("The KL term pulls every code towards the standard normal prior and has a closed form "
+                "(Kingma & Welling 2014, Appendix B):")
+    st.latex(r"\mathrm{KL} = \tfrac12 \sum_{j=1}^{D}\left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)")
+    st.markdown("Sampling is made differentiable by the **reparameterisation trick**, so gradients reach "
+                "$\\mu$ and $\\sigma$:")
+    st.latex(r"z = \mu + \sigma \odot \varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)")
+
+with right:
+    m = live_metrics(*sel.key, sel.dataset)
+    c = sel.config
+    st.markdown(f"##### This model: **{sel.entry.name}**")
+    st.caption(f"{c.arch.upper()} encoder/decoder, {c.latent_dim}-D latent, {c.likelihood} decoder, "
+               f"measured just now on {m['n_images']:,} {m['dataset']} test images")
+    a, b, d = st.columns(3)
+    a.metric("−ELBO", f"{m['neg_elbo']:.1f}", help="reconstruction + KL, nats per image; lower is better")
+    b.metric("Reconstruction", f"{m['recon']:.1f}", help="−log p(x|z): how many nats the decoder needs to describe the image")
+    d.metric("KL (rate)", f"{m['kl']:.2f}", help="how much information the code carries about the image, in nats")
+    st.caption("All numbers are nats per image: summed over the pixels, averaged over the test images.")
+
+    split, _ = dataset_or_stop(sel.dataset)
+    x = split.x[torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]]
+    r = vae.latent.reconstruct(sel.model, x)
+    st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
+             caption="Test images (top row) and their reconstructions (bottom row)")
+
+st.divider()
+st.markdown("##### Where next")
+cols = st.columns(4)
+cols[0].page_link("app_pages/reconstruct.py", label="Reconstruct your own digit", icon=":material/draw:")
+cols[1].page_link("app_pages/latent_map.py", label="See the latent map", icon=":material/scatter_plot:")
+cols[2].page_link("app_pages/decoder.py", label="Drag through latent space", icon=":material/tune:")
+cols[3].page_link("app_pages/train.py", label="Train a model live", icon=":material/model_training:")

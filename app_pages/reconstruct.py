@@ -1,0 +1,102 @@
+"""Reconstructions: test images next to what the VAE makes of them; your own digits too."""
+
+import streamlit as st
+import torch
+
+import vae
+from app_pages.common import dataset_or_stop, require_model, show_images
+from vae.latent import RECONSTRUCTION_MODES
+
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+
+st.title("Reconstructions")
+st.markdown("The encoder squeezes each image into a latent code; the decoder rebuilds it from that code alone. "
+            "What survives the squeeze is what the model has learned matters.")
+sel = require_model()
+_, h, w = sel.config.input_shape
+tab_test, tab_upload, tab_draw = st.tabs(["Test images", "Upload your digits", "Draw a digit"])
+
+
+def remember_code(name: str, mu: torch.Tensor) -> None:
+    """Keep user images' codes (per model) so the latent map can highlight them."""
+    codes = st.session_state.setdefault("user_codes", {}).setdefault(str(sel.entry.path), {})
+    codes[name] = mu.tolist()
+
+
+with tab_test:
+    split, _ = dataset_or_stop(sel.dataset)
+    c1, c2, c3 = st.columns([2, 1, 1])
+    mode = c1.radio("Show", list(RECONSTRUCTION_MODES), format_func=RECONSTRUCTION_MODES.get, key="recon_mode")
+    n = c2.select_slider("Images", options=[8, 16, 24, 32], value=16, key="recon_n")
+    seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="recon_seed")
+
+    def reshuffle() -> None:
+        st.session_state["recon_seed"] += 1
+
+    c3.button("Reshuffle", icon=":material/shuffle:", key="recon_shuffle", on_click=reshuffle)
+
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(int(seed)))[:n]
+    x = split.x[idx]
+    r = vae.latent.reconstruct(sel.model, x, mode=mode, seed=int(seed))
+    st.caption(f"Seed {seed} · top row: test images · bottom row: reconstructions · under each: −ELBO in nats "
+               f"(reconstruction + KL; lower means the model finds the image more typical)")
+    per_row = 8
+    for start in range(0, n, per_row):
+        rows = slice(start, start + per_row)
+        show_images(x[rows], captions=[f"#{int(i)} · label {split.class_names[int(split.y[i])]}" for i in idx[rows]], width=88, scale=4)
+        show_images(r.x_hat[rows], captions=[f"−ELBO {v:.0f}" for v in r.neg_elbo[rows].tolist()], width=88, scale=4)
+    st.session_state["recon_grid"] = r.x_hat
+
+
+def show_user_image(name: str, source, raw_preview=None) -> None:
+    """One user image: as sent, the preprocessed input, the reconstruction, its code and score."""
+    try:
+        x = vae.preprocess_image(source, size=h)
+    except ValueError as e:
+        st.error(f"**{name}**: {e}", icon=":material/error:")
+        return
+    r = vae.latent.reconstruct(sel.model, x[None])
+    remember_code(name, r.mu[0])
+    cols = st.columns([1, 1, 1, 2])
+    if raw_preview is not None:
+        cols[0].image(raw_preview, caption="as sent", width=112)
+    for col, img, caption in ((cols[1], x[None], "model input"), (cols[2], r.x_hat, "reconstruction")):
+        with col:
+            show_images(img, captions=[caption], width=112, scale=4)
+    mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
+    sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
+    more = " …" if sel.config.latent_dim > 8 else ""
+    cols[3].markdown(f"**{name}**  \nμ = ({mu}{more})  \nσ = ({sd}{more})  \n−ELBO **{r.neg_elbo.item():.1f}** nats "
+                     f"(reconstruction {r.recon.item():.1f} + KL {r.kl.item():.2f})")
+
+
+with tab_upload:
+    st.markdown("Photograph or scan a digit you wrote (dark ink on light paper is fine). Each image is turned "
+                f"into an MNIST-style {h}x{w} input: greyscale, inverted, cropped to the ink, scaled and centred.")
+    files = st.file_uploader("Digit images", type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads")
+    for f in files or []:
+        with st.container(border=True):
+            data = f.getvalue()
+            try:
+                preview = vae.data.preview_image(data)
+            except ValueError:
+                preview = None  # show_user_image explains what is wrong with the file
+            show_user_image(f.name, data, preview)
+
+with tab_draw:
+    st.markdown("Draw a digit with the mouse (or a finger). It is reconstructed as you draw and appears on the latent map.")
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as e:  # the canvas component could not register: say so, keep the page working
+        st.warning(f"The drawing pad is not available here ({type(e).__name__}). Upload an image instead.")
+    else:
+        left, right = st.columns([1, 2])
+        with left:
+            canvas = st_canvas(stroke_width=22, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
+                               drawing_mode="freedraw", return_image_data=True, key="draw_canvas")
+        with right:
+            image = canvas.image_data if canvas is not None else None
+            if image is None or (image[..., :3] > 250).all():
+                st.info("The pad is empty: draw a digit on the left.")
+            else:
+                show_user_image("your drawing", image)

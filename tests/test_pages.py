@@ -1,0 +1,82 @@
+"""AppTest coverage for the home, reconstructions and latent-map pages, on the shipped models."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def app(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(tmp_path / "user-models"))
+    at = AppTest.from_file(APP, default_timeout=300)
+    at.run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+def select_model(at, name):
+    picker = at.sidebar.selectbox(key="model_picker")
+    picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["picked_model_name"] == name
+
+
+def _images(at):
+    """Every st.image element currently shown."""
+    return at.get("image")
+
+
+def test_home_opens_on_the_shipped_model_with_live_numbers(app):
+    picker = app.sidebar.selectbox(key="model_picker")
+    assert picker.value.startswith("mnist-z2 · mnist")
+    assert any(o.startswith("digits-z2") for o in picker.options)
+    labels = {m.label: m.value for m in app.metric}
+    assert set(labels) == {"−ELBO", "Reconstruction", "KL (rate)"}
+    neg_elbo, recon, kl = (float(labels[k]) for k in ("−ELBO", "Reconstruction", "KL (rate)"))
+    assert neg_elbo == pytest.approx(recon + kl, abs=0.15)
+    assert 100 < neg_elbo < 200
+    assert len(app.latex) == 3 and len(_images(app)) == 1
+    assert not app.error
+
+
+def test_picking_another_model_changes_the_numbers(app):
+    before = [m.value for m in app.metric]
+    select_model(app, "digits-z2")
+    after = [m.value for m in app.metric]
+    assert after != before and float(after[0]) < 60  # 8x8 digits cost far fewer nats
+    assert app.sidebar.selectbox(key="model_picker").value.startswith("digits-z2")
+
+
+def test_reconstructions_page_reshuffle_and_modes(app):
+    app.switch_page("app_pages/reconstruct.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    first = app.session_state["recon_grid"].clone()
+    assert first.shape == (16, 1, 28, 28)
+    app.button(key="recon_shuffle").click().run()
+    assert app.number_input(key="recon_seed").value == 1
+    assert not np.allclose(app.session_state["recon_grid"].numpy(), first.numpy())
+    app.radio(key="recon_mode").set_value("x-sample").run()
+    grid = app.session_state["recon_grid"]
+    assert set(grid.unique().tolist()) <= {0.0, 1.0}
+    assert not app.exception
+
+
+def test_latent_map_page_renders_the_scatter(app):
+    app.switch_page("app_pages/latent_map.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    charts = app.get("plotly_chart")
+    assert len(charts) == 1
+    app.toggle(key="map_ellipses").set_value(True).run()
+    assert not app.exception
+
+
+def test_latent_map_projection_for_a_16d_model(app):
+    select_model(app, "mnist-z16")
+    app.switch_page("app_pages/latent_map.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert app.radio(key="map_method").value == "pca"
+    assert len(app.get("plotly_chart")) == 1
