@@ -1,0 +1,177 @@
+"""Background training jobs: complete, stop, diverge, fail cleanly, and run side by side."""
+
+import numpy as np
+import pytest
+
+import vae.jobs
+from vae.checkpoint import load_card, load_model
+from vae.config import TrainConfig, VAEConfig
+from vae.jobs import TrainingJob, image_shape, is_training
+from vae.train import TrainingDiverged, fit
+
+CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
+TIMEOUT = 120  # seconds; a tiny job takes well under one on an idle machine
+
+
+def _job(tmp_path, name="tiny", epochs=2, **train):
+    return TrainingJob(name, "digits", CFG, TrainConfig(epochs=epochs, batch_size=64, **train), tmp_path)
+
+
+def _run(job):
+    job.start()
+    assert job.join(TIMEOUT), "the training thread did not finish"
+    return job.snapshot()
+
+
+def test_a_job_trains_saves_a_loadable_model_and_reports_progress(tmp_path):
+    snap = _run(_job(tmp_path, epochs=3))
+    assert snap.state == "done" and snap.finished and not snap.running
+    assert snap.progress == 1.0 and snap.epoch == 3 and snap.steps_per_epoch == 23  # 1,437 images / 64
+    assert "saved as tiny" in snap.message
+    assert [r["epoch"] for r in snap.history] == [1, 2, 3]
+    assert snap.recon.shape == (2, vae.jobs.N_RECON, 8, 8) and snap.recon.dtype == np.uint8
+    assert not snap.recon.flags.writeable
+    assert snap.saved_path == tmp_path / "tiny" and snap.elapsed > 0
+
+    model, card = load_model(snap.saved_path)
+    assert card["status"] == "complete" and card["dataset"] == "digits" and card["name"] == "tiny"
+    assert [r["epoch"] for r in card["history"]] == [1, 2, 3]
+    assert card["metrics"]["neg_elbo"] > 0 and card["train_config"]["epochs"] == 3
+    assert model.config == CFG
+
+
+def test_snapshots_are_copies(tmp_path):
+    job = _job(tmp_path)
+    snap = _run(job)
+    snap.history[0]["epoch"] = 99
+    assert job.snapshot().history[0]["epoch"] == 1
+
+
+def test_stop_mid_run_saves_the_last_finished_epoch(tmp_path):
+    job = _job(tmp_path, epochs=500)
+    job.start()
+    for _ in range(TIMEOUT * 20):
+        if len(job.snapshot().history) >= 2:
+            break
+        job.join(0.05)
+    job.stop()
+    assert job.join(TIMEOUT)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.stop_requested
+    n = len(snap.history)
+    assert 2 <= n < 500 and f"stopped after {n} of 500 epochs" in snap.message
+    card = load_card(snap.saved_path)
+    assert card["status"] == "stopped" and len(card["history"]) == n  # the model matches its history
+    load_model(snap.saved_path)
+
+
+def test_stop_before_the_first_epoch_saves_nothing(tmp_path):
+    job = _job(tmp_path)
+    job.stop()  # fit's first on_step sees the request
+    snap = _run(job)
+    assert snap.state == "stopped" and snap.saved_path is None
+    assert "nothing was saved" in snap.message
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_a_huge_learning_rate_diverges_with_an_explanation(tmp_path):
+    snap = _run(_job(tmp_path, lr=1e25, schedule="constant", grad_clip=None))
+    assert snap.state == "diverged"
+    assert "diverged" in snap.message and "learning rate" in snap.message
+    assert snap.saved_path is None and "nothing was saved" in snap.message
+    assert not (tmp_path / "tiny").exists()
+
+
+def test_divergence_after_an_epoch_saves_the_last_good_epoch(tmp_path, monkeypatch):
+    def fit_then_diverge(model, train, test, cfg, on_epoch=None, on_step=None):
+        history = fit(model, train, test, TrainConfig(epochs=1, batch_size=cfg.batch_size), on_epoch=on_epoch).history
+        raise TrainingDiverged("training diverged in epoch 2, step 1: the loss became nan", history)
+
+    monkeypatch.setattr(vae.jobs, "fit", fit_then_diverge)
+    snap = _run(_job(tmp_path, epochs=5))
+    assert snap.state == "diverged" and "diverged in epoch 2" in snap.message and "last good epoch (1)" in snap.message
+    card = load_card(snap.saved_path)
+    assert card["status"] == "diverged" and len(card["history"]) == 1
+
+
+@pytest.mark.parametrize("name", ["../x", "", ".hidden", "a/b", "x" * 65])
+def test_unsafe_names_are_refused(tmp_path, name):
+    with pytest.raises(ValueError, match="invalid model name"):
+        _job(tmp_path, name=name)
+
+
+def test_an_existing_name_needs_overwrite(tmp_path):
+    (tmp_path / "tiny").mkdir()
+    with pytest.raises(ValueError, match="already exists"):
+        _job(tmp_path)
+    job = TrainingJob("tiny", "digits", CFG, TrainConfig(epochs=1), tmp_path, overwrite=True)
+    assert _run(job).state == "done"
+    assert load_card(tmp_path / "tiny")["history"]
+
+
+def test_a_missing_dataset_fails_with_a_message_naming_it(tmp_path, monkeypatch):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("VAE_DATA_DIR", str(empty))
+    cfg = VAEConfig(input_shape=image_shape("kmnist"), hidden_dims=(32,))
+    job = TrainingJob("k", "kmnist", cfg, TrainConfig(epochs=1), tmp_path / "models")
+    snap = _run(job)
+    assert snap.state == "failed" and snap.saved_path is None
+    assert "kmnist" in snap.message and "Traceback" not in snap.message
+    assert not (tmp_path / "models" / "k").exists()
+
+
+def test_a_config_that_does_not_fit_the_data_fails_cleanly(tmp_path):
+    cfg = VAEConfig(input_shape=(1, 28, 28), hidden_dims=(32,))
+    snap = _run(TrainingJob("wrong", "digits", cfg, TrainConfig(epochs=1), tmp_path))
+    assert snap.state == "failed" and "(1, 8, 8)" in snap.message
+
+
+def test_two_jobs_in_parallel_both_finish_intact(tmp_path):
+    a = _job(tmp_path, name="a", epochs=3).start()
+    b = _job(tmp_path, name="b", epochs=2, seed=1).start()
+    assert a.join(TIMEOUT) and b.join(TIMEOUT)
+    for job, epochs in ((a, 3), (b, 2)):
+        snap = job.snapshot()
+        assert snap.state == "done", snap.message
+        model, card = load_model(tmp_path / job.name)
+        assert card["name"] == job.name and [r["epoch"] for r in card["history"]] == list(range(1, epochs + 1))
+        assert card["history"] == list(snap.history)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary folders left behind
+
+
+def test_the_same_seed_gives_the_same_model_even_in_parallel(tmp_path):
+    jobs = [_job(tmp_path, name=f"s{i}", epochs=1).start() for i in range(2)]
+    assert all(j.join(TIMEOUT) for j in jobs)
+    (m0, _), (m1, _) = (load_model(tmp_path / j.name) for j in jobs)
+    for p0, p1 in zip(m0.parameters(), m1.parameters()):
+        assert np.allclose(p0.detach().numpy(), p1.detach().numpy(), atol=1e-5)
+
+
+def test_image_shape():
+    assert image_shape("digits") == (1, 8, 8) and image_shape("mnist") == (1, 28, 28)
+    with pytest.raises(ValueError, match="unknown dataset"):
+        image_shape("cifar")
+
+
+def test_a_path_being_trained_into_is_refused_until_the_job_ends(tmp_path):
+    first = _job(tmp_path, name="busy", epochs=500).start()
+    try:
+        assert is_training(tmp_path / "busy")
+        second = TrainingJob("busy", "digits", CFG, TrainConfig(epochs=1), tmp_path, overwrite=True)
+        with pytest.raises(ValueError, match="being trained right now"):
+            second.start()
+    finally:
+        first.stop()
+        assert first.join(TIMEOUT)
+    assert not is_training(tmp_path / "busy")
+    assert _run(TrainingJob("busy", "digits", CFG, TrainConfig(epochs=1), tmp_path, overwrite=True)).state == "done"
+
+
+def test_interpreter_exit_stops_running_jobs_and_they_save(tmp_path):
+    job = _job(tmp_path, name="exiting", epochs=500).start()
+    while not job.snapshot().history:
+        assert not job.join(0.05), job.snapshot().message
+    vae.jobs._stop_all_at_exit()  # what atexit runs
+    snap = job.snapshot()
+    assert snap.state == "stopped" and load_card(tmp_path / "exiting")["status"] == "stopped"

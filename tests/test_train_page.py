@@ -1,0 +1,123 @@
+"""AppTest coverage for the Train page: it opens, trains a tiny model, and refuses bad input."""
+
+import time
+from pathlib import Path
+
+import pytest
+from streamlit.testing.v1 import AppTest
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+
+
+@pytest.fixture
+def user_dir(tmp_path, monkeypatch):
+    path = tmp_path / "user-models"
+    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(path))
+    return path
+
+
+def _open_train_page():
+    at = AppTest.from_file(APP, default_timeout=120).run()  # run once so st.navigation registers the pages
+    at.switch_page("app_pages/train.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    return at
+
+
+@pytest.fixture
+def page(user_dir):
+    return _open_train_page()
+
+
+def _fill(at, name, **values):
+    at.text_input(key="train_hidden").set_value(values.get("hidden", "32"))
+    at.number_input(key="train_epochs").set_value(values.get("epochs", 2))
+    at.text_input(key="train_name").set_value(name)
+    for key, value in values.get("extra", {}).items():
+        getattr(at, value[0])(key=key).set_value(value[1])
+    at.button(key="train_start").click().run()
+    assert not at.exception, [e.value for e in at.exception]
+
+
+def test_the_page_opens_with_the_form(page):
+    assert page.title[0].value == "Train a model"
+    assert page.selectbox(key="train_dataset").value == "digits"
+    assert page.number_input(key="train_latent").value == 2
+    assert not page.main.error  # the sidebar may say no model is shipped yet
+
+
+def test_a_tiny_run_saves_a_model_and_selects_it_in_the_sidebar(page, user_dir):
+    _fill(page, "tiny-app")
+    deadline = time.monotonic() + 120
+    while not (user_dir / "tiny-app" / "card.json").exists() or page.session_state["train_job"].snapshot().running:
+        assert time.monotonic() < deadline, "training did not finish"
+        time.sleep(0.3)
+        page.run()  # AppTest does not run `run_every` fragments by itself
+        assert not page.exception, [e.value for e in page.exception]
+    page.run()
+    assert page.session_state["train_job_announced"]
+    picker = page.sidebar.selectbox(key="model_picker")
+    assert any(o.startswith("tiny-app · digits") for o in picker.options)
+    assert picker.value.startswith("tiny-app")  # the new model is the one selected
+    assert any("tiny-app" in s.value and "trained 2 epochs" in s.value for s in page.success)
+    assert not page.main.error  # the sidebar may say no model is shipped yet
+    # the stored curves now describe the new model
+    assert any("How tiny-app trained" in h.value for h in page.subheader)
+    assert len(page.get("plotly_chart")) == 1
+
+
+def test_an_invalid_name_shows_an_error_not_a_traceback(page, user_dir):
+    _fill(page, "../x")
+    assert any("invalid model name" in e.value for e in page.error)
+    assert "train_job" not in page.session_state
+    assert not user_dir.exists() or not any(user_dir.iterdir())
+
+
+def test_conv_on_8x8_digits_is_refused(page):
+    _fill(page, "conv-digits", hidden="32,64", extra={"train_arch": ("radio", "conv")})
+    assert any("conv architecture needs 28×28" in e.value for e in page.error)
+
+
+def test_an_existing_name_asks_for_confirmation(page, user_dir):
+    (user_dir / "mine").mkdir(parents=True)
+    _fill(page, "mine")
+    assert any("Replace my model" in e.value for e in page.error)
+
+
+def test_the_live_view_shows_progress_and_stop_ends_the_run(page, user_dir):
+    _fill(page, "long-run", epochs=500)
+    job = page.session_state["train_job"]
+    while not job.snapshot().history:  # let one epoch finish so there is something to save
+        assert job.join(0.1) is False, job.snapshot().message
+    page.run()
+    assert len(page.get("progress")) == 1 and "Epoch" in page.get("progress")[0].proto.text
+    page.button(key="train_stop").click().run()
+    assert job.join(120)
+    page.run()
+    assert any("stopped after" in w.value and "long-run" in w.value for w in page.warning)
+    assert page.sidebar.selectbox(key="model_picker").value.startswith("long-run")
+    assert (user_dir / "long-run" / "card.json").exists()
+
+
+def test_a_blank_name_gets_an_automatic_one(page, user_dir):
+    _fill(page, "", epochs=1)
+    job = page.session_state["train_job"]
+    assert job.name.startswith("digits-z2-")
+    assert job.join(120)
+    page.run()
+    assert (user_dir / job.name / "card.json").exists()
+    assert page.sidebar.selectbox(key="model_picker").value.startswith(job.name)
+
+
+def test_a_dataset_not_on_this_machine_is_refused_with_how_to_get_it(user_dir, tmp_path, monkeypatch):
+    empty = tmp_path / "no-data"
+    empty.mkdir()
+    monkeypatch.setenv("VAE_DATA_DIR", str(empty))
+    at = _open_train_page()
+    picker = at.selectbox(key="train_dataset")
+    assert any(o.startswith("kmnist") and o.endswith("(not on this machine)") for o in picker.options)
+    picker.select("kmnist")
+    at.button(key="train_start").click().run()
+    assert not at.exception
+    message = " ".join(e.value for e in at.main.error)
+    assert "kmnist is not on this machine" in message and "VAE_DATA_DIR" in message and "Download" in message
+    assert "train_job" not in at.session_state
