@@ -1,0 +1,363 @@
+// The live decoder: sliders and a latent pad that decode z in the browser on every movement.
+//
+// Python (app_pages/components/live_decoder.py) sends the decoder's weights once per model (data.spec,
+// a vae.export.decoder_spec); they are kept in `SPECS` for the life of the tab and the component
+// answers with the state value `loaded` = model id, after which Python stops sending them. Every
+// `input` event of a range slider and every pointer move on the pad updates z, and one
+// requestAnimationFrame later the forward pass (decoder_math.js, concatenated in front of this
+// file) redraws the canvas; no server round trip is involved. z goes back to Python as the state
+// value `z` = {z, token, n} when a drag ends (the `change` event / pointerup).
+//
+// Streamlit calls the default export again whenever `data` changes, on the same DOM: everything
+// is built once per root element and later calls only update it. `data.token` changes when the
+// page resets z (Reset, a new start code, a new model); otherwise the browser's z wins.
+
+const SPECS = new Map();      // model id -> {decoder, points}: survives remounts within the tab
+const INSTANCES = new WeakMap();  // root element -> LiveDecoder
+const SLIDER_MAX = 3;         // sliders and pad marker: z in [-3, 3]
+const PAD_EXTENT = 3.5;       // the pad shows [-3.5, 3.5]^2
+const IMAGE_CSS_PX = 252;     // decoded image size on screen (9 px per pixel of a 28x28 image)
+const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉";
+
+function subscript(n) {
+  return String(n).split("").map((d) => SUBSCRIPTS[+d]).join("");
+}
+
+function parsePoints(points) {
+  if (!points) return null;
+  const xy = base64ToFloat32(points.xy);
+  return { n: points.n, xy, labels: Int32Array.from(points.labels) };
+}
+
+function el(tag, cls, parent, text) {
+  const node = document.createElement(tag);
+  if (cls) node.className = cls;
+  if (text !== undefined) node.textContent = text;
+  if (parent) parent.appendChild(node);
+  return node;
+}
+
+class LiveDecoder {
+  constructor(root) {
+    this.root = root;
+    this.modelId = null;
+    this.decoder = null;
+    this.points = null;
+    this.token = null;
+    this.z = new Float32Array(0);
+    this.dims = [];
+    this.padDims = [0, 1];
+    this.sliders = new Map();  // dim -> {input, value}
+    this.frame = 0;
+    this.reports = 0;
+    this.msAvg = null;
+    this.dragging = false;
+
+    this.box = el("div", "vld", root);
+    this.message = el("div", "vld-message", this.box, "Loading the decoder…");
+    this.padPanel = el("div", "vld-panel vld-pad-panel", this.box);
+    el("div", "vld-heading", this.padPanel, "Latent plane: drag the marker");
+    this.pad = el("canvas", "vld-pad", this.padPanel);
+    this.pad.setAttribute("data-testid", "vld-pad");
+    this.legend = el("div", "vld-legend", this.padPanel);
+    this.imagePanel = el("div", "vld-panel vld-image-panel", this.box);
+    el("div", "vld-heading", this.imagePanel, "Decoded image  x̂ = mean of p(x | z)");
+    this.canvas = el("canvas", "vld-image", this.imagePanel);
+    this.canvas.setAttribute("data-testid", "vld-image");
+    this.caption = el("div", "vld-caption", this.imagePanel);
+    this.sliderPanel = el("div", "vld-panel vld-slider-panel", this.box);
+    el("div", "vld-heading", this.sliderPanel, "Latent code z: drag a slider");
+    this.sliderBox = el("div", "vld-sliders", this.sliderPanel);
+    this.padBackground = document.createElement("canvas");
+    this.pixels = document.createElement("canvas");
+    this.padPanel.style.display = "none";
+    this.imagePanel.style.display = "none";
+    this.sliderPanel.style.display = "none";
+    this._bindPad();
+  }
+
+  // ---- data from Python ----------------------------------------------------------------------
+
+  update(data, setStateValue) {
+    this.setStateValue = setStateValue;
+    const id = data.model_id;
+    if (data.spec && !SPECS.has(id)) {
+      SPECS.set(id, { decoder: decodeSpec(data.spec), points: parsePoints(data.points) });
+    }
+    const entry = SPECS.get(id);
+    if (!entry) {
+      // Python thinks we have this model's weights but we do not (e.g. the JS was reloaded): ask again.
+      this.message.textContent = "Loading the decoder…";
+      this.message.style.display = "";
+      setTimeout(() => this.setStateValue("loaded", null), 0);
+      return;
+    }
+    if (data.spec) setTimeout(() => this.setStateValue("loaded", id), 0);
+    const newModel = id !== this.modelId;
+    if (newModel) {
+      this.modelId = id;
+      this.decoder = entry.decoder;
+      this.points = entry.points;
+      this.message.style.display = "none";
+      this.imagePanel.style.display = "";
+      this._sizeImage();
+    }
+    if (newModel || data.token !== this.token) {
+      this.token = data.token;
+      this.z = Float32Array.from(data.z);
+    }
+    this.classNames = data.class_names || [];
+    this.colours = data.colours || [];
+    this.padDims = data.pad_dims || [0, 1];
+    const showPad = !!data.pad && !!this.points;
+    this.padPanel.style.display = showPad ? "" : "none";
+    this.box.classList.toggle("vld-has-pad", showPad);
+    // Beside the pad the few sliders sit under the image; otherwise they get their own column.
+    const home = showPad ? this.imagePanel : this.sliderPanel;
+    if (this.sliderBox.parentNode !== home) home.appendChild(this.sliderBox);  // moving it would end a drag
+    this.sliderPanel.style.display = showPad ? "none" : "";
+    if (showPad && (newModel || !this.padReady || this.padKey !== JSON.stringify([this.padDims, this.classNames]))) {
+      this._buildPad();
+    }
+    const dimsKey = JSON.stringify(data.dims);
+    if (newModel || dimsKey !== this.dimsKey) {
+      this.dimsKey = dimsKey;
+      this.dims = data.dims.slice();
+      this._buildSliders();
+    }
+    this._syncSliders();
+    this.schedule();
+  }
+
+  // ---- sliders -----------------------------------------------------------------------------
+
+  _buildSliders() {
+    this.sliderBox.replaceChildren();
+    this.sliders.clear();
+    this.sliderBox.classList.toggle("vld-two-columns", this.dims.length > 8);
+    for (const d of this.dims) {
+      const row = el("label", "vld-slider-row", this.sliderBox);
+      el("span", "vld-slider-name", row, "z" + subscript(d));
+      const input = el("input", "vld-slider", row);
+      Object.assign(input, { type: "range", min: -SLIDER_MAX, max: SLIDER_MAX, step: 0.01 });
+      input.setAttribute("data-dim", String(d));
+      input.setAttribute("aria-label", "latent dimension " + d);
+      const value = el("span", "vld-slider-value", row);
+      input.addEventListener("input", () => {
+        this.z[d] = parseFloat(input.value);
+        value.textContent = this.z[d].toFixed(2);
+        this.schedule();
+      });
+      input.addEventListener("change", () => this.report());
+      this.sliders.set(d, { input, value });
+    }
+  }
+
+  _syncSliders() {
+    for (const [d, s] of this.sliders) {
+      s.input.value = String(this.z[d]);
+      s.value.textContent = this.z[d].toFixed(2);
+    }
+  }
+
+  // ---- the latent pad ------------------------------------------------------------------------
+
+  _bindPad() {
+    const move = (e) => {
+      const r = this.pad.getBoundingClientRect();
+      const [a, b] = this.padDims;
+      const clamp = (v) => Math.max(-SLIDER_MAX, Math.min(SLIDER_MAX, v));
+      this.z[a] = clamp(((e.clientX - r.left) / r.width * 2 - 1) * PAD_EXTENT);
+      this.z[b] = clamp((1 - (e.clientY - r.top) / r.height * 2) * PAD_EXTENT);
+      this._syncSliders();
+      this.schedule();
+    };
+    this.pad.addEventListener("pointerdown", (e) => {
+      if (!this.decoder) return;
+      this.dragging = true;
+      this.pad.setPointerCapture(e.pointerId);
+      move(e);
+      e.preventDefault();
+    });
+    this.pad.addEventListener("pointermove", (e) => { if (this.dragging) move(e); });
+    const end = () => {
+      if (!this.dragging) return;
+      this.dragging = false;
+      this.report();
+    };
+    this.pad.addEventListener("pointerup", end);
+    this.pad.addEventListener("pointercancel", end);
+  }
+
+  _buildPad() {
+    const size = this.pad.clientWidth || 300;
+    const dpr = window.devicePixelRatio || 1;
+    for (const c of [this.pad, this.padBackground]) {
+      c.width = Math.round(size * dpr);
+      c.height = Math.round(size * dpr);
+    }
+    const ctx = this.padBackground.getContext("2d");
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const style = getComputedStyle(this.box);
+    const text = style.getPropertyValue("--st-text-color").trim() || "#31333f";
+    const bg = style.getPropertyValue("--st-secondary-background-color").trim() || "#f0f2f6";
+    const toPx = (v) => (v / PAD_EXTENT + 1) / 2 * size;
+    ctx.fillStyle = bg;
+    ctx.fillRect(0, 0, size, size);
+    ctx.strokeStyle = text;
+    ctx.globalAlpha = 0.12;
+    ctx.lineWidth = 1;
+    for (let v = -3; v <= 3; v++) {
+      ctx.beginPath(); ctx.moveTo(toPx(v), 0); ctx.lineTo(toPx(v), size); ctx.stroke();
+      ctx.beginPath(); ctx.moveTo(0, toPx(v)); ctx.lineTo(size, toPx(v)); ctx.stroke();
+    }
+    ctx.globalAlpha = 0.45;
+    ctx.beginPath(); ctx.moveTo(toPx(0), 0); ctx.lineTo(toPx(0), size); ctx.stroke();
+    ctx.beginPath(); ctx.moveTo(0, toPx(0)); ctx.lineTo(size, toPx(0)); ctx.stroke();
+    const pts = this.points;
+    ctx.globalAlpha = 0.55;
+    for (let i = 0; i < pts.n; i++) {
+      ctx.fillStyle = this.colours[pts.labels[i] % this.colours.length] || "#888";
+      ctx.fillRect(toPx(pts.xy[2 * i]) - 1.25, size - toPx(pts.xy[2 * i + 1]) - 1.25, 2.5, 2.5);
+    }
+    ctx.globalAlpha = 0.8;
+    ctx.fillStyle = text;
+    ctx.font = "11px " + (style.getPropertyValue("--st-font").trim() || "sans-serif");
+    ctx.textAlign = "center";
+    ctx.textBaseline = "bottom";
+    for (let v = -3; v <= 3; v++) {
+      if (v !== 0) ctx.fillText(String(v), toPx(v), size - 3);
+    }
+    ctx.textAlign = "left";
+    ctx.textBaseline = "middle";
+    for (let v = -3; v <= 3; v++) {
+      if (v !== 0) ctx.fillText(String(v), 4, size - toPx(v));
+    }
+    const [a, b] = this.padDims;
+    ctx.font = "italic 600 13px " + (style.getPropertyValue("--st-font").trim() || "sans-serif");
+    const label = (text_, x, y, alignRight) => {  // axis names on a backing so the dots do not hide them
+      const w = ctx.measureText(text_).width;
+      const left = alignRight ? x - w : x;
+      ctx.globalAlpha = 0.85;
+      ctx.fillStyle = bg;
+      ctx.fillRect(left - 3, y - 9, w + 6, 18);
+      ctx.globalAlpha = 1;
+      ctx.fillStyle = text;
+      ctx.textAlign = "left";
+      ctx.textBaseline = "middle";
+      ctx.fillText(text_, left, y);
+    };
+    label("z" + subscript(a) + " →", size - 6, toPx(0) - 12, true);
+    label("↑ z" + subscript(b), toPx(0) + 6, 12, false);
+    ctx.globalAlpha = 1;
+
+    this.legend.replaceChildren();
+    const present = new Set(pts.labels);
+    this.classNames.forEach((name, k) => {
+      if (!present.has(k)) return;
+      const item = el("span", "vld-legend-item", this.legend);
+      el("span", "vld-swatch", item).style.background = this.colours[k % this.colours.length];
+      el("span", "", item, name);
+    });
+    this.padKey = JSON.stringify([this.padDims, this.classNames]);
+    this.padReady = true;
+  }
+
+  _drawPad() {
+    const ctx = this.pad.getContext("2d");
+    const size = this.pad.width;
+    ctx.setTransform(1, 0, 0, 1, 0, 0);
+    ctx.drawImage(this.padBackground, 0, 0);
+    const dpr = window.devicePixelRatio || 1;
+    ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
+    const css = size / dpr;
+    const [a, b] = this.padDims;
+    const x = (this.z[a] / PAD_EXTENT + 1) / 2 * css;
+    const y = css - (this.z[b] / PAD_EXTENT + 1) / 2 * css;
+    ctx.lineWidth = 2;
+    ctx.strokeStyle = "#111";
+    ctx.fillStyle = "rgba(255, 75, 75, 0.9)";
+    ctx.beginPath(); ctx.arc(x, y, 8, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
+    ctx.strokeStyle = "#fff";
+    ctx.lineWidth = 1.5;
+    ctx.beginPath(); ctx.arc(x, y, 11, 0, 2 * Math.PI); ctx.stroke();
+  }
+
+  // ---- the decoded image -----------------------------------------------------------------------
+
+  _sizeImage() {
+    const [, h, w] = this.decoder.outputShape;
+    this.pixels.width = w;
+    this.pixels.height = h;
+    const dpr = window.devicePixelRatio || 1;
+    const cssSize = Math.floor(IMAGE_CSS_PX / w) * w;  // whole screen pixels per image pixel
+    this.canvas.style.width = cssSize + "px";
+    this.canvas.style.height = Math.round(cssSize * h / w) + "px";
+    this.canvas.width = Math.round(cssSize * dpr);
+    this.canvas.height = Math.round(cssSize * dpr * h / w);
+    this.imageData = new ImageData(w, h);
+  }
+
+  _drawImage() {
+    const t0 = performance.now();
+    const x = forward(this.decoder, this.z);
+    const ms = performance.now() - t0;
+    this.msAvg = this.msAvg === null ? ms : 0.9 * this.msAvg + 0.1 * ms;
+    const [c, h, w] = this.decoder.outputShape;
+    const px = this.imageData.data;
+    const n = h * w;
+    for (let i = 0; i < n; i++) {
+      const r = x[i], g = c === 3 ? x[n + i] : r, b = c === 3 ? x[2 * n + i] : r;
+      px[4 * i] = Math.round(r * 255);
+      px[4 * i + 1] = Math.round(g * 255);
+      px[4 * i + 2] = Math.round(b * 255);
+      px[4 * i + 3] = 255;
+    }
+    this.pixels.getContext("2d").putImageData(this.imageData, 0, 0);
+    const ctx = this.canvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.pixels, 0, 0, this.canvas.width, this.canvas.height);
+    this.caption.textContent = "decoded in your browser · " + this.msAvg.toFixed(2) + " ms per frame";
+    this.frame += 1;
+    this.canvas.setAttribute("data-frame", String(this.frame));
+  }
+
+  schedule() {
+    if (this.pending || !this.decoder) return;
+    this.pending = requestAnimationFrame(() => {
+      this.pending = 0;
+      this._drawImage();
+      if (this.padPanel.style.display !== "none" && this.padReady) this._drawPad();
+    });
+  }
+
+  cancel() {
+    if (this.pending) cancelAnimationFrame(this.pending);
+    this.pending = 0;
+  }
+
+  report() {
+    if (!this.setStateValue) return;
+    this.reports += 1;
+    const z = Array.from(this.z, (v) => Math.round(v * 1e4) / 1e4);
+    this.setStateValue("z", { z, token: this.token, n: this.reports });
+  }
+}
+
+export default function (component) {
+  const { data, parentElement, setStateValue } = component;
+  let root = parentElement.querySelector(".vld-root");
+  if (!root) {
+    root = document.createElement("div");
+    root.className = "vld-root";
+    parentElement.appendChild(root);
+  }
+  let inst = INSTANCES.get(root);
+  if (!inst) {
+    inst = new LiveDecoder(root);
+    INSTANCES.set(root, inst);
+  }
+  inst.update(data || {}, setStateValue);
+  // Streamlit keeps only the latest cleanup and runs it on unmount; the DOM goes with the element.
+  return () => inst.cancel();
+}

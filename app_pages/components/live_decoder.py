@@ -1,0 +1,56 @@
+"""The live-decoder component: latent sliders and a 2-D pad decoded in the browser, no round trip.
+
+A `st.components.v2` component (public API only). Its JavaScript is `decoder_math.js` (the pure
+forward pass, also run by the tests under Node) followed by `live_decoder.js` (DOM, events,
+drawing). The decoder's weights travel once per model: the browser answers with the state value
+`loaded` = model id and later runs send `spec=None`. The browser reports z as the state value
+`z` = {"z": [...], "token": t, "n": count} when a drag ends; `token` lets the page ignore
+reports made before it reset z.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+import streamlit as st
+
+HERE = Path(__file__).resolve().parent
+COMPONENT_NAME = "vae_explorer_live_decoder"
+
+
+def _renderer():
+    # Registering again with identical content is a no-op, and Streamlit re-registers the
+    # component on a fresh runtime (tests start several), so this runs on every call.
+    js = (HERE / "decoder_math.js").read_text() + "\n" + (HERE / "live_decoder.js").read_text()
+    return st.components.v2.component(COMPONENT_NAME, js=js, css=(HERE / "live_decoder.css").read_text())
+
+
+def live_decoder(
+    *,
+    key: str,
+    model_id: str,
+    payload: Callable[[], dict[str, Any]],
+    z: list[float],
+    token: int,
+    dims: list[int],
+    class_names: list[str],
+    colours: list[str],
+    pad: bool,
+    on_z_change: Callable[[], None],
+) -> dict[str, Any]:
+    """Mount the live decoder; returns its state ({"z": ..., "loaded": ...}).
+
+    payload() gives {"spec": vae.export.decoder_spec(...), "points": vae.export.points_payload(...)
+    or None}; it is called only while the browser does not yet hold this model's weights.
+    z is the code to show when `token` changes (or the model does); dims get sliders; pad shows
+    the latent plane of dimensions 0 and 1 with the test codes.
+    """
+    state = st.session_state.get(key) or {}
+    heavy = payload() if state.get("loaded") != model_id else {"spec": None, "points": None}
+    data = {
+        "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims],
+        "class_names": list(class_names), "colours": list(colours), "pad": bool(pad), "pad_dims": [0, 1],
+    }
+    result = _renderer()(key=key, data=data, on_z_change=on_z_change, on_loaded_change=lambda: None)
+    return dict(result)

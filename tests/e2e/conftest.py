@@ -1,0 +1,127 @@
+"""Fixtures for browser tests: the app served by `streamlit run`, and headless Chromium via Playwright.
+
+`app_server` starts one Streamlit server per test session on a free port of 127.0.0.1, with the
+user-models directory pointed at a temporary folder (`app_server.user_models`); `browser` launches
+Debian's /usr/bin/chromium (Playwright's own browser download is never used); `page` opens a fresh
+page per test and saves a full-page screenshot to `test-artifacts/<test>.png` when the test fails.
+Without Chromium the tests skip, except in CI (`CI=true`), where they fail.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ARTIFACTS = ROOT / "test-artifacts"
+CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+
+
+@dataclass
+class AppServer:
+    url: str
+    user_models: Path
+    log: Path
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> AppServer:
+    """`streamlit run app.py`, headless on 127.0.0.1; yields its URL once /_stcore/health answers."""
+    tmp = tmp_path_factory.mktemp("app-server")
+    user_models = tmp / "user-models"
+    user_models.mkdir()
+    port = _free_port()
+    env = {**os.environ, "VAE_USER_MODELS_DIR": str(user_models), "PYTHONUNBUFFERED": "1"}
+    env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    log = tmp / "streamlit.log"
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
+           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
+           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer on {url} within 90 s:\n{log.read_text()[-3000:]}")
+            time.sleep(0.3)
+        yield AppServer(url, user_models, log)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Headless Chromium from /usr/bin/chromium (never a downloaded browser)."""
+    if not Path(CHROMIUM).exists():
+        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
+        if _in_ci():
+            pytest.fail(message)
+        pytest.skip(message)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the test item, so fixtures can tell whether the test failed."""
+    outcome = yield
+    rep = outcome.get_result()
+    setattr(item, f"rep_{rep.when}", rep)
+
+
+@pytest.fixture
+def page(browser, request):
+    """A fresh 1400x1000 page; a full-page screenshot lands in test-artifacts/ if the test fails."""
+    context = browser.new_context(viewport={"width": 1400, "height": 1000})
+    pg = context.new_page()
+    pg.set_default_timeout(60_000)
+    yield pg
+    rep = getattr(request.node, "rep_call", None)
+    if rep is not None and rep.failed:
+        ARTIFACTS.mkdir(exist_ok=True)
+        try:
+            pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
+        except Exception as e:  # a crashed page must not hide the test's own failure
+            print(f"could not save a screenshot: {e}")
+    context.close()

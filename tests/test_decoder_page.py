@@ -1,0 +1,148 @@
+"""AppTest coverage for the Decoder page on tiny models (8x8 digits, saved into a temporary user-models dir).
+
+AppTest cannot run the live component's JavaScript (tests/e2e/test_decoder_browser.py does); here we
+check what the page sends it, and drive the server-side sliders, start codes, reseed and tabs.
+"""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from streamlit.testing.v1 import AppTest
+
+import vae
+from vae.export import decode_with_spec
+
+APP = str(Path(__file__).resolve().parent.parent / "app.py")
+TINY = {
+    "tiny-z2": dict(latent_dim=2),
+    "tiny-z16": dict(latent_dim=16),
+    "tiny-conv": dict(latent_dim=2, arch="conv", hidden_dims=(4, 8)),
+}
+
+
+@pytest.fixture(scope="module")
+def user_models(tmp_path_factory):
+    root = tmp_path_factory.mktemp("user-models")
+    for i, (name, kw) in enumerate(TINY.items()):
+        cfg = vae.VAEConfig(input_shape=(1, 8, 8), **({"hidden_dims": (32,)} | kw))
+        torch.manual_seed(i)
+        model = vae.VAE(cfg)
+        with torch.no_grad():  # livelier than the default init, so images differ visibly
+            for p in model.decoder.parameters():
+                p.mul_(4.0)
+        vae.save_model(model, root / name, vae.make_card(cfg, "digits"))
+    return root
+
+
+def open_decoder(user_models, monkeypatch, name: str) -> AppTest:
+    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(user_models))
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.run()
+    picker = at.sidebar.selectbox(key="model_picker")
+    picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
+    at.switch_page("app_pages/decoder.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert at.session_state["selected"].entry.name == name and at.sidebar.selectbox(key="model_picker")
+    return at
+
+
+def component_data(at: AppTest) -> dict | None:
+    found = [el for el in at.get("bidi_component") if el.proto.component_name == "vae_explorer_live_decoder"]
+    return json.loads(found[0].proto.json) if found else None
+
+
+# Media URLs are content hashes of the image bytes: a new URL means new pixels.
+def image_urls(at: AppTest) -> list[str]:
+    return [img.url for el in at.get("image") for img in el.proto.imgs]
+
+
+def server_image_url(at: AppTest) -> str:
+    return next(img.url for el in at.get("image") for img in el.proto.imgs if img.caption.startswith("decoded on the server"))
+
+
+def test_live_decoder_gets_weights_points_and_the_code(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    data = component_data(at)
+    assert data is not None and data["pad"] is True and data["dims"] == [0, 1]
+    assert data["z"] == [0.0, 0.0] and len(data["colours"]) == 10 and data["class_names"][3] == "3"
+    assert data["points"]["n"] == 360  # the digits test split
+    model, _ = vae.load_model(user_models / "tiny-z2")
+    z = torch.tensor([[0.5, -1.0]])
+    np.testing.assert_allclose(decode_with_spec(data["spec"], z), model.generate(z).detach().numpy(), atol=1e-5)
+    assert not at.toggle(key="dec_server").value and not at.toggle(key="dec_server").disabled
+    assert at.session_state["dec_z"] == [0.0, 0.0]
+
+
+def test_server_side_slider_redraws_the_image(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    at.toggle(key="dec_server").set_value(True).run()
+    assert component_data(at) is None
+    sliders = [s for s in at.slider if s.key and s.key.startswith("dec_srv_")]
+    assert [s.label for s in sliders] == ["z0", "z1"]
+    before = server_image_url(at)
+    sliders[0].set_value(2.5).run()
+    assert not at.exception
+    assert at.session_state["dec_z"] == [2.5, 0.0]
+    assert server_image_url(at) != before
+    assert "+2.50" in at.code[0].value
+
+
+def test_conv_model_falls_back_to_server_sliders(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-conv")
+    assert component_data(at) is None
+    toggle = at.toggle(key="dec_server_only")
+    assert toggle.value and toggle.disabled
+    before = server_image_url(at)
+    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z1").set_value(-2.0).run()
+    assert at.session_state["dec_z"] == [0.0, -2.0] and server_image_url(at) != before
+
+
+def test_start_from_a_test_image_pick_another_and_reset(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    token = at.session_state["dec_token"]
+    at.segmented_control(key="dec_start").set_value("A test image").run()
+    first = at.session_state["dec_z"]
+    assert first != [0.0, 0.0] and component_data(at)["z"] == first
+    assert component_data(at)["token"] > token  # tells the browser to jump to the new code
+    at.button(key="dec_pick_btn").click().run()
+    second = at.session_state["dec_z"]
+    assert at.session_state["dec_pick"] == 1 and second != first
+    at.toggle(key="dec_server").set_value(True).run()
+    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_")).set_value(-3.0).run()
+    assert at.session_state["dec_z"][0] == -3.0
+    at.button(key="dec_reset").click().run()
+    assert at.session_state["dec_z"] == second  # back to the picked test image's code
+    assert not at.exception
+
+
+def test_reseed_changes_the_prior_samples(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    before = set(image_urls(at))
+    at.button(key="dec_reseed").click().run()
+    assert at.session_state["dec_prior_seed"] == 1
+    after = set(image_urls(at))
+    assert len(after - before) == 1  # only the prior grid changed
+    assert not at.exception
+
+
+def test_large_latent_gets_eight_sliders_and_a_dims_choice(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z16")
+    assert at.multiselect(key="dec_dims").value == list(range(8))
+    data = component_data(at)
+    assert data["dims"] == list(range(8)) and data["pad"] is False and data["points"] is None
+    at.multiselect(key="dec_dims").set_value([3, 12]).run()
+    assert component_data(at)["dims"] == [3, 12]
+    assert at.selectbox(key="dec_man_x").value == 3 and at.selectbox(key="dec_man_y").value == 12
+    at.toggle(key="dec_server").set_value(True).run()
+    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z3", "z12"]
+    at.segmented_control(key="dec_start").set_value("A test image").run()
+    start = at.session_state["dec_z"]
+    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z3").set_value(2.5).run()
+    assert at.session_state["dec_z"][3] == 2.5
+    at.multiselect(key="dec_dims").set_value([0, 1]).run()  # z3 loses its slider: back to the start code
+    assert at.session_state["dec_z"] == start
+    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z0", "z1"]
+    assert not at.exception

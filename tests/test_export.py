@@ -1,0 +1,141 @@
+"""Decoder export for the browser (checked against PyTorch and against the JS under Node), model zip, marked grids."""
+
+import io
+import json
+import shutil
+import subprocess
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import vae
+from vae.export import (decode_f32, decode_with_spec, decoder_spec, encode_f32, mark_cell, model_zip, nearest_cell,
+                        points_payload, supports_live_decoding)
+from vae.latent import grid_values, manifold_codes
+from vae.viz import tile
+
+DECODER_MATH_JS = Path(__file__).resolve().parent.parent / "pages" / "components" / "decoder_math.js"
+
+
+def _model(latent_dim: int, likelihood: str = "bernoulli", arch: str = "mlp", hidden=(32, 16), shape=(1, 8, 8), seed=0):
+    torch.manual_seed(seed)
+    model = vae.VAE(vae.VAEConfig(input_shape=shape, latent_dim=latent_dim, hidden_dims=hidden, arch=arch,
+                                  likelihood=likelihood)).eval()
+    # Spread the weights beyond the default init so the sigmoid is not stuck near 0.5.
+    with torch.no_grad():
+        for p in model.decoder.parameters():
+            p.mul_(3.0)
+    return model
+
+
+def test_f32_base64_round_trip_is_little_endian():
+    a = np.array([[1.5, -2.0], [3.25, 0.0]], dtype=np.float32)
+    text = encode_f32(a)
+    assert np.frombuffer(__import__("base64").b64decode(text), dtype="<f4").tolist() == [1.5, -2.0, 3.25, 0.0]
+    np.testing.assert_array_equal(decode_f32(text, (2, 2)), a)
+
+
+@pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
+@pytest.mark.parametrize("latent_dim", [2, 16])
+def test_decode_with_spec_matches_torch_generate(latent_dim, likelihood):
+    model = _model(latent_dim, likelihood)
+    spec = json.loads(json.dumps(decoder_spec(model)))  # survives JSON, as it does on the way to the browser
+    assert spec["latent_dim"] == latent_dim and spec["output_shape"] == [1, 8, 8] and spec["final"] == "sigmoid"
+    assert [(l["in"], l["out"], l["activation"]) for l in spec["layers"]] == [
+        (latent_dim, 16, "relu"), (16, 32, "relu"), (32, 64, "none")]
+    z = torch.randn(20, latent_dim, generator=torch.Generator().manual_seed(1)) * 2
+    expected = model.generate(z).detach().numpy()
+    got = decode_with_spec(spec, z)
+    assert got.shape == (20, 1, 8, 8) and got.dtype == np.float32
+    np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
+    np.testing.assert_allclose(decode_with_spec(spec, z[0].numpy()), expected[:1], atol=1e-5, rtol=0)
+
+
+def test_conv_decoders_are_refused_with_a_clear_error():
+    model = _model(2, arch="conv", hidden=(4, 8))
+    assert not supports_live_decoding(model)
+    assert supports_live_decoding(_model(2))
+    with pytest.raises(ValueError, match="ConvTranspose2d"):
+        decoder_spec(model)
+
+
+def _run_node(spec: dict, codes: np.ndarray, tmp_path: Path) -> np.ndarray:
+    """Decode `codes` with decoder_math.js under Node; returns (N, C*H*W)."""
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    (tmp_path / "codes.json").write_text(json.dumps(codes.tolist()))
+    script = f"""
+        const fs = require("fs");
+        const {{ decodeSpec, forward }} = require({json.dumps(str(DECODER_MATH_JS))});
+        const dec = decodeSpec(JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / "spec.json"))}, "utf8")));
+        const codes = JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / "codes.json"))}, "utf8"));
+        process.stdout.write(JSON.stringify(codes.map((z) => Array.from(forward(dec, z)))));
+    """
+    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60, check=True)
+    return np.array(json.loads(out.stdout), dtype=np.float64)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+@pytest.mark.parametrize("latent_dim,likelihood", [(2, "bernoulli"), (16, "gaussian")])
+def test_browser_forward_pass_under_node_matches_torch(latent_dim, likelihood, tmp_path):
+    model = _model(latent_dim, likelihood, hidden=(64, 32), shape=(1, 28, 28))
+    codes = (torch.randn(20, latent_dim, generator=torch.Generator().manual_seed(2)) * 1.5).float()
+    expected = model.generate(codes).detach().numpy().reshape(20, -1)
+    got = _run_node(decoder_spec(model), codes.numpy(), tmp_path)
+    assert got.shape == expected.shape
+    assert np.abs(got - expected).max() <= 1e-4
+    np.testing.assert_allclose(got, decode_with_spec(decoder_spec(model), codes).reshape(20, -1), atol=1e-6, rtol=0)
+
+
+def test_points_payload_carries_the_chosen_dims():
+    mu = np.arange(12, dtype=np.float32).reshape(4, 3)
+    p = points_payload(mu, np.array([3, 1, 4, 1]), dims=(2, 0))
+    assert p["n"] == 4 and p["labels"] == [3, 1, 4, 1]
+    np.testing.assert_array_equal(decode_f32(p["xy"], (4, 2)), mu[:, [2, 0]])
+    json.dumps(p)
+
+
+def test_model_zip_round_trips_through_load_model(tmp_path):
+    model = _model(2)
+    cfg = model.config
+    path = vae.save_model(model, tmp_path / "tiny", vae.make_card(cfg, "digits"))
+    data = model_zip(path)
+    assert data == model_zip(path)  # deterministic bytes
+    with zipfile.ZipFile(io.BytesIO(data)) as zf:
+        assert sorted(zf.namelist()) == ["tiny/card.json", "tiny/model.safetensors"]
+        zf.extractall(tmp_path / "unzipped")
+    loaded, card = vae.load_model(tmp_path / "unzipped" / "tiny")
+    assert card["dataset"] == "digits"
+    z = torch.randn(3, 2)
+    torch.testing.assert_close(loaded.generate(z), model.generate(z))
+    with pytest.raises(vae.CheckpointError):
+        model_zip(tmp_path / "missing")
+
+
+def test_nearest_cell_follows_the_manifold_layout():
+    n = 5
+    values = grid_values(n)
+    codes = manifold_codes(2, n=n)
+    for idx in (0, 3, 7, 12, 24):
+        row, col = divmod(idx, n)
+        assert nearest_cell(values, (float(codes[idx, 0]), float(codes[idx, 1]))) == (row, col)
+    assert nearest_cell(values, (-10.0, 10.0)) == (0, 0)  # top-left: lowest x, highest y
+
+
+def test_mark_cell_boxes_only_the_padding_around_one_cell():
+    images = torch.full((9, 1, 4, 4), 0.5)
+    grid = tile(images, nrow=3, pad=2, pad_value=0)
+    marked = mark_cell(grid, 1, 2, cell=4, pad=2)
+    assert marked.shape == (*grid.shape, 3) and marked.dtype == np.uint8
+    red = (marked == np.array([230, 40, 40], dtype=np.uint8)).all(axis=2)
+    top, left = 1 * 6, 2 * 6
+    assert red[top, left:left + 8].all() and red[top + 7, left:left + 8].all()
+    assert red[top:top + 8, left].all() and red[top:top + 8, left + 7].all()
+    assert not red[top + 2:top + 6, left + 2:left + 6].any()  # the image itself stays visible
+    assert red.sum() == 8 * 8 - 4 * 4
+    scaled = mark_cell(np.kron(grid, np.ones((3, 3), dtype=np.uint8)), 0, 0, cell=4, pad=2, scale=3)
+    assert (scaled[0:6, 0:24] == [230, 40, 40]).all() and not (scaled[6:18, 6:18] == [230, 40, 40]).all(axis=2).any()
+    thick = (mark_cell(grid, 1, 2, cell=4, pad=2, inset=1) == [230, 40, 40]).all(axis=2)
+    assert thick.sum() == 8 * 8 - 2 * 2 and not thick[top + 3:top + 5, left + 3:left + 5].any()

@@ -1,0 +1,191 @@
+"""Getting a model out of PyTorch: a JSON decoder spec for the browser, a model zip, marked grids.
+
+`decoder_spec` walks an MLP decoder (Linear / ReLU / Unflatten) and writes each layer's weights
+as base64 little-endian float32, so a page can send them to the browser once and decode every
+slider movement there. `decode_with_spec` is the NumPy reference of exactly what the browser's
+`decoder_math.js` computes (float64 sums, float32 storage between layers, a final sigmoid); the
+tests check both against `VAE.generate`. The mean of p(x|z) is sigmoid(decoder(z)) for both
+likelihoods: the Gaussian decoder applies the sigmoid inside `decode`, the Bernoulli one in
+`mean_image` (see `vae.model`).
+
+The remaining helpers serve the decoder page's downloads and manifold figure: the test codes as
+compact base64 arrays, a model directory as zip bytes, and the nearest cell of a manifold grid
+boxed in red.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from .checkpoint import CARD_FILE, WEIGHTS_FILE, load_card
+from .model import VAE
+
+SPEC_FORMAT = "vae-explorer/decoder-spec"
+SPEC_VERSION = 1
+
+
+# --- base64 float32 arrays ----------------------------------------------------------------------
+
+def encode_f32(arr: np.ndarray | torch.Tensor) -> str:
+    """Base64 of an array as little-endian float32, row-major (C order)."""
+    if isinstance(arr, torch.Tensor):
+        arr = arr.detach().cpu().numpy()
+    return base64.b64encode(np.ascontiguousarray(arr, dtype="<f4").tobytes()).decode("ascii")
+
+
+def decode_f32(text: str, shape: tuple[int, ...] | None = None) -> np.ndarray:
+    """Inverse of `encode_f32`: a float32 array, reshaped to `shape` when given."""
+    arr = np.frombuffer(base64.b64decode(text), dtype="<f4").astype(np.float32)
+    return arr.reshape(shape) if shape is not None else arr
+
+
+# --- the decoder as data ------------------------------------------------------------------------
+
+def _leaf_modules(module: nn.Module) -> list[nn.Module]:
+    """The decoder's modules in execution order, nested Sequentials flattened."""
+    if isinstance(module, nn.Sequential):
+        return [leaf for child in module for leaf in _leaf_modules(child)]
+    return [module]
+
+
+def _unsupported(model: VAE) -> str | None:
+    """Why `model.decoder` cannot be written as a spec, or None when it can."""
+    leaves = _leaf_modules(model.decoder)
+    for m in leaves:
+        if not isinstance(m, (nn.Linear, nn.ReLU, nn.Unflatten, nn.Flatten, nn.Identity)):
+            return f"its decoder contains {type(m).__name__} (arch {model.config.arch!r}); only Linear and ReLU layers can be sent to the browser"
+    if not any(isinstance(m, nn.Linear) for m in leaves):
+        return "its decoder has no Linear layer"
+    return None
+
+
+def supports_live_decoding(model: VAE) -> bool:
+    """True when the decoder is a plain MLP that `decoder_spec` can export."""
+    return _unsupported(model) is None
+
+
+def decoder_spec(model: VAE) -> dict[str, Any]:
+    """The decoder as JSON-able data for the browser's forward pass.
+
+    Returns {"format", "version", "latent_dim", "output_shape": [C, H, W], "final": "sigmoid",
+    "layers": [{"in": n, "out": m, "weight": base64 float32 (out, in) row-major,
+    "bias": base64 float32 (out,), "activation": "relu" | "none"}, ...]}.
+    Raises ValueError for decoders that are not MLPs (the conv architecture).
+    """
+    reason = _unsupported(model)
+    if reason is not None:
+        raise ValueError(f"this model cannot be decoded in the browser: {reason}. Decode it on the server instead.")
+    layers: list[dict[str, Any]] = []
+    for m in _leaf_modules(model.decoder):
+        if isinstance(m, nn.Linear):
+            if layers and layers[-1]["out"] != m.in_features:
+                raise ValueError(f"decoder layer sizes do not chain: {layers[-1]['out']} -> {m.in_features}")
+            bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
+            layers.append({"in": m.in_features, "out": m.out_features, "weight": encode_f32(m.weight),  # (out, in)
+                           "bias": encode_f32(bias), "activation": "none"})
+        elif isinstance(m, nn.ReLU):
+            if not layers or layers[-1]["activation"] != "none":
+                raise ValueError("a ReLU in the decoder must follow a Linear layer")
+            layers[-1]["activation"] = "relu"
+        # Unflatten / Flatten / Identity only reshape: the spec's output is flat, shaped by output_shape.
+    c, h, w = model.config.input_shape
+    if layers[0]["in"] != model.config.latent_dim or layers[-1]["out"] != c * h * w:
+        raise ValueError(f"decoder maps {layers[0]['in']} -> {layers[-1]['out']} values, expected "
+                         f"{model.config.latent_dim} -> {c * h * w}")
+    return {
+        "format": SPEC_FORMAT, "version": SPEC_VERSION, "latent_dim": model.config.latent_dim,
+        "output_shape": [c, h, w], "final": "sigmoid", "layers": layers,
+    }
+
+
+def decode_with_spec(spec: dict[str, Any], z: np.ndarray | torch.Tensor) -> np.ndarray:
+    """Mean images (N, C, H, W) float32 for codes z (N, D) or (D,), computed as the browser does."""
+    z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
+    x = z.reshape(-1, spec["latent_dim"])  # (N, D)
+    for layer in spec["layers"]:
+        weight = decode_f32(layer["weight"], (layer["out"], layer["in"])).astype(np.float64)
+        bias = decode_f32(layer["bias"]).astype(np.float64)
+        h = x.astype(np.float64) @ weight.T + bias  # JS sums in float64 ...
+        if layer["activation"] == "relu":
+            h = np.maximum(h, 0.0)
+        x = h.astype(np.float32)  # ... and stores each layer in a Float32Array
+    if spec["final"] != "sigmoid":
+        raise ValueError(f"unknown final activation {spec['final']!r}")
+    out = (1.0 / (1.0 + np.exp(-x.astype(np.float64)))).astype(np.float32)
+    return out.reshape(-1, *spec["output_shape"])
+
+
+def spec_nbytes(spec: dict[str, Any]) -> int:
+    """Number of float32 bytes of weights the spec carries (before base64's 4/3)."""
+    return sum(4 * (layer["in"] * layer["out"] + layer["out"]) for layer in spec["layers"])
+
+
+def points_payload(mu: np.ndarray, labels: np.ndarray, dims: tuple[int, int] = (0, 1)) -> dict[str, Any]:
+    """Test codes for the browser's latent pad: {"n", "xy": base64 float32 (N, 2), "labels": [int]}."""
+    mu = np.asarray(mu, dtype=np.float32)
+    xy = mu[:, list(dims)]  # (N, 2)
+    return {"n": int(len(xy)), "xy": encode_f32(xy), "labels": np.asarray(labels, dtype=np.int64).tolist()}
+
+
+# --- files --------------------------------------------------------------------------------------
+
+def model_zip(path: str | Path) -> bytes:
+    """A model directory as zip bytes: `<name>/model.safetensors` and `<name>/card.json`.
+
+    The card is checked first (a broken model is not packed); entries carry a fixed timestamp so
+    the same model always gives the same bytes.
+    """
+    path = Path(path)
+    load_card(path)
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
+        for name in (CARD_FILE, WEIGHTS_FILE):
+            info = zipfile.ZipInfo(f"{path.name}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
+            info.compress_type = zipfile.ZIP_DEFLATED
+            info.external_attr = 0o644 << 16
+            zf.writestr(info, (path / name).read_bytes())
+    return buf.getvalue()
+
+
+# --- manifold grid marking ----------------------------------------------------------------------
+
+def nearest_cell(values: torch.Tensor | np.ndarray, point: tuple[float, float]) -> tuple[int, int]:
+    """(row, col) of the cell of a `vae.latent.manifold_codes` grid nearest to the 2-D `point`.
+
+    `values` are the grid's ascending coordinates (`grid_values`); rows run from the highest y
+    at the top, columns from the lowest x at the left.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    col = int(np.argmin(np.abs(v - point[0])))
+    row = len(v) - 1 - int(np.argmin(np.abs(v - point[1])))
+    return row, col
+
+
+def mark_cell(grid: np.ndarray, row: int, col: int, cell: int, pad: int = 2, scale: int = 1,
+              color: tuple[int, int, int] = (230, 40, 40), inset: int = 0) -> np.ndarray:
+    """RGB copy (H, W, 3) of a greyscale `vae.viz.tile` grid with a box drawn around one cell.
+
+    `cell` and `pad` are the tile's image size and padding before an optional nearest-neighbour
+    `scale`. The box covers the padding around the cell plus `inset` pixels of the cell's own
+    border (digits have an empty margin, so a thicker box still hides nothing).
+    """
+    rgb = np.repeat(np.asarray(grid, dtype=np.uint8)[..., None], 3, axis=2)
+    step = (cell + pad) * scale
+    top, left = row * step, col * step  # the padding strip just above / left of the cell
+    size = (cell + 2 * pad) * scale
+    bottom, right = min(top + size, rgb.shape[0]), min(left + size, rgb.shape[1])
+    w = max(1, (pad + inset) * scale)
+    col_rgb = np.array(color, dtype=np.uint8)
+    rgb[top:top + w, left:right] = col_rgb
+    rgb[bottom - w:bottom, left:right] = col_rgb
+    rgb[top:bottom, left:left + w] = col_rgb
+    rgb[top:bottom, right - w:right] = col_rgb
+    return rgb
