@@ -85,6 +85,7 @@ with tab_upload:
 
 with tab_draw:
     st.markdown("Draw a digit with the mouse (or a finger). It is reconstructed as you draw and appears on the latent map.")
+    st.write("")  # room for the pad's floating toolbar
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception as e:  # the canvas component could not register: say so, keep the page working
