@@ -17,7 +17,7 @@ from vae.export import (decode_f32, decode_with_spec, decoder_spec, encode_f32, 
 from vae.latent import grid_values, manifold_codes
 from vae.viz import tile
 
-DECODER_MATH_JS = Path(__file__).resolve().parent.parent / "pages" / "components" / "decoder_math.js"
+DECODER_MATH_JS = Path(__file__).resolve().parent.parent / "app_pages" / "components" / "decoder_math.js"
 
 
 def _model(latent_dim: int, likelihood: str = "bernoulli", arch: str = "mlp", hidden=(32, 16), shape=(1, 8, 8), seed=0):

@@ -1,0 +1,100 @@
+"""What a user sees on the other pages, in a real browser: every page renders, uploads and drawings reconstruct.
+
+AppTest cannot upload through the browser, draw on the canvas component or see plotly render;
+these tests do, on the shipped models (fixtures in conftest.py).
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+from PIL import Image
+
+import vae
+
+# sidebar link -> the page's title
+PAGES = {"What is a VAE?": "VAE Latent Explorer", "Reconstructions": "Reconstructions", "Latent map": "Latent map",
+         "Decoder": "Decoder", "Train a model": "Train a model"}
+
+
+def open_home(page, url):
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(url)
+    page.get_by_text("This model:").first.wait_for()
+    return errors
+
+
+def wait_idle(page):
+    """Wait until Streamlit's run has finished (no 'Running...' status, no stale elements)."""
+    page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=90_000)
+
+
+def test_every_page_renders_without_an_error_box(page, app_server):
+    errors = open_home(page, app_server.url)
+    for name, title in PAGES.items():
+        page.get_by_role("link", name=name).first.click()
+        page.locator("h1").filter(has_text=title).first.wait_for(timeout=90_000)
+        wait_idle(page)
+        assert page.locator("[data-testid='stException']").count() == 0, name
+        assert page.locator("[data-testid='stAlertContentError']").count() == 0, name
+    assert not errors, errors
+
+
+def test_latent_map_renders_its_points(page, app_server):
+    open_home(page, app_server.url)
+    page.get_by_role("link", name="Latent map").click()
+    plot = page.locator(".js-plotly-plot").first
+    plot.wait_for(timeout=90_000)
+    # WebGL scatter traces: one per class, 10,000 points in all for the MNIST test set. (`_fullData`
+    # holds the decoded arrays; plotly.py sends `data` base64-packed.)
+    n_points = page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        return gd._fullData.filter(t => t.type === 'scattergl').reduce((n, t) => n + t.x.length, 0);
+    }""")
+    assert n_points == 10_000
+
+
+def _digit_png() -> bytes:
+    """A real test digit, drawn large in dark ink on white paper, as a phone photo would be."""
+    digit = vae.load_dataset("mnist-sample", "test").x[7, 0].numpy()
+    img = Image.fromarray(((1 - digit) * 255).astype(np.uint8)).resize((200, 200), Image.Resampling.BILINEAR)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_uploads_show_reconstructions_and_bad_files_a_message(page, app_server):
+    open_home(page, app_server.url)
+    page.get_by_role("link", name="Reconstructions").click()
+    page.get_by_role("tab", name="Upload your digits").click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files([
+        {"name": "my-digit.png", "mimeType": "image/png", "buffer": _digit_png()},
+        {"name": "broken.png", "mimeType": "image/png", "buffer": b"this is not a png"},
+    ])
+    page.get_by_text("my-digit.png").last.wait_for(timeout=90_000)
+    page.get_by_text("reconstruction", exact=True).first.wait_for(timeout=90_000)
+    wait_idle(page)
+    body = page.locator("[data-testid='stMain']").inner_text()
+    assert "−ELBO" in body and "μ = (" in body
+    error = page.locator("[data-testid='stAlertContentError']").filter(has_text="broken.png")
+    assert "not an image" in error.inner_text()
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_a_drawn_digit_is_reconstructed(page, app_server):
+    open_home(page, app_server.url)
+    page.get_by_role("link", name="Reconstructions").click()
+    page.get_by_role("tab", name="Draw a digit").click()
+    page.get_by_text("The pad is empty").wait_for(timeout=90_000)
+    canvas = page.locator("canvas").first
+    box = canvas.bounding_box()
+    page.mouse.move(box["x"] + 140, box["y"] + 50)
+    page.mouse.down()
+    for i in range(1, 21):
+        page.mouse.move(box["x"] + 140, box["y"] + 50 + 9 * i, steps=2)
+    page.mouse.up()
+    page.get_by_text("your drawing").wait_for(timeout=90_000)
+    wait_idle(page)
+    assert "−ELBO" in page.locator("[data-testid='stMain']").inner_text()
