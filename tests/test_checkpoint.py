@@ -6,7 +6,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, list_models, load_card, load_model, make_card, save_model, validate_name
+from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, list_models, load_model, make_card, save_model, validate_name
 from vae.config import VAEConfig
 from vae.model import VAE
 

@@ -1,7 +1,6 @@
 """The `vae-explorer` command end to end on tiny configs (the bundled 8x8 digits, offline)."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path

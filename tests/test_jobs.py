@@ -87,7 +87,7 @@ def test_divergence_after_an_epoch_saves_the_last_good_epoch(tmp_path, monkeypat
         history = fit(model, train, test, TrainConfig(epochs=1, batch_size=cfg.batch_size), on_epoch=on_epoch).history
         raise TrainingDiverged("training diverged in epoch 2, step 1: the loss became nan", history)
 
-    monkeypatch.setattr(vae.jobs, "fit", fit_then_diverge)
+    monkeypatch.setattr(vae.train, "fit", fit_then_diverge)
     snap = _run(_job(tmp_path, epochs=5))
     assert snap.state == "diverged" and "diverged in epoch 2" in snap.message and "last good epoch (1)" in snap.message
     card = load_card(snap.saved_path)

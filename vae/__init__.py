@@ -17,6 +17,6 @@ from .latent import (
 )
 from .losses import ELBOTerms, elbo_terms, iwae_log_likelihood, kl_monte_carlo, neg_elbo_per_image, reconstruction_nll
 from .model import VAE, DiagonalGaussian, VAEOutput, resolve_device
-from .train import FitResult, StepInfo, TrainingDiverged, evaluate, fit, model_metrics
+from .train import FitResult, StepInfo, TrainingDiverged, TrainingRun, evaluate, fit, model_metrics, run_training, save_run
 
 __all__ = [name for name in dir() if not name.startswith("_")]

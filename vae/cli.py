@@ -12,7 +12,6 @@ import argparse
 import json
 import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -77,11 +76,10 @@ def build_parser() -> argparse.ArgumentParser:
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .checkpoint import make_card, save_model
     from .config import TrainConfig, VAEConfig
     from .data import load_dataset
     from .model import VAE
-    from .train import TrainingDiverged, fit, model_metrics
+    from .train import run_training, save_run
 
     download = False if args.offline else None
     train = load_dataset(args.dataset, "train", download=download)
@@ -131,33 +129,21 @@ def _cmd_train(args: argparse.Namespace) -> int:
               f"{record['seconds']:.1f}s", file=sys.stderr)
         return interrupted
 
-    status, error, code = "complete", None, 0
-    t0 = time.perf_counter()
     try:
-        result = fit(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
-        history = result.history
-        if result.stopped_early:
-            status = "stopped"
-    except TrainingDiverged as e:
-        history, status, error, code = e.history, "diverged", str(e), 1
+        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
-    if error:
-        print(f"error: {error}", file=sys.stderr)
-    if not history:
+    if run.error:
+        print(f"error: {run.error}", file=sys.stderr)
+    if not run.history:
         print("no epoch finished: nothing saved", file=sys.stderr)
-        return code or 1
-
-    model.eval()
-    metrics = model_metrics(model, test.x, iwae_k=args.iwae_k, seed=args.seed)
-    card = make_card(config, args.dataset, tcfg.to_dict(), history, metrics, name=args.out.name, status=status,
-                     train_seconds=round(time.perf_counter() - t0, 1), n_train=len(train), n_test=len(test))
-    save_model(model, args.out, card)
+        return 1
+    metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k)
     _print_metrics(metrics, args.dataset)
-    print(f"saved {args.out} ({status}, {len(history)} epochs)", file=sys.stderr)
-    return code
+    print(f"saved {args.out} ({run.status}, {len(run.history)} epochs)", file=sys.stderr)
+    return 1 if run.status == "diverged" else 0
 
 
 def _print_metrics(m: dict[str, Any], dataset: str) -> None:

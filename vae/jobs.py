@@ -33,11 +33,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import make_card, save_model, validate_name
+from .checkpoint import validate_name
 from .config import TrainConfig, VAEConfig
 from .data import DATASETS, DatasetUnavailable, load_dataset
 from .model import VAE
-from .train import StepInfo, TrainingDiverged, fit, model_metrics
+from .train import StepInfo, run_training, save_run
 from .viz import to_uint8
 
 log = logging.getLogger(__name__)
@@ -252,7 +252,6 @@ class TrainingJob:
             model = VAE(cfg)  # a fresh model: never one the app has cached
         fixed = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W)
         self._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
-        t0 = time.perf_counter()
 
         def on_step(info: StepInfo) -> bool:
             self._set(epoch=info.epoch + 1, step=info.step + 1, steps_per_epoch=info.steps_per_epoch)
@@ -265,16 +264,8 @@ class TrainingJob:
                 self._p.recon, self._p.step = recon, 0
             return self._stop.is_set()
 
-        status, error = "complete", None
-        try:
-            result = fit(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
-            history = result.history
-            if result.stopped_early:
-                status = "stopped"
-        except TrainingDiverged as e:
-            history, status, error = e.history, "diverged", str(e)
-        seconds = time.perf_counter() - t0
-
+        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
+        history, status, error, seconds = run.history, run.status, run.error, run.seconds
         if not history:
             if status == "diverged":
                 self._finish("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
@@ -282,11 +273,8 @@ class TrainingJob:
                 self._finish("stopped", "stopped before the first epoch finished: nothing was saved")
             return
         self._set(message="computing test metrics and saving")
-        model.eval()
-        metrics = model_metrics(model, test.x, seed=tcfg.seed)
-        card = make_card(cfg, self.dataset, tcfg.to_dict(), history, metrics, name=self.name, status=status,
-                         train_seconds=round(seconds, 1), n_train=len(train), n_test=len(test), trained_in="app")
-        path = save_model(model, self.path, card)
+        metrics = save_run(model, self.path, run, self.dataset, tcfg, len(train), test.x, trained_in="app")
+        path = self.path
         n = len(history)
         summary = f"test -ELBO {metrics['neg_elbo']:.1f} nats per image"
         if status == "complete":

@@ -16,6 +16,7 @@ import copy
 import math
 import time
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Callable
 
 import torch
@@ -181,3 +182,47 @@ def fit(
             break
     result.seconds = time.perf_counter() - t_start
     return result
+
+
+@dataclass
+class TrainingRun:
+    """How a `run_training` call ended: status "complete", "stopped" or "diverged"."""
+
+    history: list[dict[str, Any]]
+    status: str
+    error: str | None
+    seconds: float
+
+
+def run_training(
+    model: VAE,
+    train: torch.Tensor,
+    test: torch.Tensor | None,
+    cfg: TrainConfig,
+    on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
+    on_step: Callable[[StepInfo], bool | None] | None = None,
+) -> TrainingRun:
+    """`fit`, with a stop or a divergence reported as a status instead of an exception.
+
+    Either way the model holds the weights of the last finished epoch (if any).
+    """
+    t0 = time.perf_counter()
+    try:
+        result = fit(model, train, test, cfg, on_epoch=on_epoch, on_step=on_step)
+        history, status, error = result.history, "stopped" if result.stopped_early else "complete", None
+    except TrainingDiverged as e:
+        history, status, error = e.history, "diverged", str(e)
+    return TrainingRun(history, status, error, time.perf_counter() - t0)
+
+
+def save_run(model: VAE, path, run: TrainingRun, dataset: str, cfg: TrainConfig, n_train: int, test: torch.Tensor,
+             iwae_k: int = 0, **extra: Any) -> dict[str, Any]:
+    """Measure the trained model on `test` and save it with a full card (atomically); returns the metrics."""
+    from .checkpoint import make_card, save_model
+
+    model.eval()
+    metrics = model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed)
+    card = make_card(model.config, dataset, cfg.to_dict(), run.history, metrics, name=Path(path).name,
+                     status=run.status, train_seconds=round(run.seconds, 1), n_train=n_train, n_test=len(test), **extra)
+    save_model(model, path, card)
+    return metrics
