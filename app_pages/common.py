@@ -124,13 +124,20 @@ def model_picker_ui() -> Selected | None:
         else:
             labels = {e.label: e for e in usable}
             by_name = {e.name: e.label for e in usable}
-            # The selectbox is keyed, so its state is the source of truth; set that state (never
-            # `index`) to choose for the user: a model just trained, or the same model whose
-            # label changed (re-trained), or the default on the first run.
-            wanted = st.session_state.pop("_pick_pending", None) or st.session_state.get("picked_model_name", DEFAULT_MODEL)
-            if st.session_state.get("model_picker") not in labels or wanted != st.session_state.get("picked_model_name"):
-                st.session_state["model_picker"] = by_name.get(wanted, by_name.get(DEFAULT_MODEL, usable[0].label))
-            label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed",
+            names = [e.name for e in usable]
+            # The selectbox is keyed, so its state is the source of truth. To choose for the user (a
+            # model just trained, or the same model relabelled after re-training) set that state; on
+            # a session's first run pass `index` instead, which the browser also displays (setting
+            # the state there left the browser showing option 0 and sending it back on the next page).
+            pending = st.session_state.pop("_pick_pending", None)
+            if pending in by_name:
+                st.session_state["model_picker"] = by_name[pending]
+            elif "model_picker" in st.session_state and st.session_state["model_picker"] not in labels:
+                name = st.session_state.get("picked_model_name")
+                st.session_state["model_picker"] = by_name.get(name, by_name.get(DEFAULT_MODEL, usable[0].label))
+            first_run = {} if "model_picker" in st.session_state else {
+                "index": names.index(DEFAULT_MODEL) if DEFAULT_MODEL in names else 0}
+            label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed", **first_run,
                                  help="Shipped models were trained with this project's CLI; yours are saved in " + str(user_models_dir()))
             entry = labels[label]
             st.session_state["picked_model_name"] = entry.name

@@ -43,7 +43,7 @@ def open_decoder(page, url: str):
     picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
     picker.wait_for()
     assert picker.input_value().startswith("mnist-z2"), picker.input_value()
-    page.get_by_role("link", name="Decoder").click()
+    page.get_by_role("link", name="Decoder", exact=True).click()
     image = page.locator("canvas[data-testid='vld-image']")
     image.wait_for(state="visible")
     page.wait_for_function("c => Number(c.getAttribute('data-frame')) > 0", arg=image.element_handle())

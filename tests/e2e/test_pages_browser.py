@@ -34,7 +34,7 @@ def wait_idle(page):
 def test_every_page_renders_without_an_error_box(page, app_server):
     errors = open_home(page, app_server.url)
     for name, title in PAGES.items():
-        page.get_by_role("link", name=name).first.click()
+        page.get_by_role("link", name=name, exact=True).click()
         page.locator("h1").filter(has_text=title).first.wait_for(timeout=90_000)
         wait_idle(page)
         assert page.locator("[data-testid='stException']").count() == 0, name
@@ -44,7 +44,7 @@ def test_every_page_renders_without_an_error_box(page, app_server):
 
 def test_latent_map_renders_its_points(page, app_server):
     open_home(page, app_server.url)
-    page.get_by_role("link", name="Latent map").click()
+    page.get_by_role("link", name="Latent map", exact=True).click()
     plot = page.locator(".js-plotly-plot").first
     plot.wait_for(timeout=90_000)
     # WebGL scatter traces: one per class, 10,000 points in all for the MNIST test set. (`_fullData`
@@ -67,7 +67,7 @@ def _digit_png() -> bytes:
 
 def test_uploads_show_reconstructions_and_bad_files_a_message(page, app_server):
     open_home(page, app_server.url)
-    page.get_by_role("link", name="Reconstructions").click()
+    page.get_by_role("link", name="Reconstructions", exact=True).click()
     page.get_by_role("tab", name="Upload your digits").click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files([
         {"name": "my-digit.png", "mimeType": "image/png", "buffer": _digit_png()},
@@ -85,7 +85,7 @@ def test_uploads_show_reconstructions_and_bad_files_a_message(page, app_server):
 
 def test_a_drawn_digit_is_reconstructed(page, app_server):
     open_home(page, app_server.url)
-    page.get_by_role("link", name="Reconstructions").click()
+    page.get_by_role("link", name="Reconstructions", exact=True).click()
     page.get_by_role("tab", name="Draw a digit").click()
     page.get_by_text("The pad is empty").wait_for(timeout=90_000)
     canvas = page.locator("canvas").first
@@ -98,3 +98,23 @@ def test_a_drawn_digit_is_reconstructed(page, app_server):
     page.get_by_text("your drawing").wait_for(timeout=90_000)
     wait_idle(page)
     assert "−ELBO" in page.locator("[data-testid='stMain']").inner_text()
+
+
+def test_clicking_a_point_on_the_latent_map_shows_that_image(page, app_server):
+    open_home(page, app_server.url)
+    page.get_by_role("link", name="Latent map", exact=True).click()
+    page.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
+    page.get_by_text("Click a dot to see its image").wait_for()
+    wait_idle(page)
+    page.wait_for_timeout(1000)  # let plotly finish laying out before reading its axes
+    # Screen position of one test code: the first point of the first class trace, through plotly's axes.
+    target = page.evaluate("""() => {
+        const gd = document.querySelector('.js-plotly-plot');
+        const t = gd._fullData.find(t => t.type === 'scattergl');
+        const L = gd._fullLayout, box = gd.getBoundingClientRect();
+        return {x: box.left + L._size.l + L.xaxis.l2p(t.x[0]), y: box.top + L._size.t + L.yaxis.l2p(t.y[0]),
+                row: Number(t.customdata[0])};
+    }""")
+    page.mouse.click(target["x"], target["y"])
+    page.get_by_text(f"Test image #{target['row']}").wait_for(timeout=60_000)
+    page.get_by_text("σ = (").wait_for(timeout=60_000)  # the code of the clicked image
