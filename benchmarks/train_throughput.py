@@ -1,0 +1,445 @@
+"""Benchmark 1: training throughput of the project's `vae.fit` against the textbook loop.
+
+Both loops train the same 784-400-20 MLP VAE (652,824 parameters; checked) with Adam at lr 1e-3
+and batch 128 on MNIST, alternating textbook/project, project/textbook over `--repeats` (seed =
+repeat). A loop's wall-clock runs from building its data loader (the textbook's DataLoader, which
+decodes every image through PIL and ToTensor each epoch) to the end of its last epoch; the
+one-time loading of the IDX files into a Dataset or into tensors is timed separately. After
+training, each model's test -ELBO (nats/image, one z sample) is measured both the example's way
+(its `test()`: BCE-sum + KL over the test set / 10,000) and with `vae.evaluate`.
+
+    .venv/bin/python benchmarks/train_throughput.py [--epochs N] [--repeats R] [--smoke]
+        [--profile] [--explore] [--threads T] [--results PATH|-]
+
+--profile adds where the time goes (torch.profiler ops, and py-spy per statement when the
+py-spy executable is found: --py-spy PATH or on PATH). --explore times variations of the
+project's loop (optimizer kernels, gradient clipping, threads, denormals, bf16 autocast,
+torch.compile, larger batches with scaled lr), without changing `vae/`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import functools
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")  # keep torch.profiler's start/stop notices off stderr
+import torch  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import benchlib as B  # noqa: E402
+
+TEXTBOOK = "textbook (pytorch/examples)"
+PROJECT = "project (vae.fit)"
+
+
+def parse_args(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--epochs", type=int, default=2, help="epochs per timed run (default 2)")
+    p.add_argument("--repeats", type=int, default=3, help="timed runs of each loop, alternating (default 3)")
+    p.add_argument("--smoke", action="store_true", help="2 batches of each loop on 256 images, 512 test images; writes no results")
+    p.add_argument("--profile", action="store_true", help="also show where the time goes")
+    p.add_argument("--explore", action="store_true", help="also time variations of the project's loop")
+    p.add_argument("--explore-epochs", type=int, default=1, help="epochs of the --explore quality run (default 1)")
+    p.add_argument("--explore-pairs", type=int, default=6, help="baseline/variant pairs of short runs (default 6)")
+    p.add_argument("--explore-images", type=int, default=15_360, help="images per short --explore run (default 15,360)")
+    p.add_argument("--no-compile", action="store_true", help="leave torch.compile out of --explore")
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    p.add_argument("--train-limit", type=int, default=None, help="use the first N training images")
+    p.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
+    p.add_argument("--only", choices=("textbook", "project"), help="run one loop once (used by the py-spy profile)")
+    p.add_argument("--py-spy", default=None, help="path of the py-spy executable for --profile")
+    p.add_argument("--results", default=None, help="results file to append to (default benchmarks/RESULTS.md; '-' = none; smoke: none)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.epochs, args.repeats, args.explore_epochs, args.explore_pairs = 1, 1, 1, 1
+        args.train_limit = args.train_limit or 256
+        args.test_limit = args.test_limit or 512
+        args.no_compile = True
+    if args.epochs < 1 or args.repeats < 1:
+        p.error("--epochs and --repeats must be >= 1")
+    return args
+
+
+# ---------------------------------------------------------------------------------------------
+# The data, loaded once.
+
+
+class Data:
+    def __init__(self, root: Path, train_limit: int | None, test_limit: int | None):
+        import torchvision  # noqa: F401  (imported before timing: both loaders need it)
+
+        import vae
+
+        with B.timed() as t:
+            self.tb_train, self.tb_test = B.textbook_datasets(root, train_limit, test_limit)
+        self.tb_load = t
+        with B.timed() as t:
+            train = vae.load_dataset("mnist", "train", root=root, download=False).x
+            test = vae.load_dataset("mnist", "test", root=root, download=False).x
+        self.project_load = t
+        self.train_x = train[:train_limit] if train_limit else train
+        self.test_x = test[:test_limit] if test_limit else test
+        self.n_train = len(self.train_x)
+        assert len(self.tb_train) == self.n_train and len(self.tb_test) == len(self.test_x)
+
+
+# ---------------------------------------------------------------------------------------------
+# One timed run of each loop.
+
+
+def run_textbook(data: Data, epochs: int, seed: int, max_steps: int | None = None) -> dict:
+    torch.manual_seed(seed)  # the example seeds the global RNG: init, shuffling and eps
+    model = B.TextbookVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    seen, loss_sum = 0, 0.0
+    with B.timed() as t:
+        train_loader = B.textbook_loader(data.tb_train, batch_size=128, shuffle=True)
+        for _ in range(epochs):
+            n, loss_sum, _ = B.textbook_train_epoch(model, optimizer, train_loader, max_steps=max_steps)
+            seen += n
+    return _record(TEXTBOOK, model, data, t, seen, loss_sum / n, seed)
+
+
+def run_project(data: Data, epochs: int, seed: int, model=None, max_steps: int | None = None,
+                context=contextlib.nullcontext, evaluate: bool = True, **overrides) -> dict:
+    """vae.fit on the in-memory tensors; `context()` wraps the fit call only (not the evaluation)."""
+    import vae
+
+    model = model if model is not None else B.project_model(seed)
+    cfg = B.project_train_config(epochs, seed=seed, **overrides)
+    steps = [0]
+
+    def stop_after(_info):
+        steps[0] += 1
+        return steps[0] >= max_steps
+
+    with context(), B.timed() as t:
+        result = vae.fit(model, data.train_x, None, cfg, on_step=stop_after if max_steps else None)
+    if max_steps:  # the stop came after steps[0] batches: whole epochs, then part of one
+        per_epoch = math.ceil(data.n_train / cfg.batch_size)
+        seen = steps[0] // per_epoch * data.n_train + min(steps[0] % per_epoch * cfg.batch_size, data.n_train)
+    else:
+        seen = epochs * data.n_train
+    train_loss = result.history[-1]["train_loss"] if result.history else float("nan")
+    return _record(PROJECT, model, data, t, seen, train_loss, seed, evaluate)
+
+
+def _record(loop, model, data: Data, t: B.Timed, seen: int, train_loss: float, seed: int, evaluate: bool = True) -> dict:
+    rec = {"loop": loop, "seed": seed, "wall": t.wall, "cpu_per_wall": t.cpu_per_wall, "others": t.others,
+           "images": seen, "images_per_s": seen / t.wall, "train_loss": train_loss}
+    if evaluate:
+        if isinstance(model, B.TextbookVAE):
+            textbook_model, project_model = model, B.textbook_to_project(model)
+        else:
+            textbook_model, project_model = B.project_to_textbook(model), model
+        rec["test_example"] = B.textbook_test_loss(textbook_model, data.tb_test, seed=0)
+        rec["test_vae"] = B.project_test_loss(project_model, data.test_x, seed=0)
+    return rec
+
+
+# ---------------------------------------------------------------------------------------------
+# Sections.
+
+
+def throughput(args, data: Data) -> tuple[str, list[dict]]:
+    tb_params, pr_params = B.param_count(B.TextbookVAE()), B.param_count(B.project_model())
+    if tb_params != pr_params:
+        raise SystemExit(f"architectures differ: textbook {tb_params} parameters, project {pr_params}")
+    head = [
+        f"parameters: textbook {tb_params:,}, project {pr_params:,} (784-400-20 MLP, same layers)",
+        f"torch.get_num_threads() = {torch.get_num_threads()}; DataLoader num_workers = 0; batch 128; Adam lr 1e-3; "
+        f"project: schedule constant, grad_clip {B.project_train_config(1).grad_clip} (TrainConfig default)",
+        f"training images {data.n_train:,}, test images {len(data.test_x):,}; {args.epochs} epoch(s) per run, "
+        f"{args.repeats} repeat(s), alternating",
+        "",
+        B.format_table(
+            ["one-time data load", "seconds"],
+            [["textbook: datasets.MNIST train+test (IDX -> uint8 tensors)", data.tb_load.wall],
+             ["project: vae.load_dataset train+test (IDX -> float32 tensors)", data.project_load.wall]],
+        ),
+        "",
+    ]
+    # Warm-up (untimed): first calls initialise MKL/oneDNN and the allocator.
+    warm = 2 if args.smoke else 20
+    run_textbook(data, 1, seed=99, max_steps=warm)
+    run_project(data, 1, seed=99, max_steps=warm)
+
+    runs: list[dict] = []
+    for r in range(args.repeats):
+        order = (run_textbook, run_project) if r % 2 == 0 else (run_project, run_textbook)
+        for fn in order:
+            rec = fn(data, args.epochs, seed=r)
+            rec["repeat"] = r + 1
+            runs.append(rec)
+            print(f"  repeat {r + 1}: {rec['loop']:<28} {rec['images_per_s']:>9,.0f} img/s  "
+                  f"test -ELBO {rec['test_vae']:.2f}", flush=True)
+
+    detail = B.format_table(
+        ["repeat", "loop", "seconds", "img/s", "CPU/wall", "others' cores", "train loss", "test -ELBO (example)", "test -ELBO (vae.evaluate)"],
+        [[r["repeat"], r["loop"], r["wall"], r["images_per_s"], r["cpu_per_wall"], r["others"], r["train_loss"],
+          r["test_example"], r["test_vae"]] for r in runs],
+        right=[True, False] + [True] * 7,
+    )
+    rows, med = [], {}
+    for loop in (TEXTBOOK, PROJECT):
+        rs = [r for r in runs if r["loop"] == loop]
+        m, lo, hi = B.median_min_max([r["images_per_s"] for r in rs])
+        med[loop] = m
+        rows.append([loop, m, lo, hi, statistics.median(r["wall"] for r in rs) / args.epochs,
+                     statistics.median(r["cpu_per_wall"] for r in rs), statistics.median(r["others"] for r in rs),
+                     statistics.median(r["test_example"] for r in rs), statistics.median(r["test_vae"] for r in rs)])
+    summary = B.format_table(
+        ["loop", "img/s median", "min", "max", "s/epoch", "CPU/wall", "others' cores", "test -ELBO (example)", "test -ELBO (vae.evaluate)"],
+        rows, right=[False] + [True] * 8,
+    )
+    pairs = [p["images_per_s"] / t["images_per_s"] for t, p in _paired(runs)]
+    ratio = (f"ratio project / textbook: {med[PROJECT] / med[TEXTBOOK]:.2f}x (medians); per repeat "
+             + ", ".join(f"{x:.2f}x" for x in pairs))
+    notes = ("test -ELBO: nats per image on the test set, one z sample, after the same epochs (median over repeats). "
+             "'example' = the example's test() (sigmoid output, BCE-sum + KL, / N); 'vae.evaluate' = the project's "
+             "(logits, BCE-with-logits + KL); each model is also converted to the other class so both are measured "
+             "both ways. CPU/wall = cores this process kept busy; others' cores = the rest of the machine meanwhile.")
+    body = "\n".join(head + ["per run:", detail, "", "summary (median over repeats):", summary, "", ratio, "", notes])
+    return body, runs
+
+
+def _paired(runs):
+    by_repeat = {}
+    for r in runs:
+        by_repeat.setdefault(r["repeat"], {})[r["loop"]] = r
+    return [(d[TEXTBOOK], d[PROJECT]) for _, d in sorted(by_repeat.items()) if len(d) == 2]
+
+
+def profile(args, data: Data) -> str:
+    import vae
+
+    steps = 3 if args.smoke else 60
+    out = [f"where the time goes: torch.profiler, {steps} training steps of each loop (ops by self CPU time)", ""]
+
+    torch.manual_seed(0)
+    tb_model = B.TextbookVAE()  # built outside the profiled region: init is not training
+    pr_model = B.project_model(0)
+
+    def textbook():
+        opt = torch.optim.Adam(tb_model.parameters(), lr=1e-3)
+        B.textbook_train_epoch(tb_model, opt, B.textbook_loader(data.tb_train), max_steps=steps)
+
+    def project():
+        count = [0]
+
+        def stop(_):
+            count[0] += 1
+            return count[0] >= steps
+
+        vae.fit(pr_model, data.train_x, None, B.project_train_config(1), on_step=stop)
+
+    out += [f"{TEXTBOOK}:", B.torch_profile(textbook, steps), "", f"{PROJECT}:", B.torch_profile(project, steps), ""]
+
+    # The textbook's data pipeline on its own: one pass of the DataLoader with no model.
+    with B.timed() as t:
+        n = sum(len(x) for x, _ in B.textbook_loader(data.tb_train))
+    with B.timed() as t2:
+        n2 = sum(len(data.train_x[i]) for i in torch.split(torch.randperm(data.n_train), 128))
+    out += [B.format_table(
+        ["data pipeline alone, one epoch", "seconds", "img/s"],
+        [["textbook: DataLoader(MNIST, ToTensor), no model", t.wall, n / t.wall],
+         ["project: randperm + tensor indexing, no model", t2.wall, n2 / t2.wall]],
+    ), ""]
+
+    py_spy = B.find_py_spy(args.py_spy)
+    if py_spy is None:
+        out.append("py-spy: not found (pip install py-spy, then pass --py-spy PATH or put it on PATH)")
+        return "\n".join(out)
+    base = [sys.executable, str(Path(__file__).resolve()), "--epochs", "1", "--results", "-"]
+    if args.train_limit:
+        base += ["--train-limit", str(args.train_limit)]
+    if args.test_limit:
+        base += ["--test-limit", str(args.test_limit)]
+    if args.threads:
+        base += ["--threads", str(args.threads)]
+    out.append(f"where the time goes: py-spy ({py_spy}), one epoch of each loop in a child process, sampled at 200 Hz")
+    out.append("")
+    out += [f"{TEXTBOOK}:", B.py_spy_profile(py_spy, base + ["--only", "textbook"], "textbook_train_epoch", "benchlib.py"), ""]
+    out += [f"{PROJECT}:", B.py_spy_profile(py_spy, base + ["--only", "project"], "fit", "train.py"), ""]
+    return "\n".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# --explore: variations of the project's loop, each equivalent to a one-line change in vae/train.py
+# or a process setting; nothing in vae/ is edited (the optimizer is swapped by patching
+# torch.optim.Adam for the duration of one run).
+
+
+@contextlib.contextmanager
+def _adam(**kwargs):
+    original = torch.optim.Adam
+    torch.optim.Adam = functools.partial(original, **kwargs)
+    try:
+        yield
+    finally:
+        torch.optim.Adam = original
+
+
+@contextlib.contextmanager
+def _threads(n):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@contextlib.contextmanager
+def _flush_denormal():
+    ok = torch.set_flush_denormal(True)
+    try:
+        yield ok
+    finally:
+        torch.set_flush_denormal(False)
+
+
+def _variants(args):
+    n = torch.get_num_threads()
+    null = contextlib.nullcontext
+    v = [
+        ("baseline (batch 128, lr 1e-3, clip 100, Adam for-loop)", null, {}, None),
+        ("grad_clip=None", null, {"grad_clip": None}, None),
+        ("Adam(foreach=True)", lambda: _adam(foreach=True), {}, None),
+        ("Adam(fused=True)", lambda: _adam(fused=True), {}, None),
+        ("Adam(fused=True) + grad_clip=None", lambda: _adam(fused=True), {"grad_clip": None}, None),
+        (f"torch.set_num_threads({1 if n != 1 else 2})", lambda: _threads(1 if n != 1 else 2), {}, None),
+        ("torch.set_flush_denormal(True)", _flush_denormal, {}, None),
+        ("autocast bfloat16", lambda: torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False), {}, None),
+        ("batch 256, lr 1.41e-3 (sqrt scaling)", null, {"batch_size": 256, "lr": 1e-3 * math.sqrt(2)}, None),
+        ("batch 512, lr 2e-3 (sqrt scaling)", null, {"batch_size": 512, "lr": 2e-3}, None),
+        ("batch 1024, lr 2.83e-3 (sqrt scaling)", null, {"batch_size": 1024, "lr": 1e-3 * math.sqrt(8)}, None),
+        ("batch 512, lr 2e-3, fused Adam, no clip", lambda: _adam(fused=True), {"batch_size": 512, "lr": 2e-3, "grad_clip": None}, None),
+    ]
+    if not args.no_compile:
+        v.append(("torch.compile(model) (compile time excluded)", null, {}, "compile"))
+    return v
+
+
+def _compiled_model(data: Data, seed: int) -> tuple[torch.nn.Module, float]:
+    """torch.compile'd project model, already compiled for the full and the last partial batch."""
+    import vae
+
+    model = B.project_model(seed)
+    initial = B.snapshot(model)
+    compiled = torch.compile(model)
+    last = data.n_train % 128 or 128
+    t0 = time.perf_counter()
+    vae.fit(compiled, data.train_x[: 128 + last], None, B.project_train_config(1, seed=seed))
+    seconds = time.perf_counter() - t0
+    model.load_state_dict(initial)  # the warm-up's two steps are undone
+    return compiled, seconds
+
+
+def explore(args, data: Data) -> str:
+    """Each variant against the baseline in back-to-back pairs of short runs (AB, BA, ...), so that
+    the machine's drift cancels in the per-pair ratio; then one longer run per variant for the
+    test -ELBO it reaches (larger batches make fewer updates per epoch)."""
+    variants = _variants(args)
+    base = variants[0]
+    images = 256 if args.smoke else args.explore_images
+    run_project(data, 1, seed=99, max_steps=2 if args.smoke else 20, evaluate=False)  # warm-up, untimed
+
+    def short(variant, seed, model=None):
+        _, ctx, overrides, _ = variant
+        steps = max(1, images // overrides.get("batch_size", 128))
+        return run_project(data, 1, seed=seed, model=model, max_steps=steps, context=ctx, evaluate=False, **overrides)
+
+    rows, notes = [], []
+    quality = {}
+    for variant in variants:
+        name, ctx, overrides, special = variant
+        model, compile_s = None, None
+        if special == "compile":
+            model, compile_s = _compiled_model(data, seed=0)
+            notes.append(f"torch.compile: compiling (graphs for batch 128 and the last batch of 96) took {compile_s:.1f} s "
+                         f"in this process (inductor's on-disk cache may have served part of it); excluded above")
+        q = run_project(data, args.explore_epochs, seed=0, model=model, context=ctx, **overrides)
+        quality[name] = q
+        if variant is base:
+            continue
+        ratios, v_rates, b_rates, others = [], [], [], []
+        for k in range(args.explore_pairs):
+            pair = (base, variant) if k % 2 == 0 else (variant, base)
+            recs = {v[0]: short(v, seed=k, model=model if v is variant else None) for v in pair}
+            v_rates.append(recs[name]["images_per_s"])
+            b_rates.append(recs[base[0]]["images_per_s"])
+            ratios.append(v_rates[-1] / b_rates[-1])
+            others += [r["others"] for r in recs.values()]
+        m, lo, hi = B.median_min_max(ratios)
+        rows.append([name, statistics.median(v_rates), statistics.median(b_rates), f"{m:.2f}x", f"{lo:.2f}x", f"{hi:.2f}x",
+                     statistics.median(others), q["images_per_s"], q["test_vae"]])
+        print(f"  explore: {name:<48} {m:.2f}x baseline (pairs: {', '.join(f'{x:.2f}' for x in ratios)})", flush=True)
+    b = quality[base[0]]
+    rows.insert(0, [base[0], float("nan"), float("nan"), "1.00x", "", "", float("nan"), b["images_per_s"], b["test_vae"]])
+    table = B.format_table(
+        ["variant of the project's loop", "img/s", "baseline img/s", "speed-up", "min", "max", "others' cores",
+         f"{args.explore_epochs}-epoch img/s", "test -ELBO"],
+        rows, right=[False] + [True] * 8,
+    )
+    head = (f"--explore: each variant against the baseline in {args.explore_pairs} back-to-back pairs of short runs "
+            f"({images:,} images each, order alternating); img/s = median over its runs, speed-up = median (min, max) of "
+            f"the per-pair ratios. Then one {args.explore_epochs}-epoch run per variant (seed 0) for its img/s over a "
+            f"full epoch and the test -ELBO it reaches (vae.evaluate, nats/image).")
+    notes.append("autocast runs with cache_enabled=False: autocast's weight-cast cache lives as long as the context, and "
+                 "one context around all of fit() would keep training on the first step's bf16 weight copies.")
+    return "\n".join([head, "", table, ""] + notes)
+
+
+# ---------------------------------------------------------------------------------------------
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    root = B.data_root_or_exit()
+    load_before = B.load_average()
+    info = B.machine_info()
+    print(f"{info['cpu']}; python {info['python']}; torch {info['torch']}; {info['threads']}")
+    print(f"load average before: {load_before}", flush=True)
+    data = Data(root, args.train_limit, args.test_limit)
+
+    if args.only:
+        fn = run_textbook if args.only == "textbook" else run_project
+        rec = fn(data, args.epochs, seed=0)
+        print(f"{rec['loop']}: {rec['images_per_s']:,.0f} img/s, test -ELBO {rec['test_vae']:.2f}")
+        return 0
+
+    sections = []
+    body, runs = throughput(args, data)
+    sections.append(body)
+    print("\n" + body, flush=True)
+    if args.profile:
+        text = profile(args, data)
+        sections.append(text)
+        print("\n" + text, flush=True)
+    if args.explore:
+        text = explore(args, data)
+        sections.append(text)
+        print("\n" + text, flush=True)
+    load_after = B.load_average()
+    print(f"\nload average after: {load_after}")
+    for loop in (TEXTBOOK, PROJECT):
+        rs = [r for r in runs if r["loop"] == loop]
+        print(f"RESULT loop={loop.split()[0]} images_per_s={statistics.median(r['images_per_s'] for r in rs):.1f} "
+              f"test_neg_elbo={statistics.median(r['test_vae'] for r in rs):.3f}")
+    B.append_results(B.results_path(args.results, args.smoke), "Benchmark 1: training throughput, textbook loop vs vae.fit",
+                     info, load_before, load_after, "\n\n".join(sections))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
