@@ -12,10 +12,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 import torch
 
-from vae import available_offline, neg_elbo_per_image
+from data_root import data_root
+from vae import neg_elbo_per_image
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
 sys.path.insert(0, str(BENCH))
@@ -25,15 +25,7 @@ LOOPS = ("textbook (pytorch/examples)", "project (vae.fit)")
 
 
 def mnist_root() -> Path:
-    """The `VAE_DATA_DIR` that holds MNIST, or skip (fail in CI) saying how to provide it."""
-    root = os.environ.get("VAE_DATA_DIR")
-    if root and available_offline("mnist", root):
-        return Path(root)
-    msg = (f"mnist files not found (VAE_DATA_DIR={root!r}): point VAE_DATA_DIR at a folder holding "
-           f"MNIST/raw/ with the four IDX files, e.g. ../shared/data")
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
+    return data_root("mnist")
 
 
 def _run(script: str, *args: str, root: Path) -> str:

@@ -6,7 +6,6 @@ them those tests skip locally and fail in CI (`CI=true`).
 """
 
 import gzip
-import os
 import struct
 from pathlib import Path
 
@@ -14,22 +13,12 @@ import numpy as np
 import pytest
 import torch
 
+from data_root import data_root
+
 import vae.data as data
 from vae.data import (
     CLASS_NAMES, DATASETS, DatasetUnavailable, Split, available_offline, data_dir, load_dataset,
 )
-
-
-def data_root(name: str) -> Path:
-    """The `VAE_DATA_DIR` that holds `name`, or skip (fail in CI) saying how to provide it."""
-    root = os.environ.get("VAE_DATA_DIR")
-    if root and available_offline(name, root):
-        return Path(root)
-    msg = (f"{name} files not found (VAE_DATA_DIR={root!r}): point VAE_DATA_DIR at a folder holding "
-           f"{data._TORCHVISION[name]}/raw/ with the four IDX files, e.g. ../shared/data")
-    if os.environ.get("CI") == "true":
-        pytest.fail(msg)
-    pytest.skip(msg)
 
 
 def _write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:

@@ -29,6 +29,8 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .viz import to_uint8
+
 DATASETS = ("mnist", "fashion-mnist", "kmnist", "mnist-sample", "digits")
 SPLITS = ("train", "test")
 _DIGITS = [str(i) for i in range(10)]
@@ -426,16 +428,12 @@ def preview_image(source, max_side: int = 256) -> np.ndarray:
     except Exception:  # a broken EXIF block only costs the rotation
         pass
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        img = Image.fromarray(to_uint8_grey(_to_grey(img)))
+        img = Image.fromarray(to_uint8(_to_grey(img)))
     img = img.convert("RGBA")
     img.thumbnail((max_side, max_side))  # shrink first: flattening a 24-megapixel photo is slow
     white = Image.new("RGBA", img.size, (255, 255, 255, 255))
     img = Image.alpha_composite(white, img).convert("RGB")
     return np.asarray(img)
-
-
-def to_uint8_grey(arr: np.ndarray) -> np.ndarray:
-    return (np.clip(arr, 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def showable_split(name: str, split: str = "test") -> tuple[Split, str | None]:

@@ -1,0 +1,20 @@
+"""Where the real datasets are for tests: `VAE_DATA_DIR`, or skip locally and fail in CI."""
+
+import os
+from pathlib import Path
+
+import pytest
+
+from vae.data import _TORCHVISION, available_offline
+
+
+def data_root(name: str) -> Path:
+    """The `VAE_DATA_DIR` that holds `name`, or skip (fail when CI=true) saying how to provide it."""
+    root = os.environ.get("VAE_DATA_DIR")
+    if root and available_offline(name, root):
+        return Path(root)
+    msg = (f"{name} files not found (VAE_DATA_DIR={root!r}): point VAE_DATA_DIR at a folder holding "
+           f"{_TORCHVISION[name]}/raw/ with the four IDX files, e.g. ../shared/data")
+    if os.environ.get("CI") == "true":
+        pytest.fail(msg)
+    pytest.skip(msg)
