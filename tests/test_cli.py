@@ -36,6 +36,20 @@ def test_train_then_evaluate_then_info(tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["dataset"] == "digits"
 
 
+@pytest.mark.parametrize("flags, check", [
+    (["--conditional"], lambda c: c["n_classes"] == 10 and c["prior"] == "standard"),
+    (["--prior", "mog", "--prior-components", "3"], lambda c: c["prior"] == "mog" and c["prior_components"] == 3),
+])
+def test_train_and_evaluate_a_conditional_or_mixture_prior_model(flags, check, tmp_path, capsys):
+    out = tmp_path / "model"
+    assert main(["train", *TINY, *flags, "--iwae-k", "5", "--out", str(out)]) == 0
+    assert check(load_card(out)["config"])
+    capsys.readouterr()
+    assert main(["evaluate", str(out), "--iwae-k", "5", "--n-images", "40", "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["n_images"] == 40 and result["iwae_nll"] < result["neg_elbo"] + 1
+
+
 def test_evaluate_can_update_the_card(tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["train", *TINY, "--out", str(out)]) == 0

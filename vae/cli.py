@@ -42,6 +42,11 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--hidden-dims", type=_hidden_dims, default=(512, 256), help="comma-separated widths, e.g. 512,256")
     t.add_argument("--likelihood", default="bernoulli", choices=("bernoulli", "gaussian"))
     t.add_argument("--gaussian-std", type=float, default=0.1, help="fixed decoder std for --likelihood gaussian")
+    t.add_argument("--conditional", action="store_true",
+                   help="conditional VAE: encoder and decoder also see the one-hot label")
+    t.add_argument("--prior", default="standard", choices=("standard", "mog"),
+                   help="p(z): N(0, I), or a learned mixture of Gaussians (KL by sampling)")
+    t.add_argument("--prior-components", type=int, default=10, help="mixture components for --prior mog")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -87,6 +92,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     config = VAEConfig(
         input_shape=train.image_shape, latent_dim=args.latent_dim, arch=args.arch, hidden_dims=args.hidden_dims,
         likelihood=args.likelihood, gaussian_std=args.gaussian_std,
+        n_classes=len(train.class_names) if args.conditional else 0, prior=args.prior,
+        prior_components=args.prior_components,
     )
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
@@ -94,7 +101,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     )
     torch.manual_seed(args.seed)
     model = VAE(config)
-    print(f"training {config.arch} VAE (z={config.latent_dim}, {sum(p.numel() for p in model.parameters()):,} parameters) "
+    kind = ("conditional " if config.conditional else "") + config.arch
+    print(f"training {kind} VAE (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
           f"on {args.dataset}: {len(train):,} train / {len(test):,} test images", file=sys.stderr)
 
     interrupted = False
@@ -130,7 +138,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         return interrupted
 
     try:
-        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
+        labels = {"train_labels": train.y, "test_labels": test.y} if config.conditional else {}
+        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
     finally:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
@@ -140,7 +149,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not run.history:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
-    metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k)
+    metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k,
+                       test_labels=test.y if config.conditional else None)
     _print_metrics(metrics, args.dataset)
     print(f"saved {args.out} ({run.status}, {len(run.history)} epochs)", file=sys.stderr)
     return 1 if run.status == "diverged" else 0
@@ -169,7 +179,8 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     if test.image_shape != model.config.input_shape:
         raise ValueError(f"{dataset} images are {test.image_shape}, the model expects {model.config.input_shape}")
     x = test.x[: args.n_images] if args.n_images else test.x
-    metrics = model_metrics(model, x, iwae_k=args.iwae_k, seed=args.seed)
+    y = test.y[: len(x)] if model.config.conditional else None
+    metrics = model_metrics(model, x, iwae_k=args.iwae_k, seed=args.seed, labels=y)
     if args.update_card:
         card["metrics"] = {**card.get("metrics", {}), **metrics}
         save_model(model.cpu(), args.model_dir, card)

@@ -15,6 +15,7 @@ from typing import Any, ClassVar
 
 ARCHITECTURES = ("mlp", "conv")
 LIKELIHOODS = ("bernoulli", "gaussian")
+PRIORS = ("standard", "mog")
 SCHEDULES = ("constant", "cosine")
 
 
@@ -41,6 +42,10 @@ class VAEConfig:
     likelihood: "bernoulli" (decoder outputs logits; the loss is binary cross-entropy on
         grey-level pixels) or "gaussian" (decoder outputs a mean in [0, 1] with fixed std
         `gaussian_std`; the loss is a scaled squared error plus the Gaussian normaliser).
+    n_classes: 0 for a plain VAE; K > 0 makes a conditional VAE (Sohn et al. 2015) whose
+        encoder and decoder also receive the one-hot label y in 0..K-1.
+    prior: "standard" (N(0, I), KL in closed form) or "mog", a learned mixture of
+        `prior_components` diagonal Gaussians (Tomczak & Welling 2018 in spirit; KL by sampling).
     """
 
     input_shape: tuple[int, int, int] = (1, 28, 28)
@@ -49,6 +54,9 @@ class VAEConfig:
     hidden_dims: tuple[int, ...] = (512, 256)
     likelihood: str = "bernoulli"
     gaussian_std: float = 0.1
+    n_classes: int = 0
+    prior: str = "standard"
+    prior_components: int = 10
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep tuples so the config stays hashable and comparable.
@@ -66,12 +74,22 @@ class VAEConfig:
             raise ValueError(f"hidden_dims must be one or more positive widths, got {self.hidden_dims}")
         if not (self.gaussian_std > 0 and math.isfinite(self.gaussian_std)):
             raise ValueError(f"gaussian_std must be a positive number, got {self.gaussian_std!r}")
+        if not isinstance(self.n_classes, int) or self.n_classes < 0:
+            raise ValueError(f"n_classes must be an integer >= 0 (0: not conditional), got {self.n_classes!r}")
+        if self.prior not in PRIORS:
+            raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
+        if not isinstance(self.prior_components, int) or self.prior_components < 1:
+            raise ValueError(f"prior_components must be an integer >= 1, got {self.prior_components!r}")
         if self.arch == "conv":
             _, h, w = self.input_shape
             if h % 4 or w % 4:
                 raise ValueError(f"arch 'conv' needs height and width divisible by 4, got {h}x{w}")
             if len(self.hidden_dims) != 2:
                 raise ValueError("arch 'conv' takes exactly two hidden_dims (channels of its two conv layers)")
+
+    @property
+    def conditional(self) -> bool:
+        return self.n_classes > 0
 
     @property
     def n_pixels(self) -> int:

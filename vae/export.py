@@ -72,8 +72,11 @@ def supports_live_decoding(model: VAE) -> bool:
     return _unsupported(model) is None
 
 
-def decoder_spec(model: VAE) -> dict[str, Any]:
+def decoder_spec(model: VAE, label: int | None = None) -> dict[str, Any]:
     """The decoder as JSON-able data for the browser's forward pass.
+
+    For a conditional model `label` is required and folded into the first layer: its input is
+    [z, onehot(y)], so W [z; e_y] + b = W[:, :D] z + (b + W[:, D + y]), a plain layer on z.
 
     Returns {"format", "version", "latent_dim", "output_shape": [C, H, W], "final": "sigmoid",
     "layers": [{"in": n, "out": m, "weight": base64 float32 (out, in) row-major,
@@ -83,13 +86,20 @@ def decoder_spec(model: VAE) -> dict[str, Any]:
     reason = _unsupported(model)
     if reason is not None:
         raise ValueError(f"this model cannot be decoded in the browser: {reason}. Decode it on the server instead.")
+    d, k = model.config.latent_dim, model.config.n_classes
+    if k and (label is None or not 0 <= int(label) < k):
+        raise ValueError(f"a conditional model's decoder spec needs a label in 0..{k - 1}, got {label!r}")
     layers: list[dict[str, Any]] = []
     for m in _leaf_modules(model.decoder):
         if isinstance(m, nn.Linear):
-            if layers and layers[-1]["out"] != m.in_features:
-                raise ValueError(f"decoder layer sizes do not chain: {layers[-1]['out']} -> {m.in_features}")
-            bias = m.bias if m.bias is not None else torch.zeros(m.out_features)
-            layers.append({"in": m.in_features, "out": m.out_features, "weight": encode_f32(m.weight),  # (out, in)
+            weight = m.weight.detach()  # (out, in)
+            bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
+            if not layers and k:
+                weight, bias = weight[:, :d], bias + weight[:, d + int(label)]
+            n_in = weight.shape[1]
+            if layers and layers[-1]["out"] != n_in:
+                raise ValueError(f"decoder layer sizes do not chain: {layers[-1]['out']} -> {n_in}")
+            layers.append({"in": n_in, "out": m.out_features, "weight": encode_f32(weight),
                            "bias": encode_f32(bias), "activation": "none"})
         elif isinstance(m, nn.ReLU):
             if not layers or layers[-1]["activation"] != "none":

@@ -31,10 +31,11 @@ class EncodedDataset:
 
 @torch.no_grad()
 def encode_dataset(model: VAE, x: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 2000) -> EncodedDataset:
-    """q(z|x) parameters of every image in x (N, C, H, W)."""
+    """q(z|x) parameters of every image in x (N, C, H, W); a conditional model is given the labels."""
     mus, logvars = [], []
     for start in range(0, x.shape[0], batch_size):
-        q = model.encode(x[start : start + batch_size].to(model.device))
+        y = None if labels is None or not model.config.conditional else labels[start : start + batch_size]
+        q = model.encode(x[start : start + batch_size].to(model.device), y)
         mus.append(q.mu.cpu())
         logvars.append(q.logvar.cpu())
     labels = labels if labels is not None else torch.full((x.shape[0],), -1, dtype=torch.long)
@@ -42,10 +43,20 @@ def encode_dataset(model: VAE, x: torch.Tensor, labels: torch.Tensor | None = No
 
 
 @torch.no_grad()
-def decode(model: VAE, z: torch.Tensor, batch_size: int = 2000) -> torch.Tensor:
-    """Mean images (N, C, H, W) in [0, 1] for codes z (N, D), on CPU."""
+def decode(model: VAE, z: torch.Tensor, batch_size: int = 2000, labels: torch.Tensor | int | None = None) -> torch.Tensor:
+    """Mean images (N, C, H, W) in [0, 1] for codes z (N, D), on CPU.
+
+    labels: for a conditional model, one label for all codes or one per code (N,).
+    """
     z = torch.as_tensor(z, dtype=torch.float32)
-    return torch.cat([model.generate(z[s : s + batch_size].to(model.device)).cpu() for s in range(0, len(z), batch_size)])
+    if labels is not None:
+        labels = torch.as_tensor(labels).long().reshape(-1)
+        labels = labels.expand(len(z)) if labels.numel() == 1 else labels
+    out = []
+    for s in range(0, len(z), batch_size):
+        y = None if labels is None else labels[s : s + batch_size]
+        out.append(model.generate(z[s : s + batch_size].to(model.device), y).cpu())
+    return torch.cat(out) if out else torch.empty(0, *model.config.input_shape)
 
 
 def grid_values(n: int, quantile_range: tuple[float, float] = (0.05, 0.95)) -> torch.Tensor:
@@ -100,8 +111,11 @@ def interpolate(z0: torch.Tensor, z1: torch.Tensor, steps: int = 10, method: str
     return torch.sin((1 - t) * omega) / so * z0 + torch.sin(t * omega) / so * z1
 
 
-def prior_samples(latent_dim: int, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-    """n codes (n, D) from the standard-normal prior."""
+def prior_samples(latent_dim: int, n: int, generator: torch.Generator | None = None,
+                  prior: torch.nn.Module | None = None) -> torch.Tensor:
+    """n codes (n, D) drawn from `prior` (a model's `.prior`), the standard normal by default."""
+    if prior is not None:
+        return prior.sample(n, generator)
     return torch.randn(n, latent_dim, generator=generator)
 
 
@@ -189,21 +203,26 @@ class Reconstruction:
 
 
 @torch.no_grad()
-def reconstruct(model: VAE, x: torch.Tensor, mode: str = "mean", seed: int = 0) -> Reconstruction:
-    """Reconstruct x and score each image; `mode` is a key of RECONSTRUCTION_MODES."""
+def reconstruct(model: VAE, x: torch.Tensor, mode: str = "mean", seed: int = 0,
+                labels: torch.Tensor | None = None) -> Reconstruction:
+    """Reconstruct x and score each image; `mode` is a key of RECONSTRUCTION_MODES.
+
+    labels (N,): needed by a conditional model (which then reconstructs x as that digit).
+    """
     from .losses import reconstruction_nll
 
     if mode not in RECONSTRUCTION_MODES:
         raise ValueError(f"mode must be one of {list(RECONSTRUCTION_MODES)}, got {mode!r}")
     x = x.to(model.device)
     g = torch.Generator(device=model.device).manual_seed(seed)
-    q = model.encode(x)
+    y = None if labels is None or not model.config.conditional else torch.as_tensor(labels).to(model.device)
+    q = model.encode(x, y)
     z = q.sample(g)
-    x_params = model.decode(z)
+    x_params = model.decode(z, y)
     recon = reconstruction_nll(x_params, x, model.config)
-    kl = q.kl()
+    kl = model.kl(q, z)
     if mode == "mean":
-        x_hat = model.generate(q.mu)
+        x_hat = model.generate(q.mu, y)
     elif mode == "z-sample":
         x_hat = model.mean_image(x_params)
     else:

@@ -16,6 +16,10 @@ Gaussian decoder it is the exact negative log-density with a fixed standard devi
 The log-likelihood estimate follows Burda, Grosse & Salakhutdinov, "Importance Weighted
 Autoencoders" (2016): log p(x) >= log 1/k sum_i p(x, z_i) / q(z_i|x), z_i ~ q(z|x), which
 equals the ELBO at k = 1 and tightens as k grows.
+
+With a learned mixture prior (`VAEConfig.prior == "mog"`) the KL has no closed form and is the
+one-sample estimate log q(z|x) - log p(z) at the z decoded for the reconstruction; conditional
+models take their labels `y` wherever the model is called.
 """
 
 from __future__ import annotations
@@ -43,13 +47,16 @@ def reconstruction_nll(x_params: torch.Tensor, x: torch.Tensor, config: VAEConfi
     return nll.flatten(start_dim=-3).sum(-1)
 
 
-def kl_monte_carlo(posterior: DiagonalGaussian, n_samples: int = 1, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Monte-Carlo estimate of KL(q || N(0, I)) per image, (B,): mean of log q(z) - log p(z).
+def kl_monte_carlo(posterior: DiagonalGaussian, n_samples: int = 1, generator: torch.Generator | None = None,
+                   prior: torch.nn.Module | None = None) -> torch.Tensor:
+    """Monte-Carlo estimate of KL(q || p) per image, (B,): mean of log q(z) - log p(z), z ~ q.
 
-    Unbiased for the closed form `posterior.kl()`; its variance falls as 1/n_samples.
+    p is `prior` (anything with `log_prob`), N(0, I) by default, where the estimate is unbiased
+    for the closed form `posterior.kl()` and its variance falls as 1/n_samples.
     """
+    log_p = standard_normal_log_prob if prior is None else prior.log_prob
     z = torch.stack([posterior.sample(generator) for _ in range(n_samples)])  # (S, B, D)
-    return (posterior.log_prob(z) - standard_normal_log_prob(z)).mean(0)
+    return (posterior.log_prob(z) - log_p(z)).mean(0)
 
 
 @dataclass
@@ -57,8 +64,10 @@ class ELBOTerms:
     """Batch means, in nats per image.
 
     recon: E_q[-log p(x|z)] (one sample of z, or the mean if the output was not sampled).
-    kl: KL(q(z|x) || p(z)), analytic unless a Monte-Carlo estimate was asked for.
-    kl_per_dim: (D,) the analytic KL of each latent dimension, averaged over the batch.
+    kl: KL(q(z|x) || p(z)), analytic unless a Monte-Carlo estimate was asked for (or the prior
+        is a mixture, whose KL is always estimated by sampling).
+    kl_per_dim: (D,) the analytic KL of each latent dimension to N(0, I), averaged over the
+        batch (for a mixture prior only a diagnostic: its KL does not split by dimension).
     beta: weight of kl in `loss`.
     loss: recon + beta * kl, the quantity training minimises.
     """
@@ -86,39 +95,47 @@ def elbo_terms(
     """ELBO terms of a forward pass `out = model(x)`."""
     recon = reconstruction_nll(out.x_params, x, config)  # (B,)
     kl_per_dim = out.posterior.kl_per_dim()  # (B, D)
-    if kl_estimator == "analytic":
-        kl = kl_per_dim.sum(-1)
-    elif kl_estimator == "mc":
-        kl = kl_monte_carlo(out.posterior, 1, generator)
-    else:
+    if kl_estimator not in ("analytic", "mc"):
         raise ValueError(f"kl_estimator must be 'analytic' or 'mc', got {kl_estimator!r}")
+    if not out.prior.analytic_kl:
+        # Reuse the reconstruction's z when it was sampled: one draw serves both terms.
+        z = out.z if out.sampled else out.posterior.sample(generator)
+        kl = out.posterior.log_prob(z) - out.prior.log_prob(z)
+    elif kl_estimator == "analytic":
+        kl = kl_per_dim.sum(-1)
+    else:
+        kl = kl_monte_carlo(out.posterior, 1, generator)
     recon, kl = recon.mean(), kl.mean()
     return ELBOTerms(recon=recon, kl=kl, kl_per_dim=kl_per_dim.mean(0), beta=beta, loss=recon + beta * kl)
 
 
-def neg_elbo_per_image(model: VAE, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> torch.Tensor:
-    """-ELBO of each image, (B,), one z sample (or the mean), in nats."""
-    out = model(x, sample=sample, generator=generator)
-    return reconstruction_nll(out.x_params, x, model.config) + out.posterior.kl()
+def neg_elbo_per_image(model: VAE, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None,
+                       y: torch.Tensor | None = None) -> torch.Tensor:
+    """-ELBO of each image, (B,), one z sample (or the mean), in nats. y: labels for a conditional model."""
+    out = model(x, y, sample=sample, generator=generator)
+    kl = model.kl(out.posterior, out.z if sample else None, generator)
+    return reconstruction_nll(out.x_params, x, model.config) + kl
 
 
 @torch.no_grad()
 def iwae_log_likelihood(
-    model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 100, generator: torch.Generator | None = None
+    model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 100, generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """Importance-sampled estimate of log p(x) per image, (B,), with k samples from q(z|x).
+    """Importance-sampled estimate of log p(x) (log p(x|y) if conditional) per image, (B,), k samples from q.
 
     The k samples are drawn `chunk` at a time to bound memory; the estimate combines all k
     log-weights with a single logsumexp so it is exact and numerically stable.
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
-    posterior = model.encode(x)
+    posterior = model.encode(x, y)
     log_w = []
     for start in range(0, k, chunk):
         n = min(chunk, k - start)
         z = torch.stack([posterior.sample(generator) for _ in range(n)])  # (n, B, D)
-        x_params = model.decode(z.flatten(0, 1)).unflatten(0, (n, x.shape[0]))  # (n, B, C, H, W)
+        y_rep = None if y is None else torch.as_tensor(y).reshape(1, -1).expand(n, -1).reshape(-1)  # (n*B,)
+        x_params = model.decode(z.flatten(0, 1), y_rep).unflatten(0, (n, x.shape[0]))  # (n, B, C, H, W)
         log_px_z = -reconstruction_nll(x_params, x, model.config)  # (n, B)
-        log_w.append(log_px_z + standard_normal_log_prob(z) - posterior.log_prob(z))
+        log_w.append(log_px_z + model.prior.log_prob(z) - posterior.log_prob(z))
     return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)

@@ -7,6 +7,14 @@ and the decoder p(x|z) outputs Bernoulli logits or a Gaussian mean for every pix
 
 Whether `forward` samples z or uses the posterior mean is an explicit argument, never a side
 effect of `model.eval()`.
+
+Two optional extensions, both off by default so a plain VAE is exactly the paper's:
+- a conditional VAE (Sohn, Lee & Yan, "Learning Structured Output Representation using Deep
+  Conditional Generative Models", 2015): the one-hot label y is concatenated to the encoder's
+  features and to z before decoding, so z is left to carry the "style" that y does not;
+- a learned mixture-of-Gaussians prior p(z) = sum_k pi_k N(z; m_k, diag s_k^2) instead of
+  N(0, I). Its KL to q(z|x) has no closed form, so it is estimated by sampling,
+  KL ~= log q(z|x) - log p(z) with the z already drawn for the reconstruction.
 """
 
 from __future__ import annotations
@@ -62,6 +70,58 @@ def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     return (-0.5 * (z**2 + math.log(2 * math.pi))).sum(-1)
 
 
+class StandardNormalPrior(nn.Module):
+    """p(z) = N(0, I); the KL from a diagonal Gaussian has a closed form."""
+
+    analytic_kl = True
+
+    def __init__(self, latent_dim: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        return standard_normal_log_prob(z)
+
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        return torch.randn(n, self.latent_dim, generator=generator)
+
+
+class MixturePrior(nn.Module):
+    """A learned mixture of K diagonal Gaussians, p(z) = sum_k pi_k N(z; m_k, diag exp(logvar_k)).
+
+    The means start spread out (a fixed-seed N(0, I) draw) so the components do not all sit at
+    the origin; weights start equal. All parameters are trained with the rest of the ELBO.
+    """
+
+    analytic_kl = False
+
+    def __init__(self, latent_dim: int, n_components: int):
+        super().__init__()
+        self.latent_dim = latent_dim
+        init = torch.randn(n_components, latent_dim, generator=torch.Generator().manual_seed(0))
+        self.means = nn.Parameter(init)  # (K, D)
+        self.logvars = nn.Parameter(torch.full((n_components, latent_dim), -1.0))  # (K, D)
+        self.logits = nn.Parameter(torch.zeros(n_components))  # (K,)
+
+    @property
+    def weights(self) -> torch.Tensor:
+        return torch.softmax(self.logits, dim=0)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        """log p(z) for z of shape (..., D); result (...)."""
+        logvars = self.logvars.clamp(LOGVAR_MIN, LOGVAR_MAX)
+        diff = z.unsqueeze(-2) - self.means  # (..., K, D)
+        log_n = -0.5 * (diff**2 / logvars.exp() + logvars + math.log(2 * math.pi)).sum(-1)  # (..., K)
+        return torch.logsumexp(torch.log_softmax(self.logits, 0) + log_n, dim=-1)
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        k = torch.multinomial(self.weights.cpu(), n, replacement=True, generator=generator)
+        eps = torch.randn(n, self.latent_dim, generator=generator)
+        std = torch.exp(0.5 * self.logvars.clamp(LOGVAR_MIN, LOGVAR_MAX)).cpu()
+        return self.means.detach().cpu()[k] + std[k] * eps
+
+
 @dataclass
 class VAEOutput:
     """Result of `VAE.forward` for a batch of B images of shape (C, H, W) and latent size D.
@@ -70,12 +130,16 @@ class VAEOutput:
     z: (B, D) the code that was decoded (a sample, or mu when sample=False).
     x_params: (B, C, H, W) decoder output: Bernoulli logits or the Gaussian mean.
     x_hat: (B, C, H, W) the reconstruction as pixel intensities in [0, 1] (the decoder mean).
+    prior: the model's p(z), for the KL term.
+    sampled: whether z was drawn from the posterior (False: z is its mean).
     """
 
     posterior: DiagonalGaussian
     z: torch.Tensor
     x_params: torch.Tensor
     x_hat: torch.Tensor
+    prior: nn.Module
+    sampled: bool
 
     @property
     def mu(self) -> torch.Tensor:
@@ -101,49 +165,88 @@ class VAE(nn.Module):
         super().__init__()
         self.config = config
         c, h, w = config.input_shape
-        d = config.latent_dim
+        d, k = config.latent_dim, config.n_classes  # k = 0: no label input
         if config.arch == "mlp":
             hidden = list(config.hidden_dims)
-            self.encoder = nn.Sequential(nn.Flatten(), _mlp([c * h * w, *hidden]), nn.ReLU())
+            self.encoder = nn.Sequential(nn.Flatten(), _mlp([c * h * w + k, *hidden]), nn.ReLU())
             self.to_moments = nn.Linear(hidden[-1], 2 * d)
-            self.decoder = nn.Sequential(_mlp([d, *reversed(hidden), c * h * w]), nn.Unflatten(1, (c, h, w)))
+            self.decoder = nn.Sequential(_mlp([d + k, *reversed(hidden), c * h * w]), nn.Unflatten(1, (c, h, w)))
+            self._label_at = 1  # the one-hot label joins the flattened image
         else:
             c1, c2 = config.hidden_dims
             flat = c2 * (h // 4) * (w // 4)
             self.encoder = nn.Sequential(
                 nn.Conv2d(c, c1, 3, stride=2, padding=1), nn.ReLU(),  # (B, c1, H/2, W/2)
                 nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),  # (B, c2, H/4, W/4)
-                nn.Flatten(), nn.Linear(flat, 256), nn.ReLU(),
+                nn.Flatten(), nn.Linear(flat + k, 256), nn.ReLU(),
             )
+            self._label_at = 5  # the one-hot label joins the flattened conv features
             self.to_moments = nn.Linear(256, 2 * d)
             self.decoder = nn.Sequential(
-                nn.Linear(d, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
+                nn.Linear(d + k, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
                 nn.Unflatten(1, (c2, h // 4, w // 4)),
                 nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),  # (B, c1, H/2, W/2)
                 nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),  # (B, C, H, W)
             )
+        self.prior = StandardNormalPrior(d) if config.prior == "standard" else MixturePrior(d, config.prior_components)
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    def encode(self, x: torch.Tensor) -> DiagonalGaussian:
-        """q(z|x) for x of shape (B, C, H, W) in [0, 1]."""
-        mu, logvar = self.to_moments(self.encoder(x)).chunk(2, dim=-1)  # (B, D) each
+    def one_hot(self, y: torch.Tensor | None, batch: int) -> torch.Tensor | None:
+        """(B, K) one-hot labels for a conditional model, None for a plain one (which ignores y)."""
+        k = self.config.n_classes
+        if k == 0:
+            return None
+        if y is None:
+            raise ValueError(f"this is a conditional VAE: pass the labels y (integers 0..{k - 1})")
+        y = torch.as_tensor(y, device=self.device).long().reshape(-1)
+        if y.shape[0] != batch:
+            raise ValueError(f"got {y.shape[0]} labels for {batch} inputs")
+        if y.numel() and (y.min() < 0 or y.max() >= k):
+            raise ValueError(f"labels must be integers in 0..{k - 1}")
+        return nn.functional.one_hot(y, k).to(self.to_moments.weight.dtype)
+
+    def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
+        """q(z|x) (or q(z|x, y) for a conditional model) for x of shape (B, C, H, W) in [0, 1]."""
+        onehot = self.one_hot(y, x.shape[0])
+        if onehot is None:
+            h = self.encoder(x)
+        else:
+            h = self.encoder[: self._label_at](x)  # (B, F) flattened image or conv features
+            h = self.encoder[self._label_at :](torch.cat([h, onehot], dim=1))
+        mu, logvar = self.to_moments(h).chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mu, logvar)
 
-    def decode(self, z: torch.Tensor) -> torch.Tensor:
-        """Decoder output for z of shape (B, D): Bernoulli logits, or the Gaussian mean in [0, 1]."""
-        out = self.decoder(z)
+    def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
+        """Decoder output for z of shape (B, D): Bernoulli logits, or the Gaussian mean in [0, 1].
+
+        A conditional model needs the labels y (B,); a plain one ignores them.
+        """
+        onehot = self.one_hot(y, z.shape[0])
+        out = self.decoder(z if onehot is None else torch.cat([z, onehot], dim=1))
         return torch.sigmoid(out) if self.config.likelihood == "gaussian" else out
+
+    def kl(self, posterior: DiagonalGaussian, z: torch.Tensor | None = None,
+           generator: torch.Generator | None = None) -> torch.Tensor:
+        """KL(q(z|x) || p(z)) per image, (B,): closed form for N(0, I), else log q(z) - log p(z).
+
+        For the mixture prior the estimate uses `z` (a draw from the posterior: pass the one used
+        for the reconstruction), or a fresh draw when z is None.
+        """
+        if self.prior.analytic_kl:
+            return posterior.kl()
+        z = posterior.sample(generator) if z is None else z
+        return posterior.log_prob(z) - self.prior.log_prob(z)
 
     def mean_image(self, x_params: torch.Tensor) -> torch.Tensor:
         """Pixel intensities in [0, 1] (the mean of p(x|z)) from the decoder output."""
         return torch.sigmoid(x_params) if self.config.likelihood == "bernoulli" else x_params
 
-    def generate(self, z: torch.Tensor) -> torch.Tensor:
+    def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode codes (B, D) straight to mean images (B, C, H, W) in [0, 1]."""
-        return self.mean_image(self.decode(z))
+        return self.mean_image(self.decode(z, y))
 
     def sample_x(self, x_params: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
         """A draw from p(x|z): binary pixels for Bernoulli, mean + noise (clipped) for Gaussian."""
@@ -152,12 +255,14 @@ class VAE(nn.Module):
         noise = torch.randn(x_params.shape, generator=generator, device=x_params.device, dtype=x_params.dtype)
         return (x_params + self.config.gaussian_std * noise).clamp(0, 1)
 
-    def forward(self, x: torch.Tensor, sample: bool = True, generator: torch.Generator | None = None) -> VAEOutput:
-        """Encode, draw z (or take mu when sample=False), decode."""
-        posterior = self.encode(x)
+    def forward(self, x: torch.Tensor, y: torch.Tensor | None = None, sample: bool = True,
+                generator: torch.Generator | None = None) -> VAEOutput:
+        """Encode, draw z (or take mu when sample=False), decode. y: labels, for a conditional model."""
+        posterior = self.encode(x, y)
         z = posterior.sample(generator) if sample else posterior.mode()
-        x_params = self.decode(z)
-        return VAEOutput(posterior=posterior, z=z, x_params=x_params, x_hat=self.mean_image(x_params))
+        x_params = self.decode(z, y)
+        return VAEOutput(posterior=posterior, z=z, x_params=x_params, x_hat=self.mean_image(x_params),
+                         prior=self.prior, sampled=sample)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -57,10 +57,12 @@ class FitResult:
 
 
 @torch.no_grad()
-def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, sample: bool = True) -> dict[str, Any]:
+def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0, sample: bool = True,
+             labels: torch.Tensor | None = None) -> dict[str, Any]:
     """Mean ELBO terms over all of x (nats per image), with one seeded z sample per image.
 
     Returns {"recon", "kl", "neg_elbo", "kl_per_dim"}; floats, and a list for kl_per_dim.
+    `labels` (N,) are needed by a conditional model and ignored by a plain one.
     """
     device = model.device
     generator = torch.Generator(device=device).manual_seed(seed)
@@ -69,24 +71,27 @@ def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0,
     kl_per_dim = torch.zeros(model.config.latent_dim, device=device)
     for start in range(0, n, batch_size):
         xb = x[start : start + batch_size].to(device)
-        terms = elbo_terms(model(xb, sample=sample, generator=generator), xb, model.config)
+        yb = None if labels is None else labels[start : start + batch_size].to(device)
+        terms = elbo_terms(model(xb, yb, sample=sample, generator=generator), xb, model.config, generator=generator)
         recon += terms.recon.item() * len(xb)
         kl += terms.kl.item() * len(xb)
         kl_per_dim += terms.kl_per_dim * len(xb)
     return {"recon": recon / n, "kl": kl / n, "neg_elbo": (recon + kl) / n, "kl_per_dim": (kl_per_dim / n).tolist()}
 
 
-def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_size: int = 500) -> dict[str, Any]:
+def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_size: int = 500,
+                  labels: torch.Tensor | None = None) -> dict[str, Any]:
     """Test-set metrics in nats per image: ELBO terms, active units and (optionally) IWAE NLL."""
-    metrics = evaluate(model, x, seed=seed)
-    mu = encode_dataset(model, x).mu
+    metrics = evaluate(model, x, seed=seed, labels=labels)
+    mu = encode_dataset(model, x, labels).mu
     metrics["active_units"] = int(active_units(mu).sum())
     metrics["n_images"] = int(x.shape[0])
     if iwae_k > 0:
         generator = torch.Generator(device=model.device).manual_seed(seed)
         # Fewer images per batch as k grows keeps each decode near 100k images.
         per_batch = max(1, min(batch_size, 100_000 // min(iwae_k, 100_000)))
-        ll = [iwae_log_likelihood(model, x[s : s + per_batch].to(model.device), iwae_k, generator=generator)
+        ll = [iwae_log_likelihood(model, x[s : s + per_batch].to(model.device), iwae_k, generator=generator,
+                                  y=None if labels is None else labels[s : s + per_batch])
               for s in range(0, len(x), per_batch)]
         metrics["iwae_nll"] = -torch.cat(ll).mean().item()
         metrics["iwae_k"] = iwae_k
@@ -106,8 +111,12 @@ def fit(
     cfg: TrainConfig,
     on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
     on_step: Callable[[StepInfo], bool | None] | None = None,
+    train_labels: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
 ) -> FitResult:
     """Train `model` in place on images `train` (N, C, H, W) in [0, 1].
+
+    A conditional model also needs the integer labels of both sets (`train_labels`, `test_labels`).
 
     After every epoch the record {"epoch", "beta", "lr", "seconds", "train_loss", "train_recon",
     "train_kl", "train_neg_elbo", and "test_recon", "test_kl", "test_neg_elbo" when `test` is
@@ -117,6 +126,7 @@ def fit(
     device = resolve_device(cfg.device)
     model.to(device).train()
     train = train.to(device)
+    train_labels = None if train_labels is None else train_labels.to(device)
     n = train.shape[0]
     if n == 0:
         raise ValueError("the training set is empty")
@@ -138,8 +148,10 @@ def fit(
         perm = torch.randperm(n, generator=shuffle_gen).to(device)
         stop = False
         for step in range(steps_per_epoch):
-            xb = train[perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]]
-            terms = elbo_terms(model(xb, sample=True, generator=noise_gen), xb, model.config, beta=beta)
+            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            xb = train[idx]
+            yb = None if train_labels is None else train_labels[idx]
+            terms = elbo_terms(model(xb, yb, sample=True, generator=noise_gen), xb, model.config, beta=beta)
             if not torch.isfinite(terms.loss):
                 model.load_state_dict(last_good)
                 raise TrainingDiverged(
@@ -171,7 +183,7 @@ def fit(
             "train_loss": loss, "train_recon": recon, "train_kl": kl, "train_neg_elbo": recon + kl,
         }
         if test is not None:
-            metrics = evaluate(model, test, cfg.eval_batch_size, seed=cfg.seed)
+            metrics = evaluate(model, test, cfg.eval_batch_size, seed=cfg.seed, labels=test_labels)
             record.update(test_recon=metrics["recon"], test_kl=metrics["kl"], test_neg_elbo=metrics["neg_elbo"])
             model.train()
         record["seconds"] = time.perf_counter() - t_epoch
@@ -201,6 +213,8 @@ def run_training(
     cfg: TrainConfig,
     on_epoch: Callable[[dict[str, Any]], bool | None] | None = None,
     on_step: Callable[[StepInfo], bool | None] | None = None,
+    train_labels: torch.Tensor | None = None,
+    test_labels: torch.Tensor | None = None,
 ) -> TrainingRun:
     """`fit`, with a stop or a divergence reported as a status instead of an exception.
 
@@ -208,7 +222,8 @@ def run_training(
     """
     t0 = time.perf_counter()
     try:
-        result = fit(model, train, test, cfg, on_epoch=on_epoch, on_step=on_step)
+        result = fit(model, train, test, cfg, on_epoch=on_epoch, on_step=on_step,
+                     train_labels=train_labels, test_labels=test_labels)
         history, status, error = result.history, "stopped" if result.stopped_early else "complete", None
     except TrainingDiverged as e:
         history, status, error = e.history, "diverged", str(e)
@@ -216,12 +231,12 @@ def run_training(
 
 
 def save_run(model: VAE, path, run: TrainingRun, dataset: str, cfg: TrainConfig, n_train: int, test: torch.Tensor,
-             iwae_k: int = 0, **extra: Any) -> dict[str, Any]:
+             iwae_k: int = 0, test_labels: torch.Tensor | None = None, **extra: Any) -> dict[str, Any]:
     """Measure the trained model on `test` and save it with a full card (atomically); returns the metrics."""
     from .checkpoint import make_card, save_model
 
     model.eval()
-    metrics = model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed)
+    metrics = model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed, labels=test_labels)
     card = make_card(model.config, dataset, cfg.to_dict(), run.history, metrics, name=Path(path).name,
                      status=run.status, train_seconds=round(run.seconds, 1), n_train=n_train, n_test=len(test), **extra)
     save_model(model, path, card)
