@@ -183,7 +183,7 @@ def live_metrics(model_path: str, mtime: float, dataset: str) -> dict[str, Any]:
     """Test-set ELBO terms of the model, measured now (nats per image, one z sample per image)."""
     model, _ = load_model(model_path, mtime)
     split, note = showable_split(dataset)
-    metrics = vae.evaluate(model, split.x)
+    metrics = vae.evaluate(model, split.x, labels=split.y)
     return {**metrics, "n_images": len(split), "dataset": split.name, "note": note}
 
 

@@ -26,19 +26,19 @@ sel = require_model()
 model, d = sel.model, sel.config.latent_dim
 _, h, w = sel.config.input_shape
 live_ok = supports_live_decoding(model)
-model_id = hashlib.sha1(repr(sel.key).encode()).hexdigest()[:12]
+conditional = sel.config.conditional
 
 
 # --- cached computations (models are cached resources: pass their key, never the model) -------------
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def browser_payload(path: str, mtime: float, dataset: str, with_points: bool) -> dict:
+def browser_payload(path: str, mtime: float, dataset: str, with_points: bool, label: int | None) -> dict:
     m, _ = load_model(path, mtime)
     points = None
     if with_points:
         test = test_codes(path, mtime, dataset)
         points = points_payload(test["mu"], test["labels"]) if test else {"n": 0, "xy": "", "labels": []}
-    return {"spec": decoder_spec(m), "points": points}
+    return {"spec": decoder_spec(m, label=label), "points": points}
 
 
 def test_codes(path: str, mtime: float, dataset: str) -> dict | None:
@@ -51,9 +51,9 @@ def test_codes(path: str, mtime: float, dataset: str) -> dict | None:
 
 
 @st.cache_data(show_spinner=False, max_entries=64)
-def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int) -> np.ndarray:
+def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int, labels: int | tuple[int, ...] | None = None) -> np.ndarray:
     m, _ = load_model(path, mtime)
-    return tile(decode(m, torch.from_numpy(codes)), nrow=nrow)
+    return tile(decode(m, torch.from_numpy(codes), labels=None if labels is None else torch.tensor(labels)), nrow=nrow)
 
 
 def show(where, image: np.ndarray, **kwargs) -> None:
@@ -62,13 +62,21 @@ def show(where, image: np.ndarray, **kwargs) -> None:
 
 
 def decode_one(z: list[float]) -> np.ndarray:
-    return to_uint8(decode(model, torch.tensor([z]))[0])
+    return to_uint8(decode(model, torch.tensor([z]), labels=digit)[0])
 
 
 # --- session state: the current code z, a token that says "the page moved z" -------------------------
 
 test = test_codes(*sel.key, sel.dataset)
 class_names = test["class_names"] if test else [str(i) for i in range(10)]
+if conditional:
+    st.session_state.setdefault("dec_label", 0)
+    st.segmented_control("Digit (the label y this conditional model is given)", range(sel.config.n_classes),
+                         key="dec_label", required=True, format_func=lambda k: class_names[k] if k < len(class_names) else str(k))
+    st.caption("The sliders set the **style** code z; the label picks the digit. Every digit below is drawn with the "
+               "same z: the same slant, thickness and width.")
+digit = st.session_state["dec_label"] if conditional else None
+model_id = hashlib.sha1(repr((sel.key, digit)).encode()).hexdigest()[:12]
 
 
 def start_code() -> list[float]:
@@ -148,12 +156,14 @@ def explorer() -> None:
     with left:
         if live_ok and not server:
             live_decoder(
-                key=LIVE_KEY, model_id=model_id, payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2),
+                key=LIVE_KEY, model_id=model_id, payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2, digit),
                 z=st.session_state["dec_z"], token=st.session_state["dec_token"], dims=dims, class_names=class_names,
                 colours=CLASS_COLOURS, pad=d == 2, on_z_change=on_live_z)
         else:
             server_sliders()
     z = st.session_state["dec_z"]
+    if conditional:
+        same_style_row(z)
     with right:
         st.markdown("**Current code**")
         st.code("z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]", language=None, wrap_lines=True)
@@ -184,6 +194,13 @@ def explorer() -> None:
                            mime="application/zip", on_click="ignore", icon=":material/download:", key="dec_dl_model")
 
 
+def same_style_row(z: list[float]) -> None:
+    k = sel.config.n_classes
+    row = decoded_grid(*sel.key, np.array([z] * k, dtype=np.float32), k, tuple(range(k)))
+    show(st, upscale(row, 3 if h > 8 else 8), caption=f"The same style z = [{', '.join(f'{v:+.2f}' for v in z)}] "
+         "given each label: the conditional model separates *what* digit from *how* it is written.")
+
+
 def server_sliders() -> None:
     z = list(st.session_state["dec_z"])
     img_col, slider_col = st.columns([1, 1.2], gap="medium")
@@ -210,7 +227,7 @@ def manifold(z: list[float]) -> None:
     n = 15 if h > 8 else 10
     codes = manifold_codes(d, n=n, dims=(dx, dy), base=torch.tensor(z)).numpy()
     scale = 2 if h > 8 else 5
-    grid = upscale(decoded_grid(*sel.key, codes, n), scale)
+    grid = upscale(decoded_grid(*sel.key, codes, n, digit), scale)
     row, col = nearest_cell(grid_values(n), (z[dx], z[dy]))
     pic, text = st.columns([1.6, 1], gap="large")
     show(pic, mark_cell(grid, row, col, cell=h, pad=2, scale=scale, inset=int(h > 8)), width=560)
@@ -239,7 +256,7 @@ def interpolation() -> None:
     for method, label in (("lerp", "**Linear (lerp)**: the straight line between the two codes"),
                           ("slerp", "**Spherical (slerp)**: follows the sphere, keeping the norm the prior expects")):
         rows.markdown(label)
-        show(rows, upscale(decoded_grid(*sel.key, interpolate(mu[a], mu[b], steps, method).numpy(), steps), big))
+        show(rows, upscale(decoded_grid(*sel.key, interpolate(mu[a], mu[b], steps, method).numpy(), steps, digit), big))
 
 
 def prior_grid() -> None:
@@ -247,10 +264,13 @@ def prior_grid() -> None:
     c_btn, c_txt = st.columns([1, 4], vertical_alignment="center")
     if c_btn.button("Reseed", icon=":material/casino:", key="dec_reseed"):
         st.session_state["dec_prior_seed"] = seed = seed + 1
-    c_txt.caption(f"64 codes drawn from the prior z ~ N(0, I) (seed {seed}), decoded: what the model generates "
-                  "from scratch.")
-    codes = prior_samples(d, 64, torch.Generator().manual_seed(seed)).numpy()
-    show(st, upscale(decoded_grid(*sel.key, codes, 16), 2 if h > 8 else 6))
+    prior = "its learned mixture prior" if sel.config.prior == "mog" else "the prior z ~ N(0, I)"
+    c_txt.caption(f"64 codes drawn from {prior} (seed {seed}), decoded: what the model generates from scratch"
+                  + (", one column per digit." if conditional else "."))
+    n, nrow = (6 * sel.config.n_classes, sel.config.n_classes) if conditional else (64, 16)  # a column per digit
+    codes = prior_samples(d, n, torch.Generator().manual_seed(seed), prior=model.prior).numpy()
+    labels = tuple(i % nrow for i in range(n)) if conditional else None
+    show(st, upscale(decoded_grid(*sel.key, codes, nrow, labels), 2 if h > 8 else 6))
 
 
 explorer()

@@ -42,8 +42,9 @@ with right:
     st.caption("All numbers are nats per image: summed over the pixels, averaged over the test images.")
 
     split, _ = dataset_or_stop(sel.dataset)
-    x = split.x[torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]]
-    r = vae.latent.reconstruct(sel.model, x)
+    idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]
+    x = split.x[idx]
+    r = vae.latent.reconstruct(sel.model, x, labels=split.y[idx])
     st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
              caption="Test images (top row) and their reconstructions (bottom row)")
 

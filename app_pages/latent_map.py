@@ -5,9 +5,19 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, encoded, projection, require_model, show_images
-from vae.latent import ellipse_points
-from vae.plots import latent_scatter
+from app_pages.common import dataset_or_stop, encoded, load_model, projection, require_model, show_images
+from vae.latent import decode, density_grid, ellipse_points
+from vae.plots import add_density_overlay, latent_scatter
+
+HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
+
+
+@st.cache_data(show_spinner="Estimating the prior and aggregate-posterior densities…", max_entries=8)
+def densities(path: str, mtime: float, dataset: str):
+    model, _ = load_model(path, mtime)
+    enc = encoded(path, mtime, dataset)
+    return density_grid(model.prior, enc["mu"], enc["logvar"])
+
 
 st.title("Latent map")
 st.markdown("Each dot is one test image, placed at its code μ = the centre of q(z|x). The model was never told the "
@@ -16,6 +26,10 @@ sel = require_model()
 split, note = dataset_or_stop(sel.dataset)
 enc = encoded(*sel.key, sel.dataset)
 d = sel.config.latent_dim
+if sel.config.conditional:
+    st.info("This is a **conditional** VAE: the encoder is told the label, so the code only has to carry the *style* "
+            "(slant, thickness, width). That is why the colours mix here instead of forming clusters.",
+            icon=":material/label:")
 
 controls = st.columns([2, 1, 1])
 if d == 2:
@@ -27,6 +41,8 @@ else:
         format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (about 20 s, a 3,000-image subsample)"}.get)
 show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", disabled=d != 2,
                                    help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
+show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2,
+                                help="Dotted lines: the prior p(z). Red: where the prior has mass but no image is encoded.")
 proj = projection(*sel.key, sel.dataset, method)
 coords, rows = proj["coords"], proj["rows"]
 
@@ -49,6 +65,11 @@ if show_ellipses and d == 2:
 axis = {"identity": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}[proj["method"]]
 fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
                      axis_titles=axis)
+grid = holes = None
+if show_holes and d == 2:
+    grid = densities(*sel.key, sel.dataset)
+    holes = grid.holes(k=6, ratio=HOLE_RATIO)
+    add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
 left, right = st.columns([2.2, 1], gap="medium")
 with left:
     event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter",
@@ -63,9 +84,29 @@ with right:
     else:
         row = int(points[-1]["customdata"] if np.isscalar(points[-1]["customdata"]) else points[-1]["customdata"][0])
         x = split.x[row : row + 1]
-        r = vae.latent.reconstruct(sel.model, x)
+        r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
         st.markdown(f"**Test image #{row}** · label **{split.class_names[int(split.y[row])]}**")
         show_images(torch.cat([x, r.x_hat]), captions=["input", "reconstruction"], width=140, scale=5)
         mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
         sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
         st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats")
+
+if grid is not None:
+    st.markdown("##### Holes: where the prior expects codes but no image was encoded")
+    prior_name = "the learned mixture prior" if sel.config.prior == "mog" else "the prior N(0, I)"
+    mass = grid.prior_mass_in_holes(HOLE_RATIO)
+    c_text, c_images = st.columns([1, 1.6], gap="large")
+    c_text.markdown(
+        f"The dotted contours are {prior_name}; the training pushes the **aggregate posterior** q(z), the mixture of "
+        "every image's q(z|x), towards it but never matches it exactly. In the red regions q(z) is below a tenth of "
+        f"p(z). A code drawn from the prior lands there with probability **{mass:.0%}**: the decoder never saw a "
+        "training code there, so it draws blends and smudges rather than clear digits.")
+    if len(holes):
+        y = torch.arange(len(holes)) % 10 if sel.config.conditional else None
+        images = decode(sel.model, torch.from_numpy(holes).float(), labels=y)
+        with c_images:
+            show_images(images, captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)],
+                        width=96, scale=4)
+            st.caption("Codes at the marked holes, decoded" + (" (as digits 0, 1, 2, …)" if y is not None else "") + ".")
+    else:
+        c_images.success("No holes at this threshold: the aggregate posterior covers the prior everywhere it has mass.")

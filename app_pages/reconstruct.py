@@ -7,13 +7,29 @@ import vae
 from app_pages.common import dataset_or_stop, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
+# What preprocess_image reads, plus formats people pick for "a photo of a digit" that it cannot
+# read (SVG drawings, iPhone HEIC photos): let them through so the message can say what to do.
+UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "svg", "heic", "heif"]
 
 st.title("Reconstructions")
 st.markdown("The encoder squeezes each image into a latent code; the decoder rebuilds it from that code alone. "
             "What survives the squeeze is what the model has learned matters.")
 sel = require_model()
 _, h, w = sel.config.input_shape
+
+
+def user_label() -> torch.Tensor | None:
+    """A conditional model also needs to be told which digit a user's image is."""
+    if not sel.config.conditional:
+        return None
+    names = list(range(sel.config.n_classes))
+    label = st.session_state.get("recon_user_label", 0)
+    return torch.tensor([label if label in names else 0])
+
+
+if sel.config.conditional:
+    st.selectbox("Your digits are a… (this conditional model is told the label)", range(sel.config.n_classes),
+                 key="recon_user_label")
 tab_test, tab_upload, tab_draw = st.tabs(["Test images", "Upload your digits", "Draw a digit"])
 
 
@@ -37,7 +53,7 @@ with tab_test:
 
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(int(seed)))[:n]
     x = split.x[idx]
-    r = vae.latent.reconstruct(sel.model, x, mode=mode, seed=int(seed))
+    r = vae.latent.reconstruct(sel.model, x, mode=mode, seed=int(seed), labels=split.y[idx])
     st.caption(f"Seed {seed} · top row: test images · bottom row: reconstructions · under each: −ELBO in nats "
                f"(reconstruction + KL; lower means the model finds the image more typical)")
     per_row = 8
@@ -55,7 +71,7 @@ def show_user_image(name: str, source, raw_preview=None) -> None:
     except ValueError as e:
         st.error(f"**{name}**: {e}", icon=":material/error:")
         return
-    r = vae.latent.reconstruct(sel.model, x[None])
+    r = vae.latent.reconstruct(sel.model, x[None], labels=user_label())
     remember_code(name, r.mu[0])
     cols = st.columns([1, 1, 1, 2])
     if raw_preview is not None:

@@ -108,3 +108,28 @@ def test_ellipse_points_trace_one_sigma_outlines():
     assert len(xs) == len(ys) == 20 and np.isnan(xs[9]) and np.isnan(xs[19])
     first = ((xs[:9] - 1.0) / 0.5) ** 2 + ((ys[:9] - 2.0) / 0.25) ** 2
     np.testing.assert_allclose(first, 1.0)
+
+
+def test_aggregate_posterior_of_prior_shaped_codes_matches_the_prior_and_has_no_holes():
+    from vae.latent import density_grid
+    from vae.model import StandardNormalPrior
+
+    grid = density_grid(StandardNormalPrior(2), np.zeros((50, 2)), np.zeros((50, 2)), n=60)
+    np.testing.assert_allclose(grid.log_aggregate, grid.log_prior, atol=1e-4)
+    assert grid.prior_mass_in_holes() == 0 and len(grid.holes()) == 0
+
+
+def test_aggregate_posterior_integrates_to_one_and_a_ring_of_codes_leaves_a_hole_at_the_centre():
+    from vae.latent import density_grid
+    from vae.model import StandardNormalPrior
+
+    angle = np.linspace(0, 2 * np.pi, 400, endpoint=False)
+    mu = 2.0 * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    logvar = np.full_like(mu, np.log(0.2**2))
+    grid = density_grid(StandardNormalPrior(2), mu, logvar, n=121, extent=(-4, 4, -4, 4))
+    assert np.exp(grid.log_aggregate).sum() * grid.cell_area == pytest.approx(1.0, abs=0.01)
+    assert np.exp(grid.log_prior).sum() * grid.cell_area == pytest.approx(1.0, abs=0.01)
+    holes = grid.holes(k=3)
+    assert np.linalg.norm(holes[0]) < 0.1  # the most probable hole is the prior's peak, inside the ring
+    assert 0.3 < grid.prior_mass_in_holes() < 1.0
+    assert all(np.linalg.norm(a - b) >= 0.6 for i, a in enumerate(holes) for b in holes[i + 1:])

@@ -57,6 +57,35 @@ def latent_scatter(
     return fig
 
 
+def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float = 0.1):
+    """Draw a `vae.latent.DensityGrid` under a latent scatter: shaded holes, prior contours, hole markers.
+
+    Holes (q(z) < ratio * p(z)) are shaded by prior density, so the shading is darkest where
+    sampling the prior most often lands on a code no image was encoded near.
+    """
+    import plotly.graph_objects as go
+
+    n_before = len(fig.data)
+    prior = np.exp(grid.log_prior)
+    shade = np.where(grid.hole_mask(ratio), prior / prior.max(), np.nan)
+    fig.add_trace(go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
+                             colorscale=[[0, "rgba(225,87,89,0.05)"], [1, "rgba(225,87,89,0.45)"]],
+                             name="holes"))
+    fig.add_trace(go.Contour(x=grid.xs, y=grid.ys, z=prior / prior.max(), showscale=False, hoverinfo="skip",
+                             contours=dict(coloring="lines", start=0.05, end=0.85, size=0.2, showlabels=False),
+                             line=dict(width=1.2, color="rgba(60,60,60,0.55)", dash="dot"), name="prior p(z)",
+                             showlegend=True))
+    if holes is not None and len(holes):
+        fig.add_trace(go.Scatter(
+            x=holes[:, 0], y=holes[:, 1], mode="markers+text", text=[f"H{i + 1}" for i in range(len(holes))],
+            textposition="top center", name="holes decoded below", showlegend=True,
+            marker=dict(symbol="x-thin", size=16, line=dict(width=3, color="#b1262a")),
+            textfont=dict(color="#b1262a", size=13), hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+        ))
+    fig.data = fig.data[n_before:] + fig.data[:n_before]  # overlay underneath: the data points stay on top
+    return fig
+
+
 def training_curves(history: list[dict[str, Any]], height: int = 300):
     """Three side-by-side panels per epoch: -ELBO, reconstruction, KL (train and test)."""
     import plotly.graph_objects as go
