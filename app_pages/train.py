@@ -81,6 +81,12 @@ def form_ui(running: bool) -> dict | None:
         warmup = c2.number_input("KL warm-up", min_value=0, max_value=500, value=0, step=1, key="train_warmup",
                                  help="Epochs over which the KL weight rises from 0 to β.")
         seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed")
+        c1, c2 = st.columns(2)
+        conditional = c1.toggle("Conditional VAE (give it the label)", key="train_conditional",
+                                help="Encoder and decoder also get the one-hot label, so z only has to hold the style.")
+        prior = c2.selectbox("Prior p(z)", ["standard", "mog"], key="train_prior",
+                             format_func={"standard": "N(0, I)", "mog": "learned mixture of 10 Gaussians"}.get,
+                             help="The mixture's KL has no closed form: it is estimated from the sampled z.")
         name = st.text_input("Model name", key="train_name", placeholder="blank: automatic, like digits-z2-hhmmss",
                              help="Letters, digits, '-', '_' or '.'; saved in " + str(user_models_dir()))
         overwrite = st.checkbox("Replace my model if this name exists", key="train_overwrite")
@@ -92,7 +98,8 @@ def form_ui(running: bool) -> dict | None:
         return None
     return dict(dataset=dataset, download=download, offline=offline[dataset], latent_dim=int(latent_dim), arch=arch,
                 hidden=hidden, likelihood=likelihood, epochs=int(epochs), batch_size=int(batch_size), lr=float(lr),
-                beta=float(beta), warmup=int(warmup), seed=int(seed), name=name.strip(), overwrite=overwrite)
+                beta=float(beta), warmup=int(warmup), seed=int(seed), name=name.strip(), overwrite=overwrite,
+                conditional=bool(conditional), prior=prior)
 
 
 def make_job(v: dict) -> TrainingJob:
@@ -109,7 +116,9 @@ def make_job(v: dict) -> TrainingJob:
     if v["arch"] == "conv" and shape[1:] != (28, 28):
         raise ValueError(f"the conv architecture needs 28×28 images; {ds} images are {shape[1]}×{shape[2]}: choose mlp")
     config = vae.VAEConfig(input_shape=shape, latent_dim=v["latent_dim"], arch=v["arch"],
-                           hidden_dims=parse_hidden(v["hidden"]), likelihood=v["likelihood"])
+                           hidden_dims=parse_hidden(v["hidden"]), likelihood=v["likelihood"],
+                           n_classes=len(vae.data.CLASS_NAMES[ds]) if v.get("conditional") else 0,
+                           prior=v.get("prior", "standard"))
     tcfg = vae.TrainConfig(epochs=v["epochs"], batch_size=v["batch_size"], lr=v["lr"], beta=v["beta"],
                            warmup_epochs=v["warmup"], seed=v["seed"])
     name = v["name"]

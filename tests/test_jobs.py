@@ -83,7 +83,7 @@ def test_a_huge_learning_rate_diverges_with_an_explanation(tmp_path):
 
 
 def test_divergence_after_an_epoch_saves_the_last_good_epoch(tmp_path, monkeypatch):
-    def fit_then_diverge(model, train, test, cfg, on_epoch=None, on_step=None):
+    def fit_then_diverge(model, train, test, cfg, on_epoch=None, on_step=None, **labels):
         history = fit(model, train, test, TrainConfig(epochs=1, batch_size=cfg.batch_size), on_epoch=on_epoch).history
         raise TrainingDiverged("training diverged in epoch 2, step 1: the loss became nan", history)
 
@@ -175,3 +175,12 @@ def test_interpreter_exit_stops_running_jobs_and_they_save(tmp_path):
     vae.jobs._stop_all_at_exit()  # what atexit runs
     snap = job.snapshot()
     assert snap.state == "stopped" and load_card(tmp_path / "exiting")["status"] == "stopped"
+
+
+def test_a_conditional_job_trains_on_labels_and_saves_a_conditional_model(tmp_path):
+    cfg = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,), n_classes=10, prior="mog", prior_components=3)
+    snap = _run(TrainingJob("cvae", "digits", cfg, TrainConfig(epochs=2, batch_size=64), tmp_path))
+    assert snap.state == "done", snap.message
+    model, card = load_model(snap.saved_path)
+    assert model.config == cfg and card["metrics"]["neg_elbo"] > 0
+    assert snap.recon.shape == (2, vae.jobs.N_RECON, 8, 8)

@@ -6,6 +6,8 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+import vae
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
@@ -121,3 +123,14 @@ def test_a_dataset_not_on_this_machine_is_refused_with_how_to_get_it(user_dir, t
     message = " ".join(e.value for e in at.main.error)
     assert "kmnist is not on this machine" in message and "VAE_DATA_DIR" in message and "Download" in message
     assert "train_job" not in at.session_state
+
+
+def test_a_conditional_run_with_a_mixture_prior_trains_and_saves_that_model(page, user_dir):
+    _fill(page, "cvae-mog", epochs=1, extra={"train_conditional": ("toggle", True), "train_prior": ("selectbox", "mog")})
+    job = page.session_state["train_job"]
+    assert job.join(120)
+    snap = job.snapshot()
+    assert snap.state == "done", snap.message
+    model, card = vae.load_model(user_dir / "cvae-mog")
+    assert model.config.n_classes == 10 and model.config.prior == "mog"
+    assert snap.recon is not None and card["metrics"]["neg_elbo"] > 0

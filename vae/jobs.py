@@ -250,7 +250,8 @@ class TrainingJob:
         with _INIT_LOCK:
             torch.manual_seed(tcfg.seed)
             model = VAE(cfg)  # a fresh model: never one the app has cached
-        fixed = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W)
+        fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
+        labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
         self._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
 
         def on_step(info: StepInfo) -> bool:
@@ -258,13 +259,13 @@ class TrainingJob:
             return self._stop.is_set()
 
         def on_epoch(record: dict[str, Any]) -> bool:
-            recon = _recon_row(model, fixed)
+            recon = _recon_row(model, fixed, fixed_y)
             with self._lock:
                 self._p.history.append(dict(record))
                 self._p.recon, self._p.step = recon, 0
             return self._stop.is_set()
 
-        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step)
+        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
         history, status, error, seconds = run.history, run.status, run.error, run.seconds
         if not history:
             if status == "diverged":
@@ -273,7 +274,8 @@ class TrainingJob:
                 self._finish("stopped", "stopped before the first epoch finished: nothing was saved")
             return
         self._set(message="computing test metrics and saving")
-        metrics = save_run(model, self.path, run, self.dataset, tcfg, len(train), test.x, trained_in="app")
+        metrics = save_run(model, self.path, run, self.dataset, tcfg, len(train), test.x, trained_in="app",
+                           test_labels=labels.get("test_labels"))
         path = self.path
         n = len(history)
         summary = f"test -ELBO {metrics['neg_elbo']:.1f} nats per image"
@@ -287,8 +289,8 @@ class TrainingJob:
             )
 
 
-def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-    """N_RECON test images, the first of each class in turn, so the row shows different digits."""
+def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """N_RECON test images and their labels, the first of each class in turn, so the row shows different digits."""
     picked: list[int] = []
     for cls in torch.unique(y).tolist():
         picked.append(int((y == cls).nonzero()[0]))
@@ -299,14 +301,15 @@ def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
             break
         if i not in picked:
             picked.append(i)
-    return x[sorted(picked, key=lambda i: int(y[i]))].clone()
+    picked = sorted(picked, key=lambda i: int(y[i]))
+    return x[picked].clone(), y[picked].clone()
 
 
 @torch.no_grad()
-def _recon_row(model: VAE, x: torch.Tensor) -> np.ndarray:
-    """(2, N, H, W) uint8: the inputs and their reconstructions through z = mu."""
+def _recon_row(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
+    """(2, N, H, W) uint8: the inputs and their reconstructions through z = mu (given y if conditional)."""
     was_training = model.training
     model.eval()
-    x_hat = model(x.to(model.device), sample=False).x_hat.cpu()
+    x_hat = model(x.to(model.device), y, sample=False).x_hat.cpu()
     model.train(was_training)
     return np.stack([to_uint8(x), to_uint8(x_hat)])  # to_uint8: (N, 1, H, W) -> (N, H, W)
