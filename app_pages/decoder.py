@@ -32,13 +32,13 @@ conditional = sel.config.conditional
 # --- cached computations (models are cached resources: pass their key, never the model) -------------
 
 @st.cache_data(show_spinner=False, max_entries=8)
-def browser_payload(path: str, mtime: float, dataset: str, with_points: bool, label: int | None) -> dict:
+def browser_payload(path: str, mtime: float, dataset: str, with_points: bool) -> dict:
     m, _ = load_model(path, mtime)
     points = None
     if with_points:
         test = test_codes(path, mtime, dataset)
         points = points_payload(test["mu"], test["labels"]) if test else {"n": 0, "xy": "", "labels": []}
-    return {"spec": decoder_spec(m, label=label), "points": points}
+    return {"spec": decoder_spec(m), "points": points}  # a conditional spec carries every label's bias
 
 
 def test_codes(path: str, mtime: float, dataset: str) -> dict | None:
@@ -76,7 +76,7 @@ if conditional:
     st.caption("The sliders set the **style** code z; the label picks the digit. Every digit below is drawn with the "
                "same z: the same slant, thickness and width.")
 digit = st.session_state["dec_label"] if conditional else None
-model_id = hashlib.sha1(repr((sel.key, digit)).encode()).hexdigest()[:12]
+model_id = hashlib.sha1(repr(sel.key).encode()).hexdigest()[:12]
 
 
 def start_code() -> list[float]:
@@ -156,13 +156,13 @@ def explorer() -> None:
     with left:
         if live_ok and not server:
             live_decoder(
-                key=LIVE_KEY, model_id=model_id, payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2, digit),
+                key=LIVE_KEY, model_id=model_id, payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2),
                 z=st.session_state["dec_z"], token=st.session_state["dec_token"], dims=dims, class_names=class_names,
-                colours=CLASS_COLOURS, pad=d == 2, on_z_change=on_live_z)
+                colours=CLASS_COLOURS, pad=d == 2, on_z_change=on_live_z, label=digit)
         else:
             server_sliders()
     z = st.session_state["dec_z"]
-    if conditional:
+    if conditional and (server or not live_ok):  # the live component draws this row itself
         same_style_row(z)
     with right:
         st.markdown("**Current code**")

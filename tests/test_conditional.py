@@ -53,7 +53,7 @@ def test_browser_spec_with_the_label_folded_into_the_first_bias_matches_pytorch(
         got = decode_with_spec(decoder_spec(model, label=label), z)
         np.testing.assert_allclose(got, expected, atol=1e-5)
     with pytest.raises(ValueError, match="needs a label"):
-        decoder_spec(model)
+        decoder_spec(model, label=10)
 
 
 def test_latent_helpers_pass_labels_through():

@@ -139,3 +139,29 @@ def test_mark_cell_boxes_only_the_padding_around_one_cell():
     assert (scaled[0:6, 0:24] == [230, 40, 40]).all() and not (scaled[6:18, 6:18] == [230, 40, 40]).all(axis=2).any()
     thick = (mark_cell(grid, 1, 2, cell=4, pad=2, inset=1) == [230, 40, 40]).all(axis=2)
     assert thick.sum() == 8 * 8 - 2 * 2 and not thick[top + 3:top + 5, left + 3:left + 5].any()
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+def test_a_conditional_spec_decodes_every_label_in_node_as_torch_does(tmp_path):
+    torch.manual_seed(0)
+    model = vae.VAE(vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), n_classes=10))
+    spec = decoder_spec(model, label=3)
+    codes = torch.randn(4, 2, generator=torch.Generator().manual_seed(1))
+    (tmp_path / "spec.json").write_text(json.dumps(spec))
+    script = f"""
+        const fs = require("fs");
+        const {{ decodeSpec, forward }} = require({json.dumps(str(DECODER_MATH_JS))});
+        const dec = decodeSpec(JSON.parse(fs.readFileSync({json.dumps(str(tmp_path / "spec.json"))}, "utf8")));
+        const codes = {json.dumps(codes.tolist())};
+        const out = [];
+        for (let y = 0; y < 10; y++) out.push(codes.map((z) => Array.from(forward(dec, z, y))));
+        out.push(codes.map((z) => Array.from(forward(dec, z))));
+        process.stdout.write(JSON.stringify(out));
+    """
+    got = np.array(json.loads(subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=60,
+                                             check=True).stdout))  # (11, 4, 64)
+    for y in range(10):
+        expected = model.generate(codes, torch.full((4,), y)).detach().numpy().reshape(4, -1)
+        assert np.abs(got[y] - expected).max() <= 1e-4, y
+        np.testing.assert_allclose(decode_with_spec(spec, codes, label=y).reshape(4, -1), expected, atol=1e-5)
+    np.testing.assert_allclose(got[10], got[3], atol=0)  # no label: the spec's own (3)

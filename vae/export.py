@@ -72,11 +72,13 @@ def supports_live_decoding(model: VAE) -> bool:
     return _unsupported(model) is None
 
 
-def decoder_spec(model: VAE, label: int | None = None) -> dict[str, Any]:
+def decoder_spec(model: VAE, label: int = 0) -> dict[str, Any]:
     """The decoder as JSON-able data for the browser's forward pass.
 
-    For a conditional model `label` is required and folded into the first layer: its input is
-    [z, onehot(y)], so W [z; e_y] + b = W[:, :D] z + (b + W[:, D + y]), a plain layer on z.
+    A conditional model's first layer reads [z, onehot(y)], so W [z; e_y] + b = W[:, :D] z +
+    (b + W[:, D + y]): a plain layer on z with one bias per label. The spec then carries all K
+    biases as "label_biases" (base64 float32 (K, out) row-major) and uses `label`'s as the
+    first layer's bias, so the browser switches digits without new weights.
 
     Returns {"format", "version", "latent_dim", "output_shape": [C, H, W], "final": "sigmoid",
     "layers": [{"in": n, "out": m, "weight": base64 float32 (out, in) row-major,
@@ -87,15 +89,17 @@ def decoder_spec(model: VAE, label: int | None = None) -> dict[str, Any]:
     if reason is not None:
         raise ValueError(f"this model cannot be decoded in the browser: {reason}. Decode it on the server instead.")
     d, k = model.config.latent_dim, model.config.n_classes
-    if k and (label is None or not 0 <= int(label) < k):
+    if k and not 0 <= int(label) < k:
         raise ValueError(f"a conditional model's decoder spec needs a label in 0..{k - 1}, got {label!r}")
     layers: list[dict[str, Any]] = []
+    label_biases = None
     for m in _leaf_modules(model.decoder):
         if isinstance(m, nn.Linear):
             weight = m.weight.detach()  # (out, in)
             bias = m.bias.detach() if m.bias is not None else torch.zeros(m.out_features)
             if not layers and k:
-                weight, bias = weight[:, :d], bias + weight[:, d + int(label)]
+                label_biases = bias[None, :] + weight[:, d:].T  # (K, out): row y is b + W[:, D + y]
+                weight, bias = weight[:, :d], label_biases[int(label)]
             n_in = weight.shape[1]
             if layers and layers[-1]["out"] != n_in:
                 raise ValueError(f"decoder layer sizes do not chain: {layers[-1]['out']} -> {n_in}")
@@ -110,19 +114,29 @@ def decoder_spec(model: VAE, label: int | None = None) -> dict[str, Any]:
     if layers[0]["in"] != model.config.latent_dim or layers[-1]["out"] != c * h * w:
         raise ValueError(f"decoder maps {layers[0]['in']} -> {layers[-1]['out']} values, expected "
                          f"{model.config.latent_dim} -> {c * h * w}")
-    return {
+    spec = {
         "format": SPEC_FORMAT, "version": SPEC_VERSION, "latent_dim": model.config.latent_dim,
         "output_shape": [c, h, w], "final": "sigmoid", "layers": layers,
     }
+    if label_biases is not None:
+        spec["label_biases"] = {"n": k, "data": encode_f32(label_biases)}
+    return spec
 
 
-def decode_with_spec(spec: dict[str, Any], z: np.ndarray | torch.Tensor) -> np.ndarray:
-    """Mean images (N, C, H, W) float32 for codes z (N, D) or (D,), computed as the browser does."""
+def decode_with_spec(spec: dict[str, Any], z: np.ndarray | torch.Tensor, label: int | None = None) -> np.ndarray:
+    """Mean images (N, C, H, W) float32 for codes z (N, D) or (D,), computed as the browser does.
+
+    label: for a conditional model's spec, use that label's first-layer bias (default: the spec's own).
+    """
     z = np.asarray(z.detach().cpu() if isinstance(z, torch.Tensor) else z, dtype=np.float32)
     x = z.reshape(-1, spec["latent_dim"])  # (N, D)
-    for layer in spec["layers"]:
+    for i, layer in enumerate(spec["layers"]):
         weight = decode_f32(layer["weight"], (layer["out"], layer["in"])).astype(np.float64)
         bias = decode_f32(layer["bias"]).astype(np.float64)
+        if i == 0 and label is not None:
+            if "label_biases" not in spec:
+                raise ValueError("this spec is not a conditional model's: it has no label biases")
+            bias = decode_f32(spec["label_biases"]["data"], (spec["label_biases"]["n"], layer["out"]))[label].astype(np.float64)
         h = x.astype(np.float64) @ weight.T + bias  # JS sums in float64 ...
         if layer["activation"] == "relu":
             h = np.maximum(h, 0.0)

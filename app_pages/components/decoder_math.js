@@ -34,19 +34,32 @@ function decodeSpec(spec) {
     }
     return { nIn: l.in, nOut: l.out, weight, bias, relu: l.activation === "relu" };
   });
+  // A conditional model's spec also carries one first-layer bias per label (K x out0).
+  let labelBiases = null;
+  if (spec.label_biases) {
+    labelBiases = base64ToFloat32(spec.label_biases.data);
+    if (labelBiases.length !== spec.label_biases.n * layers[0].nOut) throw new Error("label biases have the wrong size");
+  }
   return {
     layers,
+    labelBiases,
+    nLabels: spec.label_biases ? spec.label_biases.n : 0,
     latentDim: spec.latent_dim,
     outputShape: spec.output_shape.slice(),
     buffers: layers.map((l) => new Float32Array(l.nOut)),  // reused every frame: no garbage while dragging
   };
 }
 
-// Mean image (C*H*W values in [0, 1], channel-major) for one code z of length latentDim.
-function forward(decoder, z) {
+// Mean image (C*H*W values in [0, 1], channel-major) for one code z of length latentDim; for a
+// conditional model, `label` picks the first layer's bias (default: the spec's own label).
+function forward(decoder, z, label) {
   let x = z instanceof Float32Array ? z : Float32Array.from(z);
   for (let k = 0; k < decoder.layers.length; k++) {
-    const { nIn, nOut, weight, bias, relu } = decoder.layers[k];
+    const { nIn, nOut, weight, relu } = decoder.layers[k];
+    let bias = decoder.layers[k].bias;
+    if (k === 0 && label !== undefined && label !== null && decoder.labelBiases) {
+      bias = decoder.labelBiases.subarray(label * nOut, (label + 1) * nOut);
+    }
     const out = decoder.buffers[k];
     for (let o = 0; o < nOut; o++) {
       let s = 0.0;

@@ -17,6 +17,7 @@ const INSTANCES = new WeakMap();  // root element -> LiveDecoder
 const SLIDER_MAX = 3;         // sliders and pad marker: z in [-3, 3]
 const PAD_EXTENT = 3.5;       // the pad shows [-3.5, 3.5]^2
 const IMAGE_CSS_PX = 252;     // decoded image size on screen (9 px per pixel of a 28x28 image)
+const ROW_CELL_CSS_PX = 56;   // each digit of a conditional model's "same style" row
 const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉";
 
 function subscript(n) {
@@ -68,6 +69,15 @@ class LiveDecoder {
     this.sliderPanel = el("div", "vld-panel vld-slider-panel", this.box);
     el("div", "vld-heading", this.sliderPanel, "Latent code z: drag a slider");
     this.sliderBox = el("div", "vld-sliders", this.sliderPanel);
+    // A conditional model: the current style z drawn as every label, redrawn with the main image.
+    this.rowPanel = el("div", "vld-panel vld-row-panel", this.box);
+    el("div", "vld-heading", this.rowPanel, "The same style z, given each label y");
+    this.rowCanvas = el("canvas", "vld-row", this.rowPanel);
+    this.rowCanvas.setAttribute("data-testid", "vld-row");
+    this.rowLabels = el("div", "vld-row-labels", this.rowPanel);
+    this.rowPixels = document.createElement("canvas");
+    this.rowPanel.style.display = "none";
+    this.label = null;
     this.padBackground = document.createElement("canvas");
     this.pixels = document.createElement("canvas");
     this.padPanel.style.display = "none";
@@ -107,6 +117,13 @@ class LiveDecoder {
       this.z = Float32Array.from(data.z);
     }
     this.classNames = data.class_names || [];
+    const label = Number.isInteger(data.label) ? data.label : null;
+    const showRow = label !== null && this.decoder.nLabels > 0;
+    if (newModel || label !== this.label || showRow !== (this.rowPanel.style.display !== "none")) {
+      this.label = label;
+      this.rowPanel.style.display = showRow ? "" : "none";
+      if (showRow) this._sizeRow();
+    }
     this.colours = data.colours || [];
     this.padDims = data.pad_dims || [0, 1];
     const showPad = !!data.pad && !!this.points;
@@ -298,9 +315,54 @@ class LiveDecoder {
     this.imageData = new ImageData(w, h);
   }
 
+  _sizeRow() {
+    const [, h, w] = this.decoder.outputShape;
+    const k = this.decoder.nLabels;
+    this.rowPixels.width = k * w;
+    this.rowPixels.height = h;
+    this.rowImageData = new ImageData(k * w, h);
+    const dpr = window.devicePixelRatio || 1;
+    const cell = Math.max(1, Math.floor(ROW_CELL_CSS_PX / w)) * w;
+    this.rowCanvas.style.width = k * cell + "px";
+    this.rowCanvas.style.height = Math.round(cell * h / w) + "px";
+    this.rowCanvas.width = Math.round(k * cell * dpr);
+    this.rowCanvas.height = Math.round(cell * dpr * h / w);
+    this.rowLabels.replaceChildren();
+    this.rowLabels.style.width = k * cell + "px";
+    for (let y = 0; y < k; y++) {
+      const name = el("span", y === this.label ? "vld-row-label vld-row-current" : "vld-row-label", this.rowLabels,
+                      this.classNames[y] !== undefined ? this.classNames[y] : String(y));
+      name.style.width = cell + "px";
+    }
+  }
+
+  _drawRow() {
+    const [c, h, w] = this.decoder.outputShape;
+    const k = this.decoder.nLabels;
+    const px = this.rowImageData.data;
+    const n = h * w;
+    for (let y = 0; y < k; y++) {
+      const x = forward(this.decoder, this.z, y);
+      for (let i = 0; i < n; i++) {
+        const r = x[i], g = c === 3 ? x[n + i] : r, b = c === 3 ? x[2 * n + i] : r;
+        const o = 4 * (Math.floor(i / w) * k * w + y * w + (i % w));
+        px[o] = Math.round(r * 255); px[o + 1] = Math.round(g * 255); px[o + 2] = Math.round(b * 255); px[o + 3] = 255;
+      }
+    }
+    this.rowPixels.getContext("2d").putImageData(this.rowImageData, 0, 0);
+    const ctx = this.rowCanvas.getContext("2d");
+    ctx.imageSmoothingEnabled = false;
+    ctx.drawImage(this.rowPixels, 0, 0, this.rowCanvas.width, this.rowCanvas.height);
+    const cell = this.rowCanvas.width / k;  // frame the digit shown above
+    ctx.strokeStyle = "rgba(255, 75, 75, 0.95)";
+    ctx.lineWidth = Math.max(2, cell / 20);
+    ctx.strokeRect(this.label * cell + ctx.lineWidth / 2, ctx.lineWidth / 2, cell - ctx.lineWidth, this.rowCanvas.height - ctx.lineWidth);
+    this.rowCanvas.setAttribute("data-frame", String(this.frame));
+  }
+
   _drawImage() {
     const t0 = performance.now();
-    const x = forward(this.decoder, this.z);
+    const x = forward(this.decoder, this.z, this.label);
     const ms = performance.now() - t0;
     this.msAvg = this.msAvg === null ? ms : 0.9 * this.msAvg + 0.1 * ms;
     const [c, h, w] = this.decoder.outputShape;
@@ -327,6 +389,7 @@ class LiveDecoder {
     this.pending = requestAnimationFrame(() => {
       this.pending = 0;
       this._drawImage();
+      if (this.rowPanel.style.display !== "none") this._drawRow();
       if (this.padPanel.style.display !== "none" && this.padReady) this._drawPad();
     });
   }

@@ -38,19 +38,22 @@ def live_decoder(
     colours: list[str],
     pad: bool,
     on_z_change: Callable[[], None],
+    label: int | None = None,
 ) -> dict[str, Any]:
     """Mount the live decoder; returns its state ({"z": ..., "loaded": ...}).
 
     payload() gives {"spec": vae.export.decoder_spec(...), "points": vae.export.points_payload(...)
     or None}; it is called only while the browser does not yet hold this model's weights.
     z is the code to show when `token` changes (or the model does); dims get sliders; pad shows
-    the latent plane of dimensions 0 and 1 with the test codes.
+    the latent plane of dimensions 0 and 1 with the test codes. label: a conditional model's
+    digit (its spec carries every label's bias), which also shows the "same style" row.
     """
     state = st.session_state.get(key) or {}
     heavy = payload() if state.get("loaded") != model_id else {"spec": None, "points": None}
     data = {
         "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims],
         "class_names": list(class_names), "colours": list(colours), "pad": bool(pad), "pad_dims": [0, 1],
+        "label": None if label is None else int(label),
     }
     result = _renderer()(key=key, data=data, on_z_change=on_z_change, on_loaded_change=lambda: None)
     return dict(result)
