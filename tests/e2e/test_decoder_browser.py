@@ -8,11 +8,12 @@ after mouse.up the page's code readout (rendered by Python) shows the new z.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 
 import pytest
+
+from tests.data_root import require_shipped_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "mnist-z2"
@@ -28,10 +29,7 @@ PIXELS_JS = """c => {
 
 @pytest.fixture(scope="module", autouse=True)
 def shipped_model():
-    if not (MODEL / "model.safetensors").is_file():
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{MODEL} is missing: the shipped models are part of the repository")
-        pytest.skip(f"{MODEL} is not trained yet")
+    return require_shipped_model(MODEL)
 
 
 def open_decoder(page, url: str):
