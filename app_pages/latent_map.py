@@ -16,7 +16,7 @@ HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
 def densities(path: str, mtime: float, dataset: str):
     model, _ = load_model(path, mtime)
     enc = encoded(path, mtime, dataset)
-    return density_grid(model.prior, enc["mu"], enc["logvar"])
+    return density_grid(model.prior, enc["mu"], enc["logvar"], max_codes=len(enc["mu"]))
 
 
 st.title("Latent map")
@@ -106,7 +106,7 @@ if grid is not None:
         images = decode(sel.model, torch.from_numpy(holes).float(), labels=y)
         with c_images:
             show_images(images, captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)],
-                        width=96, scale=4)
+                        width=80, scale=4)
             st.caption("Codes at the marked holes, decoded" + (" (as digits 0, 1, 2, …)" if y is not None else "") + ".")
     else:
         c_images.success("No holes at this threshold: the aggregate posterior covers the prior everywhere it has mass.")

@@ -58,10 +58,12 @@ def latent_scatter(
 
 
 def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float = 0.1):
-    """Draw a `vae.latent.DensityGrid` under a latent scatter: shaded holes, prior contours, hole markers.
+    """Draw a `vae.latent.DensityGrid` on a latent scatter: shaded holes and prior contours underneath,
+    hole markers on top.
 
     Holes (q(z) < ratio * p(z)) are shaded by prior density, so the shading is darkest where
-    sampling the prior most often lands on a code no image was encoded near.
+    sampling the prior most often lands on a code no image was encoded near. The markers are
+    WebGL like the points, because WebGL traces always draw above SVG ones.
     """
     import plotly.graph_objects as go
 
@@ -69,20 +71,19 @@ def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float
     prior = np.exp(grid.log_prior)
     shade = np.where(grid.hole_mask(ratio), prior / prior.max(), np.nan)
     fig.add_trace(go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
-                             colorscale=[[0, "rgba(225,87,89,0.05)"], [1, "rgba(225,87,89,0.45)"]],
-                             name="holes"))
+                             colorscale=[[0, "rgba(225,87,89,0.04)"], [1, "rgba(225,87,89,0.6)"]], name="holes"))
     fig.add_trace(go.Contour(x=grid.xs, y=grid.ys, z=prior / prior.max(), showscale=False, hoverinfo="skip",
-                             contours=dict(coloring="lines", start=0.05, end=0.85, size=0.2, showlabels=False),
-                             line=dict(width=1.2, color="rgba(60,60,60,0.55)", dash="dot"), name="prior p(z)",
-                             showlegend=True))
+                             contours=dict(coloring="lines", start=0.05, end=0.85, size=0.2),
+                             colorscale=[[0, "#444444"], [1, "#444444"]], line=dict(width=1.5, dash="dot"),
+                             name="prior p(z)", showlegend=True))
+    fig.data = fig.data[n_before:] + fig.data[:n_before]  # underneath the points
     if holes is not None and len(holes):
-        fig.add_trace(go.Scatter(
+        fig.add_trace(go.Scattergl(
             x=holes[:, 0], y=holes[:, 1], mode="markers+text", text=[f"H{i + 1}" for i in range(len(holes))],
-            textposition="top center", name="holes decoded below", showlegend=True,
-            marker=dict(symbol="x-thin", size=16, line=dict(width=3, color="#b1262a")),
-            textfont=dict(color="#b1262a", size=13), hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+            textposition="top center", name="holes (decoded below)", showlegend=True,
+            marker=dict(symbol="x", size=14, color="#b1262a", line=dict(width=1.5, color="#ffffff")),
+            textfont=dict(color="#b1262a", size=14), hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
         ))
-    fig.data = fig.data[n_before:] + fig.data[:n_before]  # overlay underneath: the data points stay on top
     return fig
 
 
@@ -103,4 +104,334 @@ def training_curves(history: list[dict[str, Any]], height: int = 300):
         fig.update_xaxes(title_text="epoch", row=1, col=col)
     fig.update_yaxes(title_text="nats per image", row=1, col=1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
+    return fig
+
+
+# --- Teaching diagnostics (rate-distortion, latent usage, KL estimators, IWAE) ----------------
+
+_SOURCE_STYLE = {  # marker and colour per kind of model on the rate-distortion plane
+    "shipped": ("circle", "#4e79a7", "shipped"),
+    "yours": ("square", "#f28e2b", "yours"),
+    "sweep": ("diamond", "#59a14f", "β sweep"),
+}
+
+
+_LABEL_POSITIONS = ("middle right", "top right", "bottom right", "middle left", "top left", "bottom left")
+
+
+def _label_positions(xs, ys, texts, x_range, y_range, width_px: float = 800, height_px: float = 440) -> list[str]:
+    """A text position per point, chosen greedily so labels avoid each other, the markers and the edges.
+
+    Works in data units with a rough pixel scale (6.2 px per character, 16 px per line).
+    """
+    px, py = (x_range[1] - x_range[0]) / width_px, (y_range[1] - y_range[0]) / height_px
+    taken = [(x - 9 * px, x + 9 * px, y - 9 * py, y + 9 * py) for x, y in zip(xs, ys)]  # the markers (and a ring)
+
+    def hits(box):
+        outside = box[0] < x_range[0] or box[1] > x_range[1] or box[2] < y_range[0] or box[3] > y_range[1]
+        return outside + sum(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in taken)
+
+    out = []
+    for x, y, text in zip(xs, ys, texts):
+        w, h = (len(text) * 6.2 + 6) * px, 16 * py
+        options = []
+        for pos in _LABEL_POSITIONS:
+            vertical, side = pos.split()
+            x0 = x + 10 * px if side == "right" else x - 10 * px - w
+            y0 = {"middle": y - h / 2, "top": y + 6 * py, "bottom": y - h - 6 * py}[vertical]
+            options.append((hits((x0, x0 + w, y0, y0 + h)), pos, (x0, x0 + w, y0, y0 + h)))
+        _, pos, box = min(options, key=lambda o: o[0])  # first position among the least crowded
+        out.append(pos)
+        taken.append(box)
+    return out
+
+
+def rate_distortion_plot(points: list, selected: str | None = None, levels: list[float] | None = None,
+                         height: int = 520):
+    """Distortion against rate for `vae.diagnostics.RDPoint`s, with dashed iso-ELBO lines R + D = c.
+
+    Each point is labelled with its model and beta; the `selected` model's point is ringed.
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    if not points:
+        fig.update_layout(height=height, xaxis_title="rate  R = KL (nats)", yaxis_title="distortion  D (nats)")
+        return fig
+    rates = np.array([p.rate for p in points])
+    dists = np.array([p.distortion for p in points])
+    x_hi = float(rates.max()) * 1.25 + 1.0
+    pad = max(0.08 * float(dists.max() - dists.min()), 2.0)
+    y_lo, y_hi = float(dists.min()) - pad, float(dists.max()) + pad
+    for c in levels or []:
+        # The line R + D = c, clipped to the visible box (x in [0, x_hi], y in [y_lo, y_hi]).
+        x0, x1 = max(0.0, c - y_hi), min(x_hi, c - y_lo)
+        if x1 <= x0:
+            continue
+        fig.add_trace(go.Scatter(x=[x0, x1], y=[c - x0, c - x1], mode="lines", hoverinfo="skip", showlegend=False,
+                                 line=dict(color="rgba(120,120,120,0.55)", width=1, dash="dash")))
+        # Labelled where the line enters the box (top or left edge), away from most points.
+        fig.add_annotation(x=x0, y=c - x0, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left", yanchor="top",
+                           xshift=4, yshift=-2, font=dict(size=11, color="#888888"))
+    texts = [f"{p.name} · β={p.beta:g}" for p in points]
+    where = dict(zip(map(id, points), _label_positions(rates, dists, texts, (0.0, x_hi), (y_lo, y_hi),
+                                                        height_px=height - 80)))
+    for source, (symbol, colour, legend) in _SOURCE_STYLE.items():
+        group = [p for p in points if p.source == source]
+        if not group:
+            continue
+        fig.add_trace(go.Scatter(
+            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers+text", name=legend,
+            text=[f"{p.name} · β={p.beta:g}" for p in group], textposition=[where[id(p)] for p in group],
+            textfont=dict(size=11),
+            customdata=[[p.beta, p.neg_elbo, p.latent_dim] for p in group],
+            marker=dict(symbol=symbol, size=11, color=colour, line=dict(width=1, color="#ffffff")),
+            hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}"
+                          "<br>z = %{customdata[2]}<extra></extra>",
+        ))
+    chosen = [p for p in points if p.name == selected]
+    if chosen:
+        fig.add_trace(go.Scatter(x=[chosen[0].rate], y=[chosen[0].distortion], mode="markers", name="selected model",
+                                 marker=dict(size=19, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#e15759")),
+                                 hoverinfo="skip"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.15),
+                      xaxis=dict(title="rate  R = KL(q(z|x) ‖ p(z))  (nats per image)", range=[0, x_hi]),
+                      yaxis=dict(title="distortion  D = −log p(x|z)  (nats per image)", range=[y_lo, y_hi]))
+    return fig
+
+
+def latent_usage_bars(usage, title: str = "", height: int = 320):
+    """Bar per latent dimension: its mean KL (nats), coloured by whether it is an active unit."""
+    import plotly.graph_objects as go
+
+    dims = [f"z{d + 1}" for d in range(usage.latent_dim)]
+    colours = ["#4e79a7" if a else "#bab0ac" for a in usage.active]
+    status = ["active" if a else "inactive (collapsed)" for a in usage.active]
+    fig = go.Figure(go.Bar(
+        x=dims, y=usage.kl, marker_color=colours, customdata=np.stack([usage.mu_variance, usage.kl], 1), text=status,
+        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{text}<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title or None,
+                      xaxis_title="latent dimension", yaxis_title="mean KL (nats)", bargap=0.25, showlegend=False)
+    return fig
+
+
+def kl_estimates_histogram(estimates: np.ndarray, analytic: float | None, n_samples: int, height: int = 320):
+    """Histogram of repeated n-sample KL estimates, with the closed form and their mean as lines."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure(go.Histogram(x=estimates, nbinsx=40, marker_color="#76b7b2", name="MC estimates",
+                                 hovertemplate="%{x:.3f} nats: %{y} estimates<extra></extra>"))
+    # Vertical lines as shapes; empty traces of the same style give them legend entries.
+    lines = [("mean of the estimates", float(np.mean(estimates)), dict(color="#4e79a7", width=2))]
+    if analytic is not None:
+        lines.append(("closed form", analytic, dict(color="#e15759", width=2, dash="dash")))
+    for name, x, style in lines:
+        fig.add_vline(x=x, line=style)
+        fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=style, name=name))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), bargap=0.05,
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                      xaxis_title=f"KL estimate with n = {n_samples} sample{'s' if n_samples > 1 else ''} (nats)",
+                      yaxis_title="repeats")
+    return fig
+
+
+def kl_error_loglog(curves: dict, height: int = 340):
+    """Log-log plot of the MC estimate's RMS error against n, one line per `KLErrorCurve` in
+    `curves` (name -> curve), each beside its theory line sigma_1 / sqrt(n)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, curve) in enumerate(curves.items()):
+        colour = ("#e15759", "#4e79a7", "#59a14f")[i % 3]
+        fig.add_trace(go.Scatter(x=curve.n, y=curve.theory(), mode="lines", name=f"{name}: σ₁ / √n (theory)",
+                                 line=dict(color=colour, width=1.5, dash="dash"), opacity=0.6))
+        fig.add_trace(go.Scatter(x=curve.n, y=curve.rmse, mode="lines+markers", name=f"{name}: measured",
+                                 line=dict(color=colour), marker=dict(size=7),
+                                 hovertemplate="n = %{x}<br>RMS error %{y:.4f} nats<extra></extra>"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
+                      xaxis=dict(type="log", title="samples n"), yaxis=dict(type="log", title="RMS error (nats)"))
+    return fig
+
+
+def iwae_vs_k(ks: list[int], series: dict[str, np.ndarray], elbo: dict[str, float] | None = None,
+              reference: float | None = None, reference_label: str = "", height: int = 360,
+              y_title: str = "−log p(x) estimate (nats per image)"):
+    """Importance-weighted bound against k (log axis), one line per series, the ELBO's as dotted lines.
+
+    series: name -> (len(ks),) estimates in nats (the app plots -L_k, an upper bound on -log p(x)
+    that falls with k); elbo: name -> the matching ELBO value; reference: an optional horizontal
+    line (e.g. the model card's k = 1000 value).
+    """
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    for i, (name, values) in enumerate(series.items()):
+        colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
+        fig.add_trace(go.Scatter(x=ks, y=values, mode="lines+markers", name=f"{name}: IWAE", marker=dict(size=8),
+                                 line=dict(color=colour), hovertemplate="k = %{x}<br>%{y:.2f} nats<extra></extra>"))
+        if elbo and name in elbo:
+            fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[elbo[name]] * 2, mode="lines", name=f"{name}: ELBO",
+                                     line=dict(color=colour, dash="dot"), hovertemplate="ELBO %{y:.2f} nats<extra></extra>"))
+    if reference is not None:
+        fig.add_hline(y=reference, line=dict(color="#9c755f", dash="dash", width=1),
+                      annotation_text=reference_label, annotation_position="bottom right")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
+                      xaxis=dict(type="log", title="importance samples k", tickvals=list(ks)), yaxis_title=y_title)
+    return fig
+
+
+# --- Anomalies, clusters and the 2-D toy VAE (vae.analysis, vae.toy) -----------------------------
+
+# Up to 20 clusters with distinct colours (Tableau 10, then its lighter pairs).
+CLUSTER_COLOURS = CLASS_COLOURS + ["#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8",
+                                   "#fabfd2", "#d7b5a6", "#79706e"]
+GROUP_COLOURS = ["#4e79a7", "#e15759", "#f28e2b", "#b07aa1", "#59a14f", "#9c755f"]
+
+
+def score_histogram(groups: dict[str, np.ndarray], threshold: float | None = None,
+                    markers: dict[str, float] | None = None, log_x: bool = True, bins: int = 60, height: int = 380):
+    """Overlaid histograms of anomaly scores, one outline per group, each normalised to its own size.
+
+    Bins are shared (log-spaced when `log_x`, since noise can score 20 times a normal image), drawn as
+    filled step lines so they work on a log axis. `threshold` is a dashed vertical line; `markers`
+    map a name (an uploaded image) to a score drawn as a labelled vertical line.
+    """
+    import plotly.graph_objects as go
+
+    values = [np.asarray(v, dtype=np.float64) for v in groups.values() if len(v)]
+    every = np.concatenate(values + [np.asarray(list((markers or {}).values()), dtype=np.float64)])
+    lo, hi = float(every.min()), float(every.max())
+    log_x = log_x and lo > 0
+    hi = hi if hi > lo else lo + 1.0
+    edges = np.geomspace(lo, hi * 1.0001, bins + 1) if log_x else np.linspace(lo, hi + 1e-9, bins + 1)
+    fig = go.Figure()
+    for i, (name, scores) in enumerate(groups.items()):
+        scores = np.asarray(scores, dtype=np.float64)
+        if not len(scores):
+            continue
+        counts, _ = np.histogram(scores, edges)
+        share = counts / len(scores)
+        colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
+        fig.add_trace(go.Scatter(
+            x=np.r_[edges[0], edges], y=np.r_[0.0, share, 0.0], mode="lines", line=dict(shape="hv", color=colour, width=1.5),
+            fill="tozeroy", opacity=0.5, name=f"{name} ({len(scores):,})",
+            hovertemplate=f"{name}<br>score ≥ %{{x:.1f}} nats<br>%{{y:.1%}} of the group<extra></extra>",
+        ))
+    if threshold is not None:
+        fig.add_vline(x=threshold, line=dict(color="#111111", dash="dash", width=2), annotation_text="threshold",
+                      annotation_position="top")
+    for name, score in (markers or {}).items():
+        fig.add_vline(x=score, line=dict(color="#e15759", width=3), annotation_text=f"★ {name}",
+                      annotation_position="top left", annotation_font_color="#e15759")
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.22),
+                      xaxis=dict(type="log" if log_x else "linear", title="anomaly score: −ELBO in nats (higher = less typical)"),
+                      yaxis=dict(title="share of the group", tickformat=".0%"))
+    return fig
+
+
+def cluster_scatter(coords: np.ndarray, clusters: np.ndarray, centres: np.ndarray | None = None,
+                    labels: np.ndarray | None = None, class_names: list[str] | None = None, rows: np.ndarray | None = None,
+                    axis_titles: tuple[str, str] = ("z₁", "z₂"), height: int = 560):
+    """WebGL scatter of 2-D codes coloured by cluster, with each cluster's centre as a numbered ✕.
+
+    `labels`/`class_names` only add the true label to the hover text; `rows` go to customdata.
+    """
+    import plotly.graph_objects as go
+
+    rows = np.arange(len(coords)) if rows is None else rows
+    fig = go.Figure()
+    for c in np.unique(clusters):
+        mask = clusters == c
+        colour = CLUSTER_COLOURS[int(c) % len(CLUSTER_COLOURS)]
+        if labels is not None and class_names is not None:
+            text = [class_names[int(v)] for v in labels[mask]]
+            hover = f"cluster {c}<br>label %{{text}}<br>row %{{customdata}}<extra></extra>"
+        else:
+            text, hover = None, f"cluster {c}<br>row %{{customdata}}<extra></extra>"
+        fig.add_trace(go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=f"cluster {c}",
+                                   customdata=rows[mask], text=text, hovertemplate=hover,
+                                   marker=dict(size=4, opacity=0.65, color=colour)))
+    if centres is not None:
+        fig.add_trace(go.Scatter(
+            x=centres[:, 0], y=centres[:, 1], mode="markers+text", text=[str(i) for i in range(len(centres))],
+            textposition="middle right", textfont=dict(size=14, color="#111111"), name="centres",
+            marker=dict(symbol="x", size=14, color="#111111", line=dict(width=1.5, color="#ffffff")),
+            hovertemplate="centre of cluster %{text}<extra></extra>",
+        ))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant", title="cluster"),
+                      xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], dragmode="pan")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    return fig
+
+
+def contingency_heatmap(table: np.ndarray, class_names: list[str], height: int = 380):
+    """Counts of true labels (columns) per cluster (rows), with each cell's count written in it."""
+    import plotly.graph_objects as go
+
+    k, n_classes = table.shape
+    share = table / np.maximum(table.sum(1, keepdims=True), 1)
+    fig = go.Figure(go.Heatmap(
+        z=share, x=[str(c) for c in class_names[:n_classes]], y=[f"cluster {i}" for i in range(k)], text=table,
+        texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share", tickformat=".0%"),
+        hovertemplate="%{y}, label %{x}: %{text} images (%{z:.0%} of the cluster)<extra></extra>",
+    ))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="true label",
+                      yaxis=dict(autorange="reversed"))
+    return fig
+
+
+def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np.ndarray, std: np.ndarray,
+               samples: np.ndarray | None = None, grid_z: np.ndarray | None = None, grid_x: np.ndarray | None = None,
+               height: int = 430):
+    """Three panels for a 2-D toy VAE: the data, its reconstructions, and the codes μ.
+
+    Points share their colour (`labels`) across panels. For a 1-D latent the code panel plots μ
+    against the posterior std σ. `samples` (decoded prior draws) join the reconstruction panel
+    in grey; `grid_z` (L, P, D) lines in latent space and their decoded images `grid_x` (L, P, 2)
+    are drawn in the code and reconstruction panels.
+    """
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    d = mu.shape[1]
+    fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
+        "Data x", "Reconstructions: decoder mean at z = μ", "Codes μ of q(z|x)" if d == 2 else "Codes: μ and σ of q(z|x)"))
+    colours = [CLASS_COLOURS[int(v) % len(CLASS_COLOURS)] for v in labels]
+    idx = np.arange(len(points))
+    if samples is not None:
+        fig.add_trace(go.Scattergl(x=samples[:, 0], y=samples[:, 1], mode="markers", name="generated: decoded z ~ N(0, I)",
+                                   marker=dict(size=4, color="rgba(120,120,120,0.45)"), hoverinfo="skip"), row=1, col=2)
+    if grid_x is not None:
+        for i, line in enumerate(grid_x):
+            fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", line=dict(color="rgba(40,40,40,0.55)", width=1.2),
+                                     name="decoded latent grid", legendgroup="grid", showlegend=i == 0, hoverinfo="skip"),
+                          row=1, col=2)
+    hover = "point %{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>"
+    fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
+                               customdata=idx, hovertemplate=hover, showlegend=False), row=1, col=1)
+    fig.add_trace(go.Scattergl(x=recon[:, 0], y=recon[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
+                               customdata=idx, hovertemplate=hover, showlegend=False), row=1, col=2)
+    if d == 2:
+        if grid_z is not None:
+            for line in grid_z:
+                fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", line=dict(color="rgba(40,40,40,0.35)", width=1),
+                                         legendgroup="grid", showlegend=False, hoverinfo="skip"), row=1, col=3)
+        fig.add_trace(go.Scattergl(x=mu[:, 0], y=mu[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
+                                   customdata=idx, hovertemplate="point %{customdata}<br>μ = (%{x:.2f}, %{y:.2f})<extra></extra>",
+                                   showlegend=False), row=1, col=3)
+        fig.update_xaxes(title_text="μ₁", range=[-3.2, 3.2], row=1, col=3)
+        fig.update_yaxes(title_text="μ₂", range=[-3.2, 3.2], scaleanchor="x3", scaleratio=1, row=1, col=3)
+    else:
+        fig.add_trace(go.Scattergl(x=mu[:, 0], y=std[:, 0], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
+                                   customdata=idx, hovertemplate="point %{customdata}<br>μ = %{x:.2f}, σ = %{y:.3f}<extra></extra>",
+                                   showlegend=False), row=1, col=3)
+        fig.update_xaxes(title_text="μ", range=[-3.2, 3.2], row=1, col=3)
+        fig.update_yaxes(title_text="σ (1 = as vague as the prior)", type="log", row=1, col=3)
+    # The data and reconstruction panels share their axes, so a point and its reconstruction line up.
+    fig.update_xaxes(matches="x", row=1, col=2)
+    fig.update_yaxes(matches="y", row=1, col=2)
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15),
+                      dragmode="pan")
     return fig
