@@ -9,7 +9,8 @@ import vae
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
-EXPECTED = {"mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-cvae-z2"}
+EXPECTED = {"mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-z2-beta4", "mnist-z2-gaussian",
+            "mnist-cvae-z2", "mnist-mog-z2"}
 
 
 def test_the_shipped_models_are_present():
