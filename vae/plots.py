@@ -119,13 +119,16 @@ _SOURCE_STYLE = {  # marker and colour per kind of model on the rate-distortion 
 _LABEL_POSITIONS = ("middle right", "top right", "bottom right", "middle left", "top left", "bottom left")
 
 
-def _label_positions(xs, ys, texts, x_range, y_range, width_px: float = 800, height_px: float = 440) -> list[str]:
+def _label_positions(xs, ys, texts, x_range, y_range, width_px: float = 800, height_px: float = 440,
+                     radii: list[float] | None = None) -> list[str]:
     """A text position per point, chosen greedily so labels avoid each other, the markers and the edges.
 
-    Works in data units with a rough pixel scale (6.2 px per character, 16 px per line).
+    Works in data units with a rough pixel scale (6.2 px per character, 16 px per line); `radii`
+    are the markers' half-sizes in pixels (default 9).
     """
     px, py = (x_range[1] - x_range[0]) / width_px, (y_range[1] - y_range[0]) / height_px
-    taken = [(x - 9 * px, x + 9 * px, y - 9 * py, y + 9 * py) for x, y in zip(xs, ys)]  # the markers (and a ring)
+    radii = radii or [9.0] * len(xs)
+    taken = [(x - r * px, x + r * px, y - r * py, y + r * py) for x, y, r in zip(xs, ys, radii)]  # the markers
 
     def hits(box):
         outside = box[0] < x_range[0] or box[1] > x_range[1] or box[2] < y_range[0] or box[3] > y_range[1]
@@ -161,6 +164,7 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
     rates = np.array([p.rate for p in points])
     dists = np.array([p.distortion for p in points])
     x_hi = float(rates.max()) * 1.25 + 1.0
+    x_lo = -0.03 * x_hi  # a little room, so a collapsed model's marker at R = 0 is not cut in half
     pad = max(0.08 * float(dists.max() - dists.min()), 2.0)
     y_lo, y_hi = float(dists.min()) - pad, float(dists.max()) + pad
     for c in levels or []:
@@ -170,12 +174,17 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
             continue
         fig.add_trace(go.Scatter(x=[x0, x1], y=[c - x0, c - x1], mode="lines", hoverinfo="skip", showlegend=False,
                                  line=dict(color="rgba(120,120,120,0.55)", width=1, dash="dash")))
-        # Labelled where the line enters the box (top or left edge), away from most points.
-        fig.add_annotation(x=x0, y=c - x0, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left", yanchor="top",
-                           xshift=4, yshift=-2, font=dict(size=11, color="#888888"))
+        # Labelled where the line leaves the box: in the right margin, or just above the bottom edge.
+        if x1 >= x_hi:
+            fig.add_annotation(x=x1, y=c - x1, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left", xshift=3,
+                               font=dict(size=11, color="#888888"))
+        else:
+            fig.add_annotation(x=x1, y=c - x1, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left",
+                               yanchor="bottom", xshift=3, font=dict(size=11, color="#888888"))
     texts = [f"{p.name} · β={p.beta:g}" for p in points]
-    where = dict(zip(map(id, points), _label_positions(rates, dists, texts, (0.0, x_hi), (y_lo, y_hi),
-                                                        height_px=height - 80)))
+    radii = [12.0 if p.name == selected else 9.0 for p in points]  # the selected point wears a ring
+    where = dict(zip(map(id, points), _label_positions(rates, dists, texts, (x_lo, x_hi), (y_lo, y_hi),
+                                                        height_px=height - 80, radii=radii)))
     for source, (symbol, colour, legend) in _SOURCE_STYLE.items():
         group = [p for p in points if p.source == source]
         if not group:
@@ -194,8 +203,8 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
         fig.add_trace(go.Scatter(x=[chosen[0].rate], y=[chosen[0].distortion], mode="markers", name="selected model",
                                  marker=dict(size=19, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#e15759")),
                                  hoverinfo="skip"))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.15),
-                      xaxis=dict(title="rate  R = KL(q(z|x) ‖ p(z))  (nats per image)", range=[0, x_hi]),
+    fig.update_layout(height=height, margin=dict(l=10, r=85, t=10, b=10), legend=dict(orientation="h", y=-0.15),
+                      xaxis=dict(title="rate  R = KL(q(z|x) ‖ p(z))  (nats per image)", range=[x_lo, x_hi]),
                       yaxis=dict(title="distortion  D = −log p(x|z)  (nats per image)", range=[y_lo, y_hi]))
     return fig
 
@@ -208,8 +217,10 @@ def latent_usage_bars(usage, title: str = "", height: int = 320):
     colours = ["#4e79a7" if a else "#bab0ac" for a in usage.active]
     status = ["active" if a else "inactive (collapsed)" for a in usage.active]
     fig = go.Figure(go.Bar(
-        x=dims, y=usage.kl, marker_color=colours, customdata=np.stack([usage.mu_variance, usage.kl], 1), text=status,
-        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{text}<extra></extra>",
+        x=dims, y=usage.kl, marker_color=colours, customdata=np.stack([usage.mu_variance, usage.kl], 1),
+        hovertext=status, text=["" if a else "off" for a in usage.active], textposition="outside",
+        textfont=dict(size=10, color="#888888"), cliponaxis=False,  # a collapsed bar is invisible: say so
+        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{hovertext}<extra></extra>",
     ))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title or None,
                       xaxis_title="latent dimension", yaxis_title="mean KL (nats)", bargap=0.25, showlegend=False)
@@ -249,8 +260,10 @@ def kl_error_loglog(curves: dict, height: int = 340):
         fig.add_trace(go.Scatter(x=curve.n, y=curve.rmse, mode="lines+markers", name=f"{name}: measured",
                                  line=dict(color=colour), marker=dict(size=7),
                                  hovertemplate="n = %{x}<br>RMS error %{y:.4f} nats<extra></extra>"))
+    ns = sorted({int(n) for c in curves.values() for n in c.n})
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
-                      xaxis=dict(type="log", title="samples n"), yaxis=dict(type="log", title="RMS error (nats)"))
+                      xaxis=dict(type="log", title="samples n", tickvals=ns),
+                      yaxis=dict(type="log", title="RMS error (nats)", dtick=1))
     return fig
 
 
@@ -318,12 +331,14 @@ def score_histogram(groups: dict[str, np.ndarray], threshold: float | None = Non
             fill="tozeroy", opacity=0.5, name=f"{name} ({len(scores):,})",
             hovertemplate=f"{name}<br>score ≥ %{{x:.1f}} nats<br>%{{y:.1%}} of the group<extra></extra>",
         ))
-    if threshold is not None:
-        fig.add_vline(x=threshold, line=dict(color="#111111", dash="dash", width=2), annotation_text="threshold",
-                      annotation_position="top")
-    for name, score in (markers or {}).items():
-        fig.add_vline(x=score, line=dict(color="#e15759", width=3), annotation_text=f"★ {name}",
-                      annotation_position="top left", annotation_font_color="#e15759")
+    # Vertical lines as traces, not layout shapes: shapes on a log axis take log10 coordinates.
+    top = 1.08 * max((float(t.y.max()) for t in fig.data), default=1.0)
+    lines = ([("threshold", threshold, dict(color="#111111", dash="dash", width=2))] if threshold is not None else [])
+    lines += [(f"★ {name}", score, dict(color="#2e7d32", width=3)) for name, score in (markers or {}).items()]
+    for name, x, line in lines:
+        fig.add_trace(go.Scatter(x=[x, x], y=[0.0, top], mode="lines+text", text=["", name], textposition="top center",
+                                 textfont=dict(color=line["color"]), line=line, name=name, showlegend=False,
+                                 hovertemplate=f"{name}: %{{x:.1f}} nats<extra></extra>"))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.22),
                       xaxis=dict(type="log" if log_x else "linear", title="anomaly score: −ELBO in nats (higher = less typical)"),
                       yaxis=dict(title="share of the group", tickformat=".0%"))
@@ -376,8 +391,8 @@ def contingency_heatmap(table: np.ndarray, class_names: list[str], height: int =
         texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share", tickformat=".0%"),
         hovertemplate="%{y}, label %{x}: %{text} images (%{z:.0%} of the cluster)<extra></extra>",
     ))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title="true label",
-                      yaxis=dict(autorange="reversed"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
+                      xaxis=dict(title="true label", type="category"), yaxis=dict(autorange="reversed", type="category"))
     return fig
 
 
