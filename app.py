@@ -16,15 +16,24 @@ import streamlit as st  # noqa: E402
 
 from app_pages.common import model_picker_ui  # noqa: E402
 
-st.set_page_config(page_title="VAE Latent Explorer", page_icon=":material/blur_on:", layout="wide")
+# An emoji favicon is drawn by the browser; a ":material/...:" one is fetched from fonts.gstatic.com,
+# a network request from every page (failing offline, and a third party told who opens the app).
+st.set_page_config(page_title="VAE Latent Explorer", page_icon="🌀", layout="wide")
 
 navigation = st.navigation(
     {
-        "Learn": [st.Page("app_pages/home.py", title="What is a VAE?", icon=":material/school:", default=True)],
+        "Learn": [st.Page("app_pages/home.py", title="What is a VAE?", icon=":material/school:", default=True),
+                  st.Page("app_pages/toy.py", title="2-D toy VAE", icon=":material/bubble_chart:"),
+                  st.Page("app_pages/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
+                  st.Page("app_pages/kl.py", title="KL: exact vs sampled", icon=":material/functions:")],
         "Explore": [
             st.Page("app_pages/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
             st.Page("app_pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
             st.Page("app_pages/decoder.py", title="Decoder", icon=":material/tune:"),
+            st.Page("app_pages/anomaly.py", title="Anomalies", icon=":material/crisis_alert:"),
+            st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
+            st.Page("app_pages/loglik.py", title="Log-likelihood (IWAE)", icon=":material/stacked_line_chart:"),
+            st.Page("app_pages/rate_distortion.py", title="β & rate–distortion", icon=":material/balance:"),
         ],
         "Build": [st.Page("app_pages/train.py", title="Train a model", icon=":material/model_training:")],
     }

@@ -1,0 +1,88 @@
+"""Clusters: k-means and a Gaussian mixture on the test codes, scored against the labels the VAE never saw."""
+
+import numpy as np
+import streamlit as st
+
+from app_pages.common import dataset_or_stop, encoded, projection, require_model, show_images
+from vae.analysis import CLUSTER_METHODS, centre_images, cluster_codes, contingency, nmi, purity
+from vae.plots import cluster_scatter, contingency_heatmap
+
+
+@st.cache_data(show_spinner="Clustering the codes…", max_entries=32)
+def clusters(model_path: str, mtime: float, dataset: str, k: int, method: str) -> dict:
+    c = cluster_codes(encoded(model_path, mtime, dataset)["mu"], k, method=method, seed=0)
+    return {"assignments": c.assignments, "centres": c.centres}
+
+
+st.title("Clusters")
+st.markdown(
+    "The VAE was never told which digit is which. If its codes still group by class, an algorithm that sees only "
+    "the codes should find those groups. Here **k-means** and a **Gaussian mixture** cluster the posterior means μ "
+    "of the test images, and two scores compare the clusters with the true labels.")
+sel = require_model()
+if sel.card["config"].get("n_classes", 0) > 0:
+    st.info("This is a conditional VAE: it is given the label, so its codes are trained to hold only the *style* that "
+            "the label does not say, and clustering them by class has nothing to find. Pick an unconditional model "
+            "in the sidebar to use this page.", icon=":material/info:")
+    st.stop()
+split, _ = dataset_or_stop(sel.dataset)
+enc = encoded(*sel.key, sel.dataset)
+d = sel.config.latent_dim
+labels = enc["labels"]
+
+c1, c2, c3 = st.columns([1.4, 1.2, 1.6])
+k = c1.slider("Number of clusters k", 2, 20, 10, key="clusters_k", help=f"{len(split.class_names)} true classes")
+method = c2.radio("Algorithm", list(CLUSTER_METHODS), format_func=CLUSTER_METHODS.get, key="clusters_method",
+                  help="k-means: nearest centre, round clusters of equal size. Gaussian mixture: each cluster its own "
+                       "mean and covariance (elongated, tilted clusters allowed), fitted by EM.")
+if d == 2:
+    view = "identity"
+    c3.caption("2-D latent: the map shows the codes themselves.")
+else:
+    view = c3.radio(f"Map of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="clusters_view",
+                    format_func={"pca": "PCA", "tsne": "t-SNE (about 20 s)"}.get,
+                    help=f"Clustering always runs in the full {d}-D latent space; only the picture is projected.")
+
+result = clusters(*sel.key, sel.dataset, k, method)
+assign, centres = result["assignments"], result["centres"]
+table = contingency(labels, assign, k=k, n_classes=len(split.class_names))
+
+m = st.columns(4)
+m[0].metric("Purity", f"{purity(labels, assign):.3f}",
+            help="share of images whose cluster's most common label is their own; 1 = every cluster pure. "
+                 "It rises with k by itself (one image per cluster scores 1).")
+m[1].metric("NMI", f"{nmi(labels, assign):.3f}",
+            help="normalised mutual information between clusters and labels: 0 = unrelated, 1 = the same partition up "
+                 "to renaming. Unlike purity it penalises splitting a class into many clusters.")
+majority = np.bincount(labels).max() / len(labels)
+m[2].metric("One big cluster", f"{majority:.3f}", help="purity when every image is in a single cluster: the baseline")
+m[3].metric("Codes clustered", f"{len(labels):,}", help=f"{split.name} test images, each as its {d}-D posterior mean")
+
+proj = projection(*sel.key, sel.dataset, view)
+coords, rows = proj["coords"], proj["rows"]
+centres_2d = centres[:, :2] if proj["method"] == "identity" else proj["pca"].transform(centres) if proj["pca"] is not None else None
+axis = {"identity": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}[proj["method"]]
+left, right = st.columns([1.5, 1], gap="medium")
+with left:
+    fig = cluster_scatter(coords, assign[rows], centres=centres_2d, labels=labels[rows], class_names=split.class_names,
+                          rows=rows, axis_titles=axis)
+    st.plotly_chart(fig, key="clusters_map", config={"scrollZoom": True, "displaylogo": False})
+    st.caption(f"Colour = cluster; ✕ = each cluster's centre{' (not shown on t-SNE, which cannot place new points)' if centres_2d is None else ''}. "
+               "Hover a dot for its true label.")
+with right:
+    st.markdown("##### Which labels each cluster holds")
+    st.plotly_chart(contingency_heatmap(table, split.class_names, height=max(300, 28 * k + 80)), key="clusters_table",
+                    config={"displaylogo": False})
+    st.caption("Counts of test images; colour = share of the cluster. A pure cluster is one dark cell in its row.")
+
+st.markdown("##### Each cluster's centre, decoded")
+images = centre_images(sel.model, centres)
+captions = []
+for i, row in enumerate(table):
+    top = int(row.argmax())
+    captions.append(f"{i}: '{split.class_names[top]}' {row[top] / max(row.sum(), 1):.0%}" if row.sum() else f"{i}: empty")
+_, _, w = sel.config.input_shape
+show_images(images, captions=captions, width=84, scale=max(1, 84 // w))
+st.caption(f"The {'k-means centroid' if method == 'kmeans' else 'Gaussian mixture mean'} of each cluster put through the "
+           "decoder (`model.generate`), with the cluster's most common label and its share. A centre between two groups "
+           "decodes to a blend of them.")

@@ -1,0 +1,148 @@
+"""Likelihood & samples: a Bernoulli decoder (binary cross-entropy) next to a Gaussian one (the
+squared error many tutorials use), on the same test images: reconstructions, losses in nats with
+their units explained, and the decoder mean next to a real sample from p(x|z)."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import streamlit as st
+import torch
+
+from app_pages.common import _mtime, dataset_or_stop, list_entries, load_model
+from vae import diagnostics as dg
+from vae.viz import tile, upscale
+
+N_IMAGES = 8
+DEFAULTS = {"bernoulli": "mnist-z2", "gaussian": "mnist-z2-gaussian"}
+
+
+def train_command(dataset: str | None) -> str:
+    """The CLI command that trains the Gaussian twin of the shipped Bernoulli model for `dataset`."""
+    if dataset in (None, "mnist"):
+        return ("vae-explorer train --dataset mnist --latent-dim 2 --hidden-dims 512,256 --likelihood gaussian \\\n"
+                "    --gaussian-std 0.1 --epochs 60 --iwae-k 1000 --out models/mnist-z2-gaussian")
+    small = dataset == "digits"
+    return (f"vae-explorer train --dataset {dataset} --latent-dim 2 --hidden-dims {'256,128' if small else '512,256'} "
+            f"--likelihood gaussian \\\n    --gaussian-std 0.1 --epochs {200 if small else 60}"
+            f"{' --batch-size 64' if small else ''} --iwae-k 1000 --out my-models/{dataset}-z2-gaussian")
+
+
+def model_choice_ui(kind: str, entries: list, dataset: str | None) -> object | None:
+    """A picker for the `kind` decoder's models (of `dataset` when given); None when there are none."""
+    options = [e for e in entries if e.card["config"].get("likelihood", "bernoulli") == kind
+               and not e.card["config"].get("n_classes", 0) and (dataset is None or e.card["dataset"] == dataset)]
+    if not options:
+        return None
+    names = [e.name for e in options]
+    key = f"lik_{kind}"
+    if st.session_state.get(key) not in names:
+        st.session_state[key] = DEFAULTS[kind] if DEFAULTS[kind] in names else names[0]
+    name = st.selectbox(f"{kind.capitalize()} decoder", names, key=key,
+                        format_func=lambda n: f"{n} · {next(e for e in options if e.name == n).card['dataset']}")
+    return next(e for e in options if e.name == name)
+
+
+def column_ui(entry, x: torch.Tensor, seed: int) -> None:
+    """Reconstructions, samples and losses of one model on the test images x."""
+    model, card = load_model(str(entry.path), _mtime(entry.path))
+    c = model.config
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        q = model.encode(x)
+        params = model.decode(q.mu)
+        mean, sample = model.mean_image(params), model.sample_x(params, g)
+    stats = dg.reconstruction_stats(model, x, seed=seed)
+    title = ("Bernoulli: binary cross-entropy" if c.likelihood == "bernoulli"
+             else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
+    st.markdown(f"##### {title}")
+    st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {card.get('train_config', {}).get('epochs', '?')} epochs")
+    st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch",
+             caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
+    a, b, d = st.columns(3)
+    nll = float(stats.nll.mean())
+    a.metric("Nats per image", f"{nll:.1f}", help="−log p(x|z) per image at one sampled z, as in training, "
+             "averaged over these images")
+    b.metric("Nats per pixel", f"{nll / c.n_pixels:.4f}", help=f"the same, divided over the {c.n_pixels} pixels")
+    d.metric("MSE per pixel", f"{float(stats.mse.mean()):.4f}", help="mean squared error of the decoder mean: "
+             "the one number here that compares across the two decoders")
+    if c.likelihood == "gaussian":
+        const = c.n_pixels * (math.log(c.gaussian_std) + 0.5 * math.log(2 * math.pi))
+        scaled = c.n_pixels * float(stats.mse.mean()) / (2 * c.gaussian_std**2)
+        st.caption(f"= {c.n_pixels} × MSE / (2σ²) + {c.n_pixels} × (log σ + ½ log 2π) = {scaled:.1f} + ({const:.1f}) "
+                   f"= {scaled + const:.1f} nats. The constant is negative because σ = {c.gaussian_std:g} < 1/√(2π).")
+    else:
+        st.caption(f"Even a perfect reconstruction costs nats here: a grey pixel (0 < x < 1) is a coin that cannot be "
+                   f"predicted exactly. Bits per pixel: {dg.bits_per_dim(nll, c.n_pixels):.3f}.")
+
+
+st.title("Likelihood & samples")
+st.markdown("The decoder does not output an image: it outputs a **distribution** $p(x\\mid z)$ over images, and the "
+            "reconstruction loss is its negative log-likelihood. Two common choices:")
+a, b = st.columns(2, gap="large")
+with a:
+    st.markdown("**Bernoulli** (each pixel a biased coin with probability $\\hat x_i$; the loss is binary cross-entropy):")
+    st.latex(r"-\log p(x\mid z) = -\sum_{i=1}^{P}\big[x_i\log\hat x_i + (1-x_i)\log(1-\hat x_i)\big]")
+with b:
+    st.markdown("**Gaussian** with a fixed standard deviation σ (the mean squared error of many tutorials), with "
+                "$\\mathrm{MSE}=\\tfrac1P\\lVert x-\\hat x\\rVert^2$ over the $P$ pixels:")
+    st.latex(r"-\log \mathcal{N}(x;\hat x,\sigma^2 I) = \frac{P\cdot\mathrm{MSE}}{2\sigma^2} + P\log\!\big(\sigma\sqrt{2\pi}\big)")
+
+entries = [e for e in list_entries() if e.card is not None]
+pick_b, pick_g, pick_s = st.columns([1, 1, 0.6])
+with pick_b:
+    bern = model_choice_ui("bernoulli", entries, None)
+dataset = bern.card["dataset"] if bern is not None else None
+with pick_g:
+    gauss = model_choice_ui("gaussian", entries, dataset)
+with pick_s:
+    seed = int(st.number_input("Images (seed)", 0, 10_000, 0, key="lik_seed",
+                               help="Change it to draw other test images and other samples."))
+if bern is None and gauss is None:
+    st.info("No model to show: train one on the Train page.")
+    st.stop()
+shown = [e for e in (bern, gauss) if e is not None]
+split, _ = dataset_or_stop(shown[0].card["dataset"])
+rows = np.random.default_rng(seed).choice(len(split), size=N_IMAGES, replace=False)
+x = split.x[torch.as_tensor(rows)]
+
+cols = st.columns(2, gap="large")
+for col, entry in zip(cols, (bern, gauss)):
+    with col:
+        if entry is not None:
+            column_ui(entry, x, seed)
+        elif col is cols[1]:
+            st.markdown("##### Gaussian decoder")
+            st.info(f"No Gaussian-decoder {dataset or ''} model is installed. Train one with the command line "
+                    f"({'about 6 minutes on 2 CPU cores' if dataset in (None, 'mnist') else 'minutes or less'}), "
+                    "then reload this page:")
+            st.code(train_command(dataset), language="bash", wrap_lines=True)
+        else:
+            st.info("No Bernoulli-decoder model is installed: train one on the Train page.")
+
+st.divider()
+left, right = st.columns(2, gap="large")
+with left:
+    st.markdown("##### Why the Gaussian's nats can be negative")
+    st.markdown(
+        "A Bernoulli likelihood is a probability, at most 1, so its negative log is never below 0. A Gaussian "
+        "likelihood is a **density**, and a density can exceed 1: with σ = 0.1 the peak is "
+        "$1/(\\sigma\\sqrt{2\\pi}) \\approx 4$, so a pixel reconstructed almost exactly costs about "
+        "$\\log\\sigma + \\tfrac12\\log 2\\pi \\approx -1.38$ nats. Over 784 pixels that constant alone is "
+        "about −1,085 nats. **Nats from the two decoders are not comparable**: compare the MSE, or the images.")
+    st.markdown("##### What the fixed σ does")
+    st.markdown(
+        "σ sets the exchange rate between squared error and KL: the loss is $\\mathrm{SSE}/(2\\sigma^2) + \\mathrm{KL}$ "
+        "plus a constant, which is the same as plain squared error with a KL weight β = 2σ² (here 0.02). A small σ "
+        "asks for sharp reconstructions and lets the code carry more information; a large σ blurs them and pulls "
+        "codes towards the prior. So an 'MSE + KL' loss silently picks σ = 1/√2 (β = 1 on the sum of squares).")
+with right:
+    st.markdown("##### Why samples look noisy")
+    st.markdown(
+        "What almost every VAE demo shows is the **decoder mean** $\\mathbb{E}[x\\mid z]$, a smooth image. A real "
+        "sample from $p(x\\mid z)$ adds the likelihood's own noise, independently in every pixel: the Bernoulli "
+        "decoder flips a coin per pixel (black or white speckle), the Gaussian adds $\\mathcal{N}(0, \\sigma^2)$ "
+        "grain. The model never learned correlations between pixels given $z$; all the structure lives in the "
+        "mean. That is why the mean, not a sample, is the usual 'reconstruction'.")
+    st.caption("Third row of each panel above: a sample at z = μ, with the seed chosen above.")
