@@ -1,5 +1,6 @@
 """Reconstructions: test images next to what the VAE makes of them; your own digits too."""
 
+import numpy as np
 import streamlit as st
 import torch
 
@@ -64,13 +65,22 @@ with tab_test:
     st.session_state["recon_grid"] = r.x_hat
 
 
-def show_user_image(name: str, source, raw_preview=None) -> None:
-    """One user image: as sent, the preprocessed input, the reconstruction, its code and score."""
+@st.cache_data(show_spinner="Reading your images…", max_entries=256)
+def prepare_upload(data: bytes, size: int) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
+    """(preview as sent, model input (1, size, size), None) or (None, None, what is wrong): once per file, not per rerun."""
     try:
-        x = vae.preprocess_image(source, size=h)
+        x = vae.preprocess_image(data, size=size).numpy()
+        return vae.data.preview_image(data), x, None
     except ValueError as e:
-        st.error(f"**{name}**: {e}", icon=":material/error:")
-        return
+        return None, None, str(e)
+
+
+def show_problem(name: str, problem: str) -> None:
+    st.error(f"**{name}**: {problem}", icon=":material/error:")
+
+
+def show_user_image(name: str, x: torch.Tensor, raw_preview=None) -> None:
+    """One user image: as sent, the preprocessed input (1, H, W), the reconstruction, its code and score."""
     r = vae.latent.reconstruct(sel.model, x[None], labels=user_label())
     remember_code(name, r.mu[0])
     cols = st.columns([1, 1, 1, 2])
@@ -92,12 +102,11 @@ with tab_upload:
     files = st.file_uploader("Digit images", type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads")
     for f in files or []:
         with st.container(border=True):
-            data = f.getvalue()
-            try:
-                preview = vae.data.preview_image(data)
-            except ValueError:
-                preview = None  # show_user_image explains what is wrong with the file
-            show_user_image(f.name, data, preview)
+            preview, x, problem = prepare_upload(f.getvalue(), h)
+            if problem:
+                show_problem(f.name, problem)
+            else:
+                show_user_image(f.name, torch.from_numpy(x), preview)
 
 with tab_draw:
     st.markdown("Draw a digit with the mouse (or a finger). It is reconstructed as you draw and appears on the latent map.")
@@ -116,4 +125,7 @@ with tab_draw:
             if image is None or (image[..., :3] > 250).all():
                 st.info("The pad is empty: draw a digit on the left.")
             else:
-                show_user_image("your drawing", image)
+                try:
+                    show_user_image("your drawing", vae.preprocess_image(image, size=h))
+                except ValueError as e:
+                    show_problem("your drawing", str(e))

@@ -6,7 +6,8 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, list_models, load_model, make_card, save_model, validate_name
+from vae.checkpoint import (CARD_FILE, WEIGHTS_FILE, CheckpointError, check_weights, list_models, load_card, load_model,
+                            make_card, save_model, validate_name)
 from vae.config import VAEConfig
 from vae.model import VAE
 
@@ -128,7 +129,69 @@ def test_list_models_reports_broken_ones_with_a_reason(tmp_path):
     assert found["broken"][0] is None and "card.json is missing" in found["broken"][1]
 
 
-@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "", "x" * 65, "a\\b", "/abs"])
+def _break(path, how):
+    """Damage the model at `path` the way a bad copy, a crash or a mix-up would."""
+    card_path, weights = path / CARD_FILE, path / WEIGHTS_FILE
+    card = json.loads(card_path.read_text())
+    if how == "corrupted weights":
+        data = bytearray(weights.read_bytes())
+        data[:8] = b"\xff" * 8  # a garbled header length
+        weights.write_bytes(bytes(data))
+    elif how == "truncated weights":
+        weights.write_bytes(weights.read_bytes()[:-10])
+    elif how == "truncated card":
+        card_path.write_text(card_path.read_text()[:60])
+    elif how == "another architecture":
+        card["config"] = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, arch="conv", hidden_dims=(4, 4)).to_dict()
+        card_path.write_text(json.dumps(card))
+    elif how == "wrong shapes":
+        card["config"] = VAEConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dims=(16,)).to_dict()
+        card_path.write_text(json.dumps(card))
+    elif how == "pickle":
+        torch.save({"w": torch.zeros(2)}, weights)
+    elif how == "no weights":
+        weights.unlink()
+
+
+BROKEN = {
+    "corrupted weights": "model.safetensors is corrupted or truncated",
+    "truncated weights": "model.safetensors is corrupted or truncated",
+    "truncated card": "card.json is corrupted or truncated",
+    "another architecture": "do not belong to a conv VAE",
+    "wrong shapes": "shapes do not match the card's config",
+    "pickle": "model.safetensors is corrupted or truncated",
+    "no weights": "model.safetensors is missing",
+}
+
+
+def test_list_models_names_every_kind_of_broken_model_without_loading_it(tmp_path):
+    """The picker's list: each broken model with the same reason loading it would give."""
+    _save(tmp_path / "good")
+    for i, how in enumerate(BROKEN):
+        _save(tmp_path / f"b{i}")
+        _break(tmp_path / f"b{i}", how)
+    found = {p.name: (card, err) for p, card, err in list_models(tmp_path)}
+    assert found["good"][1] is None and found["good"][0]["dataset"] == "digits"
+    for i, (how, reason) in enumerate(BROKEN.items()):
+        card, err = found[f"b{i}"]
+        assert card is None and err.startswith(f"b{i}: ") and reason in err, (how, err)
+        with pytest.raises(CheckpointError, match=reason):
+            load_model(tmp_path / f"b{i}")
+
+
+def test_check_weights_notices_a_replaced_file(tmp_path):
+    """Its cache is per file version: a model fixed (or broken) after a first check is seen as it is now."""
+    _save(tmp_path / "m")
+    card = load_card(tmp_path / "m")
+    check_weights(tmp_path / "m", card)
+    _break(tmp_path / "m", "truncated weights")
+    with pytest.raises(CheckpointError, match="truncated"):
+        check_weights(tmp_path / "m", card)
+    _save(tmp_path / "m")
+    check_weights(tmp_path / "m", load_card(tmp_path / "m"))
+
+
+@pytest.mark.parametrize("name", ["../evil", "a/b", "..", ".hidden", "", "x" * 65, "a\\b", "/abs", "trailing\n", "nul\0"])
 def test_model_names_cannot_escape_the_models_directory(name):
     with pytest.raises(ValueError, match="invalid model name"):
         validate_name(name)

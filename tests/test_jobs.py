@@ -14,7 +14,9 @@ TIMEOUT = 120  # seconds; a tiny job takes well under one on an idle machine
 
 
 def _job(tmp_path, name="tiny", epochs=2, **train):
-    return TrainingJob(name, "digits", CFG, TrainConfig(epochs=epochs, batch_size=64, **train), tmp_path)
+    """A job in a thread (quick, and monkeypatches reach it); the tests that build TrainingJob
+    directly use the default, a child process (more in test_faults.py)."""
+    return TrainingJob(name, "digits", CFG, TrainConfig(epochs=epochs, batch_size=64, **train), tmp_path, isolate=False)
 
 
 def _run(job):

@@ -313,7 +313,23 @@ def _open_bytes(data: bytes) -> Image.Image:
             pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
             raise ValueError(f"the image is {pixels}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE:,} per side") from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
-            raise ValueError(f"not an image PIL can read (supported: {_FORMATS})") from None
+            raise ValueError(_unreadable(data)) from None
+
+
+# Files people do pick when asked for "a photo of a digit", and what to do with each.
+_HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+
+
+def _unreadable(data: bytes) -> str:
+    """Why `data` cannot be read as an image, naming the format when it is a common non-pixel one."""
+    head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()  # after a UTF-8 BOM or white space
+    if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
+        return "SVG is a vector drawing, not pixels: open it in a browser or drawing program and save it as PNG"
+    if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
+        return "HEIC/HEIF photos (an iPhone's default) cannot be read here: export or share it as JPEG or PNG"
+    if data.startswith(b"%PDF"):
+        return "this is a PDF document, not an image: export the page as PNG or JPEG"
+    return f"not an image PIL can read (supported: {_FORMATS})"
 
 
 def _array_to_image(arr: np.ndarray) -> Image.Image:

@@ -1,8 +1,9 @@
-"""Background training jobs: `TrainingJob` runs `fit` in a thread and publishes snapshots.
+"""Background training jobs: `TrainingJob` runs `fit` in a child process and publishes snapshots.
 
-The app starts a job and redraws from `job.snapshot()` a few times a second; the job thread
-never touches the UI and the UI never touches the model, so the only shared state is a small
-record behind a lock (epoch history, step progress, the latest reconstructions, the outcome).
+The app starts a job and redraws from `job.snapshot()` a few times a second; the job never
+touches the UI and the UI never touches the model, so the only shared state is a small record
+behind a lock (epoch history, step progress, the latest reconstructions, the outcome), filled
+by a thread that reads the child's reports from a pipe.
 Stopping sets an event that `fit`'s callbacks return, so training ends at the next step and the
 model keeps the last finished epoch (`fit` rolls back), which is then saved like the CLI does:
 `save_model` (atomic) with a card made by `make_card`, status "complete", "stopped" or
@@ -11,22 +12,41 @@ model keeps the last finished epoch (`fit` rolls back), which is then saved like
 Each job builds its own fresh `VAE`: nothing is shared with models cached by the app, and
 several jobs (one per browser session) can run at once, each saving into its own directory.
 
-Threads: `torch.set_num_threads` is deliberately not called. It is not per-thread: the count it
-sets is inherited by every thread started afterwards (Streamlit starts one per script run), so
-giving a job fewer cores would slow every session's model too. A job's compute competes with
-the app's, which stays responsive because torch releases the GIL inside each operation. On a
-small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work (two jobs, or a
-job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch is imported,
-avoids that (measured: 50 digits epochs 66 s -> 7 s on 2 busy cores).
+Why a process: a job in a thread of the app's server starved. Every torch operation releases
+the GIL and must win it back, and a busy Streamlit server always has a thread holding it (one
+per script run), so each of the hundreds of operations in a training step waited for a switch
+interval. Measured on 2 cores, digits, MLP 256-128: 62 epochs in 6 s alone, none in 6 s beside
+two busy Python threads (34 in a child process); in the browser load test
+(benchmarks/load_test.py) 1 epoch in 68 s while ten sessions dragged sliders (683 in 60 s in a
+child process). A child process has its own interpreter and GIL. It is a fresh `python` (not a
+fork of a threaded server, which is unsafe) that imports torch and this package (about 2 s) and
+talks to the job over two pipes. It runs at a lower priority (nice 10), so that on a small
+machine the pages' reruns come first and training takes the CPU time they leave. The child
+treats Ctrl-C and SIGTERM as Stop (it finishes the step, saves the last finished epoch and
+exits) and does the same when its parent disappears (its pipe from the parent ends), so a killed
+server never leaves a training process behind. `isolate=False` runs the job in a thread of this
+process instead (quick, for tests and scripts that are not servers; always so where there are no
+POSIX pipes to pass).
+
+Threads: `torch.set_num_threads` is deliberately not called; each process uses torch's default.
+On a small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work (two
+jobs, or a job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch is
+imported (the app and the child process both do), avoids that (measured: 50 digits epochs
+66 s -> 7 s on 2 busy cores).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -127,14 +147,28 @@ class _Progress:
     t_end: float | None = None
 
 
+@dataclass(frozen=True)
+class _Spec:
+    """What a worker needs to train and save one model (picklable: it travels to the child process)."""
+
+    name: str
+    dataset: str
+    config: VAEConfig
+    train_config: TrainConfig
+    path: Path
+    download: bool | None
+
+
 class TrainingJob:
-    """Train a new VAE on a named dataset in a daemon thread and save it to `out_dir / name`.
+    """Train a new VAE on a named dataset in the background and save it to `out_dir / name`.
 
     name: the model's directory name, checked with `validate_name` (ValueError if unsafe).
     config: the architecture; its input_shape must match the dataset (see `image_shape`).
     overwrite: False refuses (ValueError) a name that already exists in `out_dir`; a name that
         another job is training into right now is always refused.
     download: passed to `load_dataset` (None: download only when VAE_DATA_DIR is unset).
+    isolate: True (default) trains in a child process, so a busy server cannot starve it (see
+        the module docstring); False trains in a daemon thread of this process.
     """
 
     def __init__(
@@ -147,6 +181,7 @@ class TrainingJob:
         *,
         overwrite: bool = False,
         download: bool | None = None,
+        isolate: bool = True,
     ):
         self.name = validate_name(name)
         if dataset not in DATASETS:
@@ -161,8 +196,10 @@ class TrainingJob:
                 f"a model named {self.name!r} already exists in {self.out_dir}; choose another name or overwrite it"
             )
         self.download = download
+        self.isolate = isolate and os.name == "posix"  # the pipes below need POSIX file descriptors
         self._lock = threading.Lock()
         self._stop = threading.Event()
+        self._down: Connection | None = None  # to the child process, while it runs
         self._p = _Progress()
         self._thread = threading.Thread(target=self._run, name=f"vae-train-{self.name}", daemon=True)
 
@@ -179,16 +216,23 @@ class TrainingJob:
                 atexit.register(_stop_all_at_exit)
             _ACTIVE[key] = self
         with self._lock:
-            self._p.state, self._p.message, self._p.t_start = "running", "loading the dataset", time.perf_counter()
+            self._p.state, self._p.t_start = "running", time.perf_counter()
+            self._p.message = "starting the training process" if self.isolate else "loading the dataset"
         self._thread.start()
         return self
 
     def stop(self) -> None:
         """Ask training to end at the next step; the last finished epoch is saved."""
-        self._stop.set()
+        with self._lock:
+            self._stop.set()
+            if self._down is not None:
+                try:
+                    self._down.send("stop")
+                except OSError:  # the child has just ended
+                    pass
 
     def join(self, timeout: float | None = None) -> bool:
-        """Wait for the thread to end; True if it has."""
+        """Wait for the job to end (its model saved, its process gone); True if it has."""
         if self._thread.is_alive():
             self._thread.join(timeout)
         return not self._thread.is_alive()
@@ -213,24 +257,36 @@ class TrainingJob:
                 stop_requested=self._stop.is_set(),
             )
 
-    # -- the thread ---------------------------------------------------------------------------
+    # -- reports from the worker (here, or read from the child's pipe) -------------------------
 
     def _set(self, **changes: Any) -> None:
         with self._lock:
             for key, value in changes.items():
                 setattr(self._p, key, value)
 
+    def _epoch(self, record: dict[str, Any], recon: np.ndarray) -> None:
+        with self._lock:
+            self._p.history.append(dict(record))
+            self._p.recon, self._p.step = recon, 0
+
+    def _finish(self, state: str, message: str, saved_path: Path | None = None) -> None:
+        self._set(state=state, message=message, saved_path=saved_path, t_end=time.perf_counter())
+
+    def _stopped(self) -> bool:
+        return self._stop.is_set()
+
+    # -- the background thread ------------------------------------------------------------------
+
+    def _spec(self) -> _Spec:
+        return _Spec(self.name, self.dataset, self.config, self.train_config, self.path, self.download)
+
     def _run(self) -> None:
         try:
-            self._train()
-        except DatasetUnavailable as e:
-            self._finish("failed", str(e))
-        except ValueError as e:  # a config that does not fit the data
-            self._finish("failed", f"could not train: {e}")
-        except OSError as e:  # the models folder is not writable, the disk is full...
-            log.warning("training job %r could not save: %s", self.name, e)
-            self._finish("failed", f"could not save the model to {self.path}: {e.strerror or e}")
-        except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
+            if self.isolate:
+                self._run_child()
+            else:
+                _work(self._spec(), self)
+        except Exception as e:  # noqa: BLE001 - e.g. no process could be started
             log.exception("training job %r failed", self.name)
             self._finish("failed", f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log")
         finally:
@@ -238,55 +294,181 @@ class TrainingJob:
                 if _ACTIVE.get(self.path.resolve()) is self:
                     del _ACTIVE[self.path.resolve()]
 
-    def _finish(self, state: str, message: str, saved_path: Path | None = None) -> None:
-        self._set(state=state, message=message, saved_path=saved_path, t_end=time.perf_counter())
+    def _run_child(self) -> None:
+        """Train in a child Python process; apply its reports here until it closes its pipe.
 
-    def _train(self) -> None:
-        cfg, tcfg = self.config, self.train_config
-        train = load_dataset(self.dataset, "train", download=self.download)
-        test = load_dataset(self.dataset, "test", download=self.download)
-        if train.image_shape != cfg.input_shape:
-            raise ValueError(f"{self.dataset} images are {train.image_shape}, the config expects {cfg.input_shape}")
-        with _INIT_LOCK:
-            torch.manual_seed(tcfg.seed)
-            model = VAE(cfg)  # a fresh model: never one the app has cached
-        fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
-        labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
-        self._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
-
-        def on_step(info: StepInfo) -> bool:
-            self._set(epoch=info.epoch + 1, step=info.step + 1, steps_per_epoch=info.steps_per_epoch)
-            return self._stop.is_set()
-
-        def on_epoch(record: dict[str, Any]) -> bool:
-            recon = _recon_row(model, fixed, fixed_y)
+        Two pipes: reports come up as pickled (kind, payload) messages; the way down carries the
+        job's spec, then "stop" if asked, and its end of file tells the child that we are gone.
+        """
+        up_read, up_write = os.pipe()
+        down_read, down_write = os.pipe()
+        # Passive OpenMP waiting in the child too (see the module docstring); the app sets it already.
+        env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
+        code = "import sys, vae.jobs; vae.jobs._child_main(int(sys.argv[1]), int(sys.argv[2]))"
+        try:
+            child = subprocess.Popen([sys.executable, "-c", code, str(down_read), str(up_write)],
+                                     pass_fds=(down_read, up_write), env=env, stdin=subprocess.DEVNULL)
+        finally:
+            os.close(down_read)
+            os.close(up_write)  # the child holds the only writing end: end of file when it is gone
+        reports = Connection(up_read, writable=False)
+        with self._lock:
+            self._down = Connection(down_write, readable=False)
+            self._down.send(self._spec())
+            if self._stop.is_set():  # stopped before the process started
+                self._down.send("stop")
+        finished = False
+        try:
+            while True:
+                try:
+                    kind, payload = reports.recv()
+                except (EOFError, OSError):
+                    break
+                if kind == "set":
+                    self._set(**payload)
+                elif kind == "epoch":
+                    self._epoch(*payload)
+                elif kind == "finish":
+                    self._finish(*payload)
+                    finished = True
+        finally:
+            reports.close()
+            child.wait()
             with self._lock:
-                self._p.history.append(dict(record))
-                self._p.recon, self._p.step = recon, 0
-            return self._stop.is_set()
+                self._down.close()
+                self._down = None
+        if not finished:
+            self._finish("failed", f"the training process ended unexpectedly (exit code {child.returncode}); "
+                                   "details are in the server log")
 
-        run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
-        history, status, error, seconds = run.history, run.status, run.error, run.seconds
-        if not history:
-            if status == "diverged":
-                self._finish("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
-            else:
-                self._finish("stopped", "stopped before the first epoch finished: nothing was saved")
-            return
-        self._set(message="computing test metrics and saving")
-        metrics = save_run(model, self.path, run, self.dataset, tcfg, len(train), test.x, trained_in="app",
-                           test_labels=labels.get("test_labels"))
-        path = self.path
-        n = len(history)
-        summary = f"test -ELBO {metrics['neg_elbo']:.1f} nats per image"
-        if status == "complete":
-            self._finish("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {self.name}", path)
-        elif status == "stopped":
-            self._finish("stopped", f"stopped after {n} of {tcfg.epochs} epochs ({summary}); saved as {self.name}", path)
+
+class _PipeSink:
+    """The child process's side of a job: reports go up a pipe. It stops when the job says so, on
+    SIGINT or SIGTERM, or when its parent is gone (the control pipe reaches end of file)."""
+
+    _STEP_EVERY = 0.1  # seconds between step reports (epochs and the outcome are always sent)
+
+    def __init__(self, down: Connection, up: Connection):
+        self._down, self._up = down, up
+        self._stop = False
+        self._last_step = 0.0
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, self._on_signal)
+
+    def _on_signal(self, signum, frame) -> None:
+        self._stop = True
+
+    def _send(self, kind: str, payload: Any) -> None:
+        try:
+            self._up.send((kind, payload))
+        except OSError:  # the parent is gone: keep going, save, exit
+            self._stop = True
+
+    def _set(self, **changes: Any) -> None:
+        if set(changes) <= {"epoch", "step", "steps_per_epoch"}:
+            now = time.monotonic()
+            if now - self._last_step < self._STEP_EVERY:
+                return
+            self._last_step = now
+        self._send("set", changes)
+
+    def _epoch(self, record: dict[str, Any], recon: np.ndarray) -> None:
+        self._send("epoch", (dict(record), recon))
+
+    def _finish(self, state: str, message: str, saved_path: Path | None = None) -> None:
+        self._send("finish", (state, message, saved_path))
+
+    def _stopped(self) -> bool:
+        if not self._stop:
+            try:
+                if self._down.poll():
+                    self._down.recv()  # "stop"
+                    self._stop = True
+            except (EOFError, OSError):  # end of file: the parent exited or was killed
+                self._stop = True
+        return self._stop
+
+
+_CHILD_NICE = 10  # below the server's pages: training takes the CPU time they leave
+
+
+def _child_main(down_fd: int, up_fd: int) -> None:
+    """Entry point of a job's process: read the spec, train, save, report."""
+    try:
+        os.nice(_CHILD_NICE)
+    except (AttributeError, OSError):  # no priorities here: train at the same one
+        pass
+    down, up = Connection(down_fd, writable=False), Connection(up_fd, readable=False)
+    sink = _PipeSink(down, up)
+    try:
+        spec = down.recv()
+    except (EOFError, OSError):
+        return
+    try:
+        _work(spec, sink)
+    finally:
+        up.close()
+
+
+def _work(spec: _Spec, sink) -> None:
+    """Train and save, reporting through `sink` (a TrainingJob or a _PipeSink); every failure is a message."""
+    try:
+        _train(spec, sink)
+    except DatasetUnavailable as e:
+        sink._finish("failed", str(e))
+    except ValueError as e:  # a config that does not fit the data
+        sink._finish("failed", f"could not train: {e}")
+    except OSError as e:  # the models folder is not writable, the disk is full...
+        log.warning("training job %r could not save: %s", spec.name, e)
+        sink._finish("failed", f"could not save the model to {spec.path}: {e.strerror or e}")
+    except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
+        log.exception("training job %r failed", spec.name)
+        sink._finish("failed", f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log")
+
+
+def _train(spec: _Spec, sink) -> None:
+    cfg, tcfg = spec.config, spec.train_config
+    sink._set(message="loading the dataset")
+    train = load_dataset(spec.dataset, "train", download=spec.download)
+    test = load_dataset(spec.dataset, "test", download=spec.download)
+    if train.image_shape != cfg.input_shape:
+        raise ValueError(f"{spec.dataset} images are {train.image_shape}, the config expects {cfg.input_shape}")
+    with _INIT_LOCK:
+        torch.manual_seed(tcfg.seed)
+        model = VAE(cfg)  # a fresh model: never one the app has cached
+    fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
+    labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
+    sink._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
+
+    def on_step(info: StepInfo) -> bool:
+        sink._set(epoch=info.epoch + 1, step=info.step + 1, steps_per_epoch=info.steps_per_epoch)
+        return sink._stopped()
+
+    def on_epoch(record: dict[str, Any]) -> bool:
+        sink._epoch(record, _recon_row(model, fixed, fixed_y))
+        return sink._stopped()
+
+    run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
+    history, status, error, seconds = run.history, run.status, run.error, run.seconds
+    if not history:
+        if status == "diverged":
+            sink._finish("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
         else:
-            self._finish(
-                "diverged", f"{error}. Saved the last good epoch ({n}) as {self.name}; try a smaller learning rate.", path
-            )
+            sink._finish("stopped", "stopped before the first epoch finished: nothing was saved")
+        return
+    sink._set(message="computing test metrics and saving")
+    metrics = save_run(model, spec.path, run, spec.dataset, tcfg, len(train), test.x, trained_in="app",
+                       test_labels=labels.get("test_labels"))
+    n = len(history)
+    summary = f"test -ELBO {metrics['neg_elbo']:.1f} nats per image"
+    if status == "complete":
+        sink._finish("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {spec.name}", spec.path)
+    elif status == "stopped":
+        sink._finish("stopped", f"stopped after {n} of {tcfg.epochs} epochs ({summary}); saved as {spec.name}", spec.path)
+    else:
+        sink._finish(
+            "diverged", f"{error}. Saved the last good epoch ({n}) as {spec.name}; try a smaller learning rate.", spec.path
+        )
 
 
 def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -1,9 +1,12 @@
 """Fixtures for browser tests: the app served by `streamlit run`, and headless Chromium via Playwright.
 
 `app_server` starts one Streamlit server per test session on a free port of 127.0.0.1, with the
-user-models directory pointed at a temporary folder (`app_server.user_models`); `browser` launches
+user-models directory pointed at a temporary folder (`app_server.user_models`); `serve_app` starts
+another one (e.g. with its own environment) for a module that needs it. `browser` launches
 Debian's /usr/bin/chromium (Playwright's own browser download is never used); `page` opens a fresh
-page per test and saves a full-page screenshot to `test-artifacts/<test>.png` when the test fails.
+page per test and saves a full-page screenshot to `test-artifacts/<test>.png` when the test fails;
+`new_page` opens more, each in its own browser context (a separate Streamlit session), with the
+same screenshots (`<test>-1.png`, ...).
 Without Chromium the tests skip, except in CI (`CI=true`), where they fail.
 """
 
@@ -15,8 +18,10 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
@@ -44,14 +49,18 @@ def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 
 
-@pytest.fixture(scope="session")
-def app_server(tmp_path_factory) -> AppServer:
-    """`streamlit run app.py`, headless on 127.0.0.1; yields its URL once /_stcore/health answers."""
-    tmp = tmp_path_factory.mktemp("app-server")
+@contextmanager
+def serve_app(tmp: Path, env: dict[str, str] | None = None) -> Iterator[AppServer]:
+    """`streamlit run app.py`, headless on 127.0.0.1, until the block ends; yields once /_stcore/health answers.
+
+    tmp: a folder for the server's log and, unless `env` sets VAE_USER_MODELS_DIR, its empty
+    user-models folder. env: extra environment variables for the server (e.g. a models folder
+    with broken models in it).
+    """
     user_models = tmp / "user-models"
-    user_models.mkdir()
+    user_models.mkdir(exist_ok=True)
     port = _free_port()
-    env = {**os.environ, "VAE_USER_MODELS_DIR": str(user_models), "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "VAE_USER_MODELS_DIR": str(user_models), "PYTHONUNBUFFERED": "1", **(env or {})}
     env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     log = tmp / "streamlit.log"
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
@@ -74,7 +83,7 @@ def app_server(tmp_path_factory) -> AppServer:
             if time.monotonic() > deadline:
                 raise RuntimeError(f"streamlit did not answer on {url} within 90 s:\n{log.read_text()[-3000:]}")
             time.sleep(0.3)
-        yield AppServer(url, user_models, log)
+        yield AppServer(url, Path(env["VAE_USER_MODELS_DIR"]), log)
     finally:
         proc.terminate()
         try:
@@ -82,6 +91,13 @@ def app_server(tmp_path_factory) -> AppServer:
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@pytest.fixture(scope="session")
+def app_server(tmp_path_factory) -> Iterator[AppServer]:
+    """One server for the whole test session, its user-models folder empty at the start."""
+    with serve_app(tmp_path_factory.mktemp("app-server")) as server:
+        yield server
 
 
 @pytest.fixture(scope="session")
@@ -125,3 +141,28 @@ def page(browser, request):
         except Exception as e:  # a crashed page must not hide the test's own failure
             print(f"could not save a screenshot: {e}")
     context.close()
+
+
+@pytest.fixture
+def new_page(browser, request):
+    """A factory of pages, each in a fresh browser context (its own cookies: its own Streamlit session)."""
+    contexts = []
+
+    def make():
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        contexts.append(context)
+        pg = context.new_page()
+        pg.set_default_timeout(60_000)
+        return pg
+
+    yield make
+    rep = getattr(request.node, "rep_call", None)
+    for i, context in enumerate(contexts, 1):
+        if rep is not None and rep.failed:
+            ARTIFACTS.mkdir(exist_ok=True)
+            for pg in context.pages:
+                try:
+                    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
+                except Exception as e:
+                    print(f"could not save a screenshot: {e}")
+        context.close()
