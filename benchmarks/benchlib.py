@@ -13,6 +13,7 @@ Importing this module loads no data and parses no arguments.
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import copy
 import datetime as _dt
@@ -38,6 +39,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO_ROOT = BENCH_DIR.parent
 DEFAULT_RESULTS = BENCH_DIR / "RESULTS.md"
 N_PIXELS = 784
+TEXTBOOK = "textbook (pytorch/examples)"
+PROJECT = "project (vae.fit)"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -269,6 +272,46 @@ def timed() -> Iterable[Timed]:
         t.machine_busy = _machine_busy_seconds() - m0
 
 
+def process_tree_cpu_seconds(root_pid: int | None = None) -> float:
+    """CPU seconds (user + system) of `root_pid` (default: this process) and its descendants, from
+    /proc: for benchmarks whose work runs in child processes (a server, a browser). Each live
+    process counts itself and its reaped children (cutime/cstime), so a child that exits is not lost."""
+    root_pid = root_pid or os.getpid()
+    tick = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        parents[int(entry)] = int(fields[1])
+        cpu[int(entry)] = sum(int(v) for v in fields[11:15]) / tick  # utime stime cutime cstime
+    total = 0.0
+    for pid in cpu:
+        p, hops = pid, 0
+        while p and p != root_pid and hops < 64:
+            p, hops = parents.get(p, 0), hops + 1
+        if p == root_pid:
+            total += cpu[pid]
+    return total
+
+
+@contextlib.contextmanager
+def timed_tree() -> Iterable[Timed]:
+    """Like `timed`, but `cpu` counts this process and all its children (e.g. a server and a
+    browser), so that `others` is only what the rest of the machine did."""
+    t = Timed()
+    m0, w0, c0 = _machine_busy_seconds(), time.perf_counter(), process_tree_cpu_seconds()
+    try:
+        yield t
+    finally:
+        t.wall, t.cpu = time.perf_counter() - w0, process_tree_cpu_seconds() - c0
+        t.machine_busy = _machine_busy_seconds() - m0
+
+
 def median_min_max(values: Sequence[float]) -> tuple[float, float, float]:
     return statistics.median(values), min(values), max(values)
 
@@ -353,6 +396,50 @@ def append_results(path: str | Path | None, title: str, info: dict[str, str], lo
         f.write(f"- load average (1, 5, 15 min): before {load_before}; after {load_after}\n\n")
         f.write("```text\n" + body.rstrip() + "\n```\n")
     print(f"\nappended to {path}")
+
+
+def make_parser(doc: str, smoke_help: str, data_limits: bool = True) -> argparse.ArgumentParser:
+    """The options every benchmark shares: --smoke, --threads, --results (and --train/test-limit).
+
+    The description is the first paragraph of `doc` (the script's docstring).
+    """
+    p = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    p.add_argument("--smoke", action="store_true", help=smoke_help)
+    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
+    if data_limits:
+        p.add_argument("--train-limit", type=int, default=None, help="use the first N training images")
+        p.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
+    p.add_argument("--results", default=None,
+                   help="results file to append to (default benchmarks/RESULTS.md; '-' = none; smoke: none)")
+    return p
+
+
+@dataclass
+class Session:
+    """One benchmark run's bookkeeping: machine facts and load average at the start, and `finish`,
+    which reads the load average again and appends the section to the results file."""
+
+    info: dict[str, str]
+    load_before: str
+    results: Path | None
+
+    @classmethod
+    def start(cls, args: argparse.Namespace) -> "Session":
+        """Apply --threads, print the machine line and the load average; nothing is measured yet."""
+        if getattr(args, "threads", None):
+            torch.set_num_threads(args.threads)
+        info = machine_info()
+        load_before = load_average()
+        print(f"{info['cpu']}; python {info['python']}; torch {info['torch']}; {info['threads']}")
+        print(f"load average before: {load_before}", flush=True)
+        return cls(info, load_before, results_path(getattr(args, "results", None), getattr(args, "smoke", False)))
+
+    def finish(self, title: str, body: str) -> str:
+        """Print the load average after, append the section (unless writing nothing); returns it."""
+        load_after = load_average()
+        print(f"\nload average after: {load_after}")
+        append_results(self.results, title, self.info, self.load_before, load_after, body)
+        return load_after
 
 
 def results_path(arg: str | None, smoke: bool) -> Path | None:

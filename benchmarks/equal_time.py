@@ -18,7 +18,6 @@ reports both: "at budget" (the loop's quality) and "fit returns" (what a user ge
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import time
@@ -29,23 +28,16 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
-
-TEXTBOOK = "textbook (pytorch/examples)"
-PROJECT = "project (vae.fit)"
+from benchlib import PROJECT, TEXTBOOK  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = B.make_parser(__doc__, "2 s budget on 512 training and 512 test images; writes no results")
     p.add_argument("--seconds", type=float, default=60.0, help="training budget per loop (default 60)")
-    p.add_argument("--smoke", action="store_true", help="2 s budget on 512 training and 512 test images; writes no results")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--tuned", action="store_true", help="add the project's loop with the faster settings from --explore")
     p.add_argument("--tuned-batch", type=int, default=512)
     p.add_argument("--tuned-lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--train-limit", type=int, default=None)
-    p.add_argument("--test-limit", type=int, default=None)
-    p.add_argument("--results", default=None, help="results file to append to (default benchmarks/RESULTS.md; '-' = none; smoke: none)")
     args = p.parse_args(argv)
     if args.smoke:
         args.seconds = 2.0
@@ -99,13 +91,8 @@ def run_project(train_x, budget: float, seed: int, label: str = PROJECT, **overr
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     root = B.data_root_or_exit()
-    load_before = B.load_average()
-    info = B.machine_info()
-    print(f"{info['cpu']}; python {info['python']}; torch {info['torch']}; {info['threads']}")
-    print(f"load average before: {load_before}", flush=True)
+    session = B.Session.start(args)
 
     import torchvision  # noqa: F401
 
@@ -165,12 +152,9 @@ def main(argv=None) -> int:
         "images. CPU/wall = cores this process kept busy; others' cores = the rest of the machine meanwhile.",
     ])
     print("\n" + body)
-    load_after = B.load_average()
-    print(f"\nload average after: {load_after}")
     for r in runs[:2]:
         print(f"RESULT loop={r['loop'].split()[0]} images_per_s={r['images_per_s']:.1f} test_neg_elbo={r['test_vae']:.3f}")
-    B.append_results(B.results_path(args.results, args.smoke), "Benchmark 2: quality at equal wall-clock",
-                     info, load_before, load_after, body)
+    session.finish("Benchmark 2: quality at equal wall-clock", body)
     return 0
 
 

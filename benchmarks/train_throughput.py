@@ -19,10 +19,8 @@ torch.compile, larger batches with scaled lr), without changing `vae/`.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import os
-import functools
 import math
 import statistics
 import sys
@@ -34,28 +32,21 @@ import torch  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import benchlib as B  # noqa: E402
-
-TEXTBOOK = "textbook (pytorch/examples)"
-PROJECT = "project (vae.fit)"
+from benchlib import PROJECT, TEXTBOOK  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p = B.make_parser(__doc__, "2 batches of each loop on 256 images, 512 test images; writes no results")
     p.add_argument("--epochs", type=int, default=2, help="epochs per timed run (default 2)")
     p.add_argument("--repeats", type=int, default=3, help="timed runs of each loop, alternating (default 3)")
-    p.add_argument("--smoke", action="store_true", help="2 batches of each loop on 256 images, 512 test images; writes no results")
     p.add_argument("--profile", action="store_true", help="also show where the time goes")
     p.add_argument("--explore", action="store_true", help="also time variations of the project's loop")
     p.add_argument("--explore-epochs", type=int, default=1, help="epochs of the --explore quality run (default 1)")
     p.add_argument("--explore-pairs", type=int, default=6, help="baseline/variant pairs of short runs (default 6)")
     p.add_argument("--explore-images", type=int, default=15_360, help="images per short --explore run (default 15,360)")
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out of --explore")
-    p.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's choice)")
-    p.add_argument("--train-limit", type=int, default=None, help="use the first N training images")
-    p.add_argument("--test-limit", type=int, default=None, help="use the first N test images")
     p.add_argument("--only", choices=("textbook", "project"), help="run one loop once (used by the py-spy profile)")
     p.add_argument("--py-spy", default=None, help="path of the py-spy executable for --profile")
-    p.add_argument("--results", default=None, help="results file to append to (default benchmarks/RESULTS.md; '-' = none; smoke: none)")
     args = p.parse_args(argv)
     if args.smoke:
         args.epochs, args.repeats, args.explore_epochs, args.explore_pairs = 1, 1, 1, 1
@@ -278,9 +269,14 @@ def profile(args, data: Data) -> str:
 
 
 @contextlib.contextmanager
-def _adam(**kwargs):
+def _adam(**force):
+    """torch.optim.Adam with `force` overriding whatever vae.fit passes (e.g. fused=False)."""
     original = torch.optim.Adam
-    torch.optim.Adam = functools.partial(original, **kwargs)
+
+    def make(params, **kwargs):
+        return original(params, **{**kwargs, **force})
+
+    torch.optim.Adam = make
     try:
         yield
     finally:
@@ -310,18 +306,17 @@ def _variants(args):
     n = torch.get_num_threads()
     null = contextlib.nullcontext
     v = [
-        ("baseline (batch 128, lr 1e-3, clip 100, Adam for-loop)", null, {}, None),
+        (f"baseline (vae.fit as is: batch 128, lr 1e-3, grad_clip {B.project_train_config(1).grad_clip})", null, {}, None),
         ("grad_clip=None", null, {"grad_clip": None}, None),
-        ("Adam(foreach=True)", lambda: _adam(foreach=True), {}, None),
-        ("Adam(fused=True)", lambda: _adam(fused=True), {}, None),
-        ("Adam(fused=True) + grad_clip=None", lambda: _adam(fused=True), {"grad_clip": None}, None),
+        ("Adam for-loop (fused=False, the earlier vae.fit)", lambda: _adam(fused=False), {}, None),
+        ("Adam(foreach=True)", lambda: _adam(fused=False, foreach=True), {}, None),
         (f"torch.set_num_threads({1 if n != 1 else 2})", lambda: _threads(1 if n != 1 else 2), {}, None),
         ("torch.set_flush_denormal(True)", _flush_denormal, {}, None),
         ("autocast bfloat16", lambda: torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False), {}, None),
         ("batch 256, lr 1.41e-3 (sqrt scaling)", null, {"batch_size": 256, "lr": 1e-3 * math.sqrt(2)}, None),
         ("batch 512, lr 2e-3 (sqrt scaling)", null, {"batch_size": 512, "lr": 2e-3}, None),
         ("batch 1024, lr 2.83e-3 (sqrt scaling)", null, {"batch_size": 1024, "lr": 1e-3 * math.sqrt(8)}, None),
-        ("batch 512, lr 2e-3, fused Adam, no clip", lambda: _adam(fused=True), {"batch_size": 512, "lr": 2e-3, "grad_clip": None}, None),
+        ("batch 512, lr 2e-3, no clip", null, {"batch_size": 512, "lr": 2e-3, "grad_clip": None}, None),
     ]
     if not args.no_compile:
         v.append(("torch.compile(model) (compile time excluded)", null, {}, "compile"))
@@ -403,13 +398,8 @@ def explore(args, data: Data) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
     root = B.data_root_or_exit()
-    load_before = B.load_average()
-    info = B.machine_info()
-    print(f"{info['cpu']}; python {info['python']}; torch {info['torch']}; {info['threads']}")
-    print(f"load average before: {load_before}", flush=True)
+    session = B.Session.start(args)
     data = Data(root, args.train_limit, args.test_limit)
 
     if args.only:
@@ -430,14 +420,11 @@ def main(argv=None) -> int:
         text = explore(args, data)
         sections.append(text)
         print("\n" + text, flush=True)
-    load_after = B.load_average()
-    print(f"\nload average after: {load_after}")
     for loop in (TEXTBOOK, PROJECT):
         rs = [r for r in runs if r["loop"] == loop]
         print(f"RESULT loop={loop.split()[0]} images_per_s={statistics.median(r['images_per_s'] for r in rs):.1f} "
               f"test_neg_elbo={statistics.median(r['test_vae'] for r in rs):.3f}")
-    B.append_results(B.results_path(args.results, args.smoke), "Benchmark 1: training throughput, textbook loop vs vae.fit",
-                     info, load_before, load_after, "\n\n".join(sections))
+    session.finish("Benchmark 1: training throughput, textbook loop vs vae.fit", "\n\n".join(sections))
     return 0
 
 

@@ -1,20 +1,26 @@
-"""The benchmarks in benchmarks/: every script's --smoke mode runs, prints a table with both
-loops at a positive images/s, and writes only where --results points; the textbook model and
-the project's are the same network (checked against each other as an oracle).
+"""The benchmarks in benchmarks/: every script's --smoke mode runs, prints its tables and writes
+only where --results points; the textbook model and the project's are the same network (checked
+against each other as an oracle); the quality benchmark evaluates whatever models a folder holds
+(plain, conditional, mixture prior, broken) and recognises a card it reproduces exactly; the
+scaling benchmark's line fit and pixel shifts are checked against exact answers.
 
 The smoke runs read MNIST from `VAE_DATA_DIR` like the other data tests: without it they skip
-locally and fail in CI (`CI=true`).
+locally and fail in CI (`CI=true`); the latency smoke run also needs /usr/bin/chromium and the
+shipped models/mnist-z2, with the same rule.
 """
 
+import json
 import os
 import re
 import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
-from data_root import data_root
+import vae
+from data_root import data_root, require_shipped_model
 from vae import neg_elbo_per_image
 
 BENCH = Path(__file__).resolve().parent.parent / "benchmarks"
@@ -28,10 +34,12 @@ def mnist_root() -> Path:
     return data_root("mnist")
 
 
-def _run(script: str, *args: str, root: Path) -> str:
-    env = {**os.environ, "VAE_DATA_DIR": str(root)}
+def _run(script: str, *args: str, root: Path | None) -> str:
+    env = {**os.environ}
+    if root is not None:
+        env["VAE_DATA_DIR"] = str(root)
     proc = subprocess.run([sys.executable, str(BENCH / script), *args], capture_output=True, text=True, env=env,
-                          timeout=300, cwd=BENCH.parent)
+                          timeout=600, cwd=BENCH.parent)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     return proc.stdout
 
@@ -47,30 +55,29 @@ def _check_both_loops(out: str) -> None:
     assert len(losses) == 2 and all(0 < float(v) < 1000 for v in losses)
 
 
-def _results_md_state():
-    path = BENCH / "RESULTS.md"
-    return path.read_bytes() if path.exists() else None
+def _wrote_nothing(out: str) -> bool:
+    """A script says where it appended its section; a smoke run without --results appends nowhere.
+    (Comparing RESULTS.md before and after would race with a real benchmark run at the same time.)"""
+    return "appended to" not in out
 
 
 def test_train_throughput_smoke(tmp_path):
     root = mnist_root()
-    before = _results_md_state()
     results = tmp_path / "results.md"
     out = _run("train_throughput.py", "--smoke", "--profile", "--explore", "--results", str(results), root=root)
     _check_both_loops(out)
     assert "parameters: textbook 652,824, project 652,824" in out
     assert "torch.profiler" in out and "variant of the project's loop" in out
-    assert _results_md_state() == before  # a smoke run leaves the real results alone
+    assert f"appended to {results}" in out and "RESULTS.md" not in out.split("appended to", 1)[1]
     text = results.read_text()
     assert "## Benchmark 1" in text and "load average" in text and "textbook (pytorch/examples)" in text
 
 
 def test_equal_time_smoke():
     root = mnist_root()
-    before = _results_md_state()
     out = _run("equal_time.py", "--smoke", root=root)  # no --results: writes nothing
     _check_both_loops(out)
-    assert "appended to" not in out and _results_md_state() == before
+    assert _wrote_nothing(out)
 
 
 def test_textbook_model_is_the_project_architecture():
@@ -96,3 +103,122 @@ def test_table_columns_line_up():
     lines = table.splitlines()
     assert len({len(line) for line in lines}) == 1  # numbers right-aligned to one width
     assert lines[2].endswith("1,234") and lines[3].endswith("12.25")
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark 3: quality of every model in a folder.
+
+
+def _tiny_model(folder: Path, name: str, metrics_images: int | None = None, iwae_k: int = 5, **config) -> Path:
+    """An untrained small digits model saved with a card; with `metrics_images`, the card holds the
+    metrics `vae.model_metrics` gives on that many test images (as `vae.save_run` would write them)."""
+    torch.manual_seed(0)
+    cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), **config)
+    model = vae.VAE(cfg).eval()
+    metrics = {}
+    if metrics_images:
+        test = vae.load_dataset("digits", "test")
+        labels = test.y[:metrics_images] if cfg.conditional else None
+        metrics = vae.model_metrics(model, test.x[:metrics_images], iwae_k=iwae_k, seed=3, labels=labels)
+    card = vae.make_card(cfg, "digits", {"epochs": 1, "seed": 3, "beta": 1.0}, [], metrics)
+    return vae.save_model(model, folder / name, card)
+
+
+def test_quality_evaluates_every_model_in_the_folder_and_names_the_ones_it_cannot(tmp_path):
+    models = tmp_path / "models"
+    _tiny_model(models, "plain", metrics_images=40)
+    _tiny_model(models, "conditional", metrics_images=40, n_classes=10)
+    _tiny_model(models, "mixture", prior="mog", prior_components=3)
+    (models / "broken").mkdir()
+    (models / "broken" / "card.json").write_text("{not json")
+    bad_weights = _tiny_model(models, "bad-weights")
+    (bad_weights / "model.safetensors").write_bytes(b"truncated")
+    mnist_card = _tiny_model(models, "needs-mnist")
+    card = json.loads((mnist_card / "card.json").read_text())
+    card["dataset"] = "mnist"  # 8x8 weights, 28x28 images: must be refused, not crash
+    (mnist_card / "card.json").write_text(json.dumps(card))
+
+    out = _run("quality.py", "--smoke", "--models", str(models), "--n-images", "40", "--iwae-k", "5",
+               root=Path(os.environ.get("VAE_DATA_DIR", "/nonexistent")))
+    assert _wrote_nothing(out)
+    results = dict(re.findall(r"^RESULT model=(\S+) (.*)$", out, re.M))
+    assert set(results) == {"plain", "conditional", "mixture", "broken", "bad-weights", "needs-mnist"}, out
+    for name in ("plain", "conditional", "mixture"):
+        values = dict(kv.split("=") for kv in results[name].split())
+        assert float(values["iwae_nll"]) <= float(values["neg_elbo"]) + 1.0  # the IWAE bound is the tighter one
+        assert 0 <= int(values["active_units"]) <= 2
+    for name in ("broken", "bad-weights", "needs-mnist"):
+        assert results[name] == "not_evaluated"
+        assert re.search(rf"^{name}\s.*not evaluated: ", out, re.M), out
+    # A card written from the same function, images, k and seed is reproduced exactly.
+    assert re.search(r"^plain\s.*yes \(all \|diff\| < 0\.01\)", out, re.M), out
+    assert re.search(r"^conditional\s.*yes \(all \|diff\| < 0\.01\)", out, re.M), out
+    assert re.search(r"^mixture\s.*card has no metrics", out, re.M), out
+    assert "NOT comparable" in out  # the binarised-MNIST literature is flagged
+
+
+def test_quality_smoke_on_the_shipped_models():
+    root = mnist_root()
+    require_shipped_model(BENCH.parent / "models" / "mnist-z2")
+    out = _run("quality.py", "--smoke", "--only", "mnist-z2,digits-z2", root=root)
+    assert re.search(r"^RESULT model=mnist-z2 neg_elbo=[\d.]+ iwae_nll=[\d.]+ active_units=\d+", out, re.M), out
+    assert re.search(r"^mnist-z2\s+mnist\s+200\s", out, re.M), out
+    assert "mnist-z2" in out and "<= 139" in out
+
+
+def test_grey_level_floor_is_the_entropy_and_bounds_every_reconstruction():
+    import quality
+
+    x = torch.tensor([[[[0.0, 1.0], [0.5, 0.25]]]])
+    expected = 2 * 0.0 + 0.6931471805599453 + 0.5623351446188083  # H(0)=H(1)=0, H(0.5)=ln 2, H(0.25)
+    assert quality.grey_level_floor(x) == pytest.approx(expected, abs=1e-9)
+    logits = torch.randn(1, 1, 2, 2)
+    bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, x, reduction="sum")
+    assert bce.item() >= quality.grey_level_floor(x) - 1e-6
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark 5: scaling.
+
+
+def test_scaling_smoke():
+    root = mnist_root()
+    out = _run("scaling.py", "--smoke", root=root)
+    assert _wrote_nothing(out)
+    assert re.search(r"^batch\s+img/s, 1 thread", out, re.M), out
+    assert re.search(r"^least-squares line over 3 sizes: .* R\^2 = [\d.]+", out, re.M), out
+    rates = re.findall(r"^RESULT batch=128 threads=(\d) images_per_s=([\d.]+)", out, re.M)
+    assert {t for t, _ in rates} == {"1", "2"} and all(float(r) > 0 for _, r in rates)
+
+
+def test_line_fit_recovers_an_exact_line_and_shifts_are_exact():
+    import scaling
+
+    a, b, r2 = scaling.linear_fit([1.0, 2.0, 4.0, 8.0], [0.5 + 3 * n for n in (1.0, 2.0, 4.0, 8.0)])
+    assert (a, b, r2) == (pytest.approx(0.5), pytest.approx(3.0), pytest.approx(1.0))
+    x = torch.arange(25.0).reshape(1, 1, 5, 5)
+    moved = scaling.shifted(x, 2, -1)  # down 2, left 1
+    assert torch.equal(moved[0, 0, 2:, :4], x[0, 0, :3, 1:])
+    assert moved[0, 0, :2].abs().sum() == 0 and moved[0, 0, :, 4].abs().sum() == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# Benchmark 4: latency in a real browser.
+
+
+def test_latency_smoke():
+    root = mnist_root()
+    require_shipped_model(BENCH.parent / "models" / "mnist-z2")
+    chromium = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{chromium} is missing: install Debian's chromium")
+        pytest.skip(f"{chromium} is missing")
+    out = _run("latency.py", "--smoke", root=root)
+    assert _wrote_nothing(out)
+    assert re.search(r"^mnist-z2: slider z0 -> next frame\s+[5-9]\s+[\d.]+", out, re.M), out  # 5 moves, each redrawn
+    assert re.search(r"^mnist-z2: latent pad -> drawn\s+[5-9]\s", out, re.M), out
+    assert re.search(r"^mnist-z2: new PNG loaded and shown\s+3\s", out, re.M), out
+    assert re.search(r"^first visit \(server encodes the test set\)\s+10000\s", out, re.M), out
+    assert re.search(r"^RESULT slider_p95_ms=[\d.]+ cold_start_s=[\d.]+", out, re.M), out
+    assert "page errors" not in out
