@@ -29,6 +29,7 @@ def pick_model(page, name: str) -> None:
     picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
     picker.wait_for()
     picker.click()
+    page.keyboard.type(name)  # the dropdown renders only the first few options: filter to this one
     page.get_by_role("option", name=f"{name} ·").first.click()
     page.wait_for_function(
         "n => document.querySelector(\"section[data-testid='stSidebar'] input[role='combobox']\").value.startsWith(n)",
