@@ -34,7 +34,7 @@ import torch
 
 from .config import TrainConfig, VAEConfig
 from .latent import active_units
-from .losses import reconstruction_nll
+from .losses import log_importance_weights, reconstruction_nll  # noqa: F401 (log_importance_weights: part of this module's API)
 from .model import VAE, DiagonalGaussian, standard_normal_log_prob
 
 # ---------------------------------------------------------------------------------------------
@@ -369,28 +369,6 @@ def kl_error_curve(posterior: DiagonalGaussian, ns: Sequence[int] = (1, 3, 10, 3
 # ---------------------------------------------------------------------------------------------
 # Log-likelihood: ELBO versus the importance-weighted bound
 # ---------------------------------------------------------------------------------------------
-
-
-@torch.no_grad()
-def log_importance_weights(model: VAE, x: torch.Tensor, k: int, chunk: int = 100,
-                           generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
-    """(k, B) log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x), for images x (B, C, H, W).
-
-    Drawn exactly as `vae.losses.iwae_log_likelihood` draws them (same generator, same order), so
-    logsumexp(log w) - log k reproduces it; p(z) is `model.prior`. y: labels of a conditional model.
-    """
-    if k < 1:
-        raise ValueError(f"k must be >= 1, got {k}")
-    posterior = model.encode(x, y)
-    log_w = []
-    for start in range(0, k, chunk):
-        n = min(chunk, k - start)
-        z = torch.stack([posterior.sample(generator) for _ in range(n)])  # (n, B, D)
-        y_rep = None if y is None else torch.as_tensor(y).reshape(1, -1).expand(n, -1).reshape(-1)  # (n*B,)
-        x_params = model.decode(z.flatten(0, 1), y_rep).unflatten(0, (n, x.shape[0]))  # (n, B, C, H, W)
-        log_px_z = -reconstruction_nll(x_params, x, model.config)  # (n, B)
-        log_w.append(log_px_z + model.prior.log_prob(z) - posterior.log_prob(z))
-    return torch.cat(log_w)
 
 
 def iwae_bounds(log_w: torch.Tensor, ks: Sequence[int]) -> dict[int, torch.Tensor]:

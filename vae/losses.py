@@ -118,14 +118,12 @@ def neg_elbo_per_image(model: VAE, x: torch.Tensor, sample: bool = True, generat
 
 
 @torch.no_grad()
-def iwae_log_likelihood(
-    model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 100, generator: torch.Generator | None = None,
-    y: torch.Tensor | None = None,
-) -> torch.Tensor:
-    """Importance-sampled estimate of log p(x) (log p(x|y) if conditional) per image, (B,), k samples from q.
+def log_importance_weights(model: VAE, x: torch.Tensor, k: int, chunk: int = 100,
+                           generator: torch.Generator | None = None, y: torch.Tensor | None = None) -> torch.Tensor:
+    """(k, B) log w_i = log p(x|z_i) + log p(z_i) - log q(z_i|x), z_i ~ q(z|x), for images x (B, C, H, W).
 
-    The k samples are drawn `chunk` at a time to bound memory; the estimate combines all k
-    log-weights with a single logsumexp so it is exact and numerically stable.
+    The k samples are drawn `chunk` at a time to bound memory; p(z) is `model.prior`.
+    y: labels of a conditional model (then p(x|z, y) and q(z|x, y)).
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
@@ -138,4 +136,17 @@ def iwae_log_likelihood(
         x_params = model.decode(z.flatten(0, 1), y_rep).unflatten(0, (n, x.shape[0]))  # (n, B, C, H, W)
         log_px_z = -reconstruction_nll(x_params, x, model.config)  # (n, B)
         log_w.append(log_px_z + model.prior.log_prob(z) - posterior.log_prob(z))
-    return torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k)
+    return torch.cat(log_w)
+
+
+@torch.no_grad()
+def iwae_log_likelihood(
+    model: VAE, x: torch.Tensor, k: int = 1000, chunk: int = 100, generator: torch.Generator | None = None,
+    y: torch.Tensor | None = None,
+) -> torch.Tensor:
+    """Importance-sampled estimate of log p(x) (log p(x|y) if conditional) per image, (B,), k samples from q.
+
+    Combines all k log-weights (`log_importance_weights`) with a single logsumexp, so the
+    estimate is exact and numerically stable however they were chunked.
+    """
+    return torch.logsumexp(log_importance_weights(model, x, k, chunk, generator, y), dim=0) - math.log(k)
