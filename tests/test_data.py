@@ -125,7 +125,36 @@ def test_torchvision_sets_load_from_gzipped_idx_files(tmp_path):
     assert torch.equal(train.x[:, 0], torch.from_numpy(images[:3]).float() / 255)
     assert train.y.tolist() == [3, 1, 4] and test.y.tolist() == [1, 5]
     assert (train.name, train.split, test.split) == ("kmnist", "train", "test")
-    assert (raw / "train-images-idx3-ubyte").is_file()  # unpacked beside the .gz, as torchvision would
+    assert not (raw / "train-images-idx3-ubyte").exists()  # read from the .gz: nothing written into the data folder
+
+
+@pytest.mark.parametrize("damage, message", [
+    (lambda b: b[:-7], "holds 3,913 values but its header"),
+    (lambda b: b"\x00\x00\x0d\x03" + b[4:], "not an unsigned-byte IDX file"),
+    (lambda b: b"", "not an unsigned-byte IDX file"),
+    (lambda b: b[:9], "truncated inside its header"),
+])
+def test_damaged_idx_files_say_what_is_wrong(tmp_path, damage, message):
+    raw = tmp_path / "KMNIST" / "raw"
+    _write_idx(raw, "t10k", np.zeros((5, 28, 28), np.uint8), np.arange(5))
+    with gzip.open(raw / "t10k-images-idx3-ubyte.gz", "rb") as f:
+        good = f.read()
+    (raw / "t10k-images-idx3-ubyte.gz").unlink()
+    (raw / "t10k-images-idx3-ubyte").write_bytes(damage(good))  # an uncompressed copy wins over a .gz
+    data._load.cache_clear()
+    with pytest.raises(DatasetUnavailable, match="the files could not be read") as err:
+        load_dataset("kmnist", "test", root=tmp_path, download=False)
+    assert message in str(err.value) and str(raw) in str(err.value)
+
+
+def test_read_idx_matches_the_header_and_refuses_missing_files(tmp_path):
+    images = np.arange(2 * 3 * 4, dtype=np.uint8).reshape(2, 3, 4)
+    path = tmp_path / "x-idx3-ubyte"
+    path.write_bytes(bytes([0, 0, 8, 3]) + b"".join(n.to_bytes(4, "big") for n in images.shape) + images.tobytes())
+    out = data.read_idx(path)
+    assert out.dtype == np.uint8 and out.shape == (2, 3, 4) and np.array_equal(out, images) and out.flags.writeable
+    with pytest.raises(FileNotFoundError):
+        data.read_idx(tmp_path / "missing-idx1-ubyte")
 
 
 def test_available_offline_for_bundled_sets(tmp_path):
@@ -163,3 +192,40 @@ def test_full_datasets_load_from_vae_data_dir(name, split, n, mean_pixel, first_
     if first_labels:
         assert s.y[: len(first_labels)].tolist() == first_labels
     assert load_dataset(name, split, root=str(root), download=False) is s  # cached by resolved root
+
+
+def test_download_goes_through_torchvision_then_reads_the_files(tmp_path, monkeypatch):
+    import torchvision.datasets
+
+    calls = []
+
+    class FakeKMNIST:  # stands in for torchvision's class: "downloads" by writing the IDX files
+        def __init__(self, root, train, download):
+            calls.append((root, train, download))
+            _write_idx(Path(root) / "KMNIST" / "raw", "t10k", np.full((2, 28, 28), 255, np.uint8), np.array([7, 8]))
+
+    monkeypatch.setattr(torchvision.datasets, "KMNIST", FakeKMNIST)
+    data._load.cache_clear()
+    test = load_dataset("kmnist", "test", root=tmp_path, download=True)
+    assert calls == [(str(tmp_path.resolve()), False, True)]
+    assert test.y.tolist() == [7, 8] and test.x.min() == 1
+
+    class Offline:
+        def __init__(self, root, train, download):
+            raise ConnectionError("<urlopen error [Errno -3] Temporary failure in name resolution>")
+
+    monkeypatch.setattr(torchvision.datasets, "KMNIST", Offline)
+    with pytest.raises(DatasetUnavailable, match=r"the download failed \(ConnectionError: <urlopen error"):
+        load_dataset("kmnist", "train", root=tmp_path, download=True)
+
+
+def test_reading_files_on_disk_never_imports_torchvision():
+    """torchvision costs ~1 s to import: the app's cold start must not pay it for files already on disk."""
+    import subprocess
+    import sys
+
+    root = data_root("mnist")
+    code = ("import sys, vae; s = vae.load_dataset('mnist', 'test', root=sys.argv[1], download=False); "
+            "print(len(s), 'torchvision' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code, str(root)], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["10000", "False"]

