@@ -4,7 +4,8 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, live_metrics, require_model
+from app_pages.common import dataset_or_stop, encoded, live_metrics, projection, require_model
+from vae.plots import latent_scatter
 from vae.viz import tile, upscale
 
 st.title("VAE Latent Explorer")
@@ -47,6 +48,20 @@ with right:
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[idx])
     st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
              caption="Test images (top row) and their reconstructions (bottom row)")
+
+    # A first look at the latent space. Also loads the browser's chart library while the
+    # reader is on this page, so the Latent map page draws at once.
+    d = c.latent_dim
+    proj = projection(*sel.key, sel.dataset, "identity" if d == 2 else "pca")
+    rows = proj["rows"][:2000]
+    fig = latent_scatter(proj["coords"][:2000], encoded(*sel.key, sel.dataset)["labels"][rows], split.class_names,
+                         rows=rows, axis_titles=("z₁", "z₂") if d == 2 else ("PC 1", "PC 2"), height=300)
+    fig.update_layout(legend=dict(title=None, font=dict(size=11)), dragmode=False)
+    st.plotly_chart(fig, config={"displayModeBar": False, "scrollZoom": False}, key="home_map")
+    st.caption(f"Where {len(rows):,} test images land: each dot is an image's code μ"
+               + (" (its first two principal components)" if d != 2 else "")
+               + (", coloured by its label. This conditional model is given the label, so its codes hold only "
+                  "the style and the colours mix." if c.conditional else ", coloured by a label the model never saw."))
 
 st.divider()
 st.markdown("##### Where next")

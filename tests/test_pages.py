@@ -1,5 +1,7 @@
 """AppTest coverage for the home, reconstructions and latent-map pages, on the shipped models."""
 
+import base64
+import json
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +27,13 @@ def select_model(at, name):
     assert at.session_state["picked_model_name"] == name
 
 
+def _array(value):
+    """A Plotly JSON array: a list, or plotly's typed-array form {"dtype", "bdata" (base64)}."""
+    if isinstance(value, dict):
+        return np.frombuffer(base64.b64decode(value["bdata"]), dtype=value["dtype"])
+    return np.asarray(value)
+
+
 def _images(at):
     """Every st.image element currently shown."""
     return at.get("image")
@@ -41,6 +50,18 @@ def test_home_opens_on_the_shipped_model_with_live_numbers(app):
     assert 100 < neg_elbo < 200
     assert len(app.latex) == 3 and len(_images(app)) == 1
     assert not app.error
+    # The small latent map: 2,000 test codes, one WebGL trace per digit, on the model's own axes.
+    (chart,) = app.get("plotly_chart")
+    spec = json.loads(chart.proto.spec)
+    traces = [t for t in spec["data"] if t["type"] == "scattergl"]
+    assert sorted(t["name"] for t in traces) == [str(i) for i in range(10)]
+    assert sum(len(_array(t["customdata"])) for t in traces) == 2000 and spec["layout"]["xaxis"]["title"]["text"] == "z₁"
+
+
+def test_home_map_of_a_16_d_model_shows_principal_components(app):
+    select_model(app, "mnist-z16")
+    spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+    assert spec["layout"]["xaxis"]["title"]["text"] == "PC 1" and any("principal components" in c.value for c in app.caption)
 
 
 def test_picking_another_model_changes_the_numbers(app):

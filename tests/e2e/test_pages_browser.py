@@ -18,6 +18,9 @@ PAGES = {"What is a VAE?": "VAE Latent Explorer", "Reconstructions": "Reconstruc
          "Decoder": "Decoder", "Train a model": "Train a model"}
 
 
+MAP = ".st-key-latent_scatter .js-plotly-plot"  # the Latent map page's chart (the home page has a small one)
+
+
 def open_home(page, url):
     errors: list[str] = []
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -42,15 +45,25 @@ def test_every_page_renders_without_an_error_box(page, app_server):
     assert not errors, errors
 
 
+def test_home_page_draws_its_small_latent_map(page, app_server):
+    open_home(page, app_server.url)
+    page.locator(".st-key-home_map .js-plotly-plot canvas").first.wait_for(timeout=90_000)
+    n_points = page.evaluate("""() => {
+        const gd = document.querySelector('.st-key-home_map .js-plotly-plot');
+        return gd._fullData.filter(t => t.type === 'scattergl').reduce((n, t) => n + t.x.length, 0);
+    }""")
+    assert n_points == 2_000
+
+
 def test_latent_map_renders_its_points(page, app_server):
     open_home(page, app_server.url)
     page.get_by_role("link", name="Latent map", exact=True).click()
-    plot = page.locator(".js-plotly-plot").first
+    plot = page.locator(MAP).first
     plot.wait_for(timeout=90_000)
     # WebGL scatter traces: one per class, 10,000 points in all for the MNIST test set. (`_fullData`
     # holds the decoded arrays; plotly.py sends `data` base64-packed.)
     n_points = page.evaluate("""() => {
-        const gd = document.querySelector('.js-plotly-plot');
+        const gd = document.querySelector(".st-key-latent_scatter .js-plotly-plot");
         return gd._fullData.filter(t => t.type === 'scattergl').reduce((n, t) => n + t.x.length, 0);
     }""")
     assert n_points == 10_000
@@ -103,13 +116,13 @@ def test_a_drawn_digit_is_reconstructed(page, app_server):
 def test_clicking_a_point_on_the_latent_map_shows_that_image(page, app_server):
     open_home(page, app_server.url)
     page.get_by_role("link", name="Latent map", exact=True).click()
-    page.locator(".js-plotly-plot").first.wait_for(timeout=90_000)
+    page.locator(MAP).first.wait_for(timeout=90_000)
     page.get_by_text("Click a dot to see its image").wait_for()
     wait_idle(page)
     page.wait_for_timeout(1000)  # let plotly finish laying out before reading its axes
     # Screen position of one test code: the first point of the first class trace, through plotly's axes.
     target = page.evaluate("""() => {
-        const gd = document.querySelector('.js-plotly-plot');
+        const gd = document.querySelector(".st-key-latent_scatter .js-plotly-plot");
         const t = gd._fullData.find(t => t.type === 'scattergl');
         const L = gd._fullLayout, box = gd.getBoundingClientRect();
         return {x: box.left + L._size.l + L.xaxis.l2p(t.x[0]), y: box.top + L._size.t + L.yaxis.l2p(t.y[0]),
