@@ -44,15 +44,15 @@ def _run(script: str, *args: str, root: Path | None) -> str:
     return proc.stdout
 
 
-def _check_both_loops(out: str) -> None:
+def _check_both_loops(out: str, loops=LOOPS, keys=("textbook", "project")) -> None:
     assert re.search(r"^loop\s+.*img/s", out, re.M), out  # a table header
-    for loop in LOOPS:
+    for loop in loops:
         assert re.search(rf"^{re.escape(loop)}\s+\d", out, re.M), f"no table row for {loop}:\n{out}"
-    rates = dict(re.findall(r"^RESULT loop=(\w+) images_per_s=([\d.]+)", out, re.M))
-    assert set(rates) == {"textbook", "project"}, out
+    rates = dict(re.findall(r"^RESULT loop=([\w-]+) images_per_s=([\d.]+)", out, re.M))
+    assert set(rates) == set(keys), out
     assert all(float(v) > 0 for v in rates.values())
     losses = re.findall(r"^RESULT .* test_neg_elbo=([\d.]+)", out, re.M)
-    assert len(losses) == 2 and all(0 < float(v) < 1000 for v in losses)
+    assert len(losses) == len(keys) and all(0 < float(v) < 1000 for v in losses)
 
 
 def _wrote_nothing(out: str) -> bool:
@@ -65,7 +65,8 @@ def test_train_throughput_smoke(tmp_path):
     root = mnist_root()
     results = tmp_path / "results.md"
     out = _run("train_throughput.py", "--smoke", "--profile", "--explore", "--results", str(results), root=root)
-    _check_both_loops(out)
+    _check_both_loops(out, [*LOOPS, "project (vae.fit, precision=bfloat16)"], ("textbook", "project", "project-bf16"))
+    assert re.search(r"^ratio project \(vae.fit, precision=bfloat16\) / textbook: [\d.]+x", out, re.M), out
     assert "parameters: textbook 652,824, project 652,824" in out
     assert "torch.profiler" in out and "variant of the project's loop" in out
     assert f"appended to {results}" in out and "RESULTS.md" not in out.split("appended to", 1)[1]

@@ -6,6 +6,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from vae.checkpoint import load_card, load_model
 from vae.cli import main
@@ -21,6 +22,7 @@ def test_train_then_evaluate_then_info(tmp_path, capsys):
     card = load_card(out)
     assert card["dataset"] == "digits" and card["status"] == "complete" and len(card["history"]) == 2
     assert card["train_config"]["epochs"] == 2 and card["config"]["input_shape"] == [1, 8, 8]
+    assert card["train_config"]["precision"] == "float32"
     assert {"neg_elbo", "recon", "kl", "iwae_nll", "active_units"} <= set(card["metrics"])
     load_model(out)
 
@@ -48,6 +50,14 @@ def test_train_and_evaluate_a_conditional_or_mixture_prior_model(flags, check, t
     assert main(["evaluate", str(out), "--iwae-k", "5", "--n-images", "40", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["n_images"] == 40 and result["iwae_nll"] < result["neg_elbo"] + 1
+
+
+def test_bfloat16_training_is_recorded_in_the_card(tmp_path):
+    out = tmp_path / "model"
+    assert main(["train", *TINY, "--precision", "bfloat16", "--quiet", "--out", str(out)]) == 0
+    card = load_card(out)
+    assert card["train_config"]["precision"] == "bfloat16" and card["metrics"]["neg_elbo"] > 0
+    assert load_model(out)[0].to_moments.weight.dtype == torch.float32
 
 
 def test_evaluate_can_update_the_card(tmp_path, capsys):

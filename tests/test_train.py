@@ -109,3 +109,35 @@ def test_model_metrics_with_iwae():
     assert set(m) >= {"neg_elbo", "recon", "kl", "kl_per_dim", "active_units", "n_images", "iwae_nll", "iwae_k"}
     assert m["n_images"] == 50 and m["iwae_k"] == 20 and 0 <= m["active_units"] <= 2
     assert m["iwae_nll"] < m["neg_elbo"] + 1.0  # the IWAE bound is (nearly always) tighter
+
+
+def test_bfloat16_training_keeps_float32_weights_and_outputs_and_learns_as_well():
+    train, test = _data(), _data(64, seed=1)
+    losses = {}
+    for precision in ("float32", "bfloat16"):
+        torch.manual_seed(0)
+        model = VAE(CFG)
+        fit(model, train, None, TrainConfig(epochs=15, batch_size=32, lr=3e-3, schedule="constant", precision=precision))
+        assert all(p.dtype == torch.float32 for p in model.parameters())
+        losses[precision] = evaluate(model, test)["neg_elbo"]
+    # Under autocast the layers run in bfloat16, but what the loss sees is float32.
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = model(test[:4])
+    assert out.x_params.dtype == out.mu.dtype == out.logvar.dtype == out.z.dtype == torch.float32
+    assert losses["bfloat16"] == pytest.approx(losses["float32"], rel=0.03), losses
+
+
+def test_gradients_are_clipped_only_over_the_limit():
+    from vae.train import _clip_gradients
+
+    model = VAE(CFG)
+    params = list(model.parameters())
+    for p in params:
+        p.grad = torch.full_like(p, 0.01)
+    before = [p.grad.clone() for p in params]
+    norm = torch.nn.utils.get_total_norm(before).item()
+    _clip_gradients(params, norm * 2)  # under the limit: untouched
+    assert all(torch.equal(p.grad, b) for p, b in zip(params, before))
+    _clip_gradients(params, norm / 4)  # over: rescaled to the limit, direction kept
+    assert torch.nn.utils.get_total_norm([p.grad for p in params]).item() == pytest.approx(norm / 4, rel=1e-5)
+    torch.testing.assert_close(params[0].grad, before[0] / 4, rtol=1e-5, atol=0)

@@ -112,6 +112,8 @@ class TrainConfig:
     warmup_epochs: the KL weight rises linearly from 0 to `beta` over this many epochs
         (Bowman et al. 2016, Sønderby et al. 2016) to avoid early posterior collapse.
     device: "auto" picks cuda, then mps, then cpu.
+    precision: "bfloat16" runs the matrix products of the forward and backward passes in
+        bfloat16 (torch.autocast) while weights, optimiser state and the loss stay float32.
     """
 
     epochs: int = 30
@@ -124,8 +126,10 @@ class TrainConfig:
     schedule: str = "cosine"
     eval_batch_size: int = 1000
     grad_clip: float | None = 100.0
+    precision: str = "float32"
 
     DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda", "mps")
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("float32", "bfloat16")
 
     def __post_init__(self) -> None:
         checks = [
@@ -139,6 +143,7 @@ class TrainConfig:
             (self.schedule in SCHEDULES, f"schedule must be one of {SCHEDULES}, got {self.schedule!r}"),
             (isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1, f"eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}"),
             (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive or None, got {self.grad_clip!r}"),
+            (self.precision in self.PRECISIONS, f"precision must be one of {self.PRECISIONS}, got {self.precision!r}"),
         ]
         for ok, message in checks:
             if not ok:

@@ -19,6 +19,7 @@ Two optional extensions, both off by default so a plain VAE is exactly the paper
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -122,6 +123,10 @@ class MixturePrior(nn.Module):
         return self.means.detach().cpu()[k] + std[k] * eps
 
 
+def _mean_image(x_params: torch.Tensor, likelihood: str) -> torch.Tensor:
+    return torch.sigmoid(x_params) if likelihood == "bernoulli" else x_params
+
+
 @dataclass
 class VAEOutput:
     """Result of `VAE.forward` for a batch of B images of shape (C, H, W) and latent size D.
@@ -129,17 +134,23 @@ class VAEOutput:
     posterior: q(z|x) with mu, logvar of shape (B, D).
     z: (B, D) the code that was decoded (a sample, or mu when sample=False).
     x_params: (B, C, H, W) decoder output: Bernoulli logits or the Gaussian mean.
-    x_hat: (B, C, H, W) the reconstruction as pixel intensities in [0, 1] (the decoder mean).
+    x_hat: (B, C, H, W) the reconstruction as pixel intensities in [0, 1] (the decoder mean),
+        computed on first use (training never needs it).
     prior: the model's p(z), for the KL term.
     sampled: whether z was drawn from the posterior (False: z is its mean).
+    likelihood: "bernoulli" or "gaussian", how x_params map to pixels.
     """
 
     posterior: DiagonalGaussian
     z: torch.Tensor
     x_params: torch.Tensor
-    x_hat: torch.Tensor
     prior: nn.Module
     sampled: bool
+    likelihood: str = "bernoulli"
+
+    @functools.cached_property
+    def x_hat(self) -> torch.Tensor:
+        return _mean_image(self.x_params, self.likelihood)
 
     @property
     def mu(self) -> torch.Tensor:
@@ -216,7 +227,8 @@ class VAE(nn.Module):
         else:
             h = self.encoder[: self._label_at](x)  # (B, F) flattened image or conv features
             h = self.encoder[self._label_at :](torch.cat([h, onehot], dim=1))
-        mu, logvar = self.to_moments(h).chunk(2, dim=-1)  # (B, D) each
+        # float32 whatever autocast ran the layers in: the loss and sampling need the precision.
+        mu, logvar = self.to_moments(h).float().chunk(2, dim=-1)  # (B, D) each
         return DiagonalGaussian(mu, logvar)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
@@ -225,7 +237,7 @@ class VAE(nn.Module):
         A conditional model needs the labels y (B,); a plain one ignores them.
         """
         onehot = self.one_hot(y, z.shape[0])
-        out = self.decoder(z if onehot is None else torch.cat([z, onehot], dim=1))
+        out = self.decoder(z if onehot is None else torch.cat([z, onehot], dim=1)).float()
         return torch.sigmoid(out) if self.config.likelihood == "gaussian" else out
 
     def kl(self, posterior: DiagonalGaussian, z: torch.Tensor | None = None,
@@ -242,7 +254,7 @@ class VAE(nn.Module):
 
     def mean_image(self, x_params: torch.Tensor) -> torch.Tensor:
         """Pixel intensities in [0, 1] (the mean of p(x|z)) from the decoder output."""
-        return torch.sigmoid(x_params) if self.config.likelihood == "bernoulli" else x_params
+        return _mean_image(x_params, self.config.likelihood)
 
     def generate(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decode codes (B, D) straight to mean images (B, C, H, W) in [0, 1]."""
@@ -261,8 +273,8 @@ class VAE(nn.Module):
         posterior = self.encode(x, y)
         z = posterior.sample(generator) if sample else posterior.mode()
         x_params = self.decode(z, y)
-        return VAEOutput(posterior=posterior, z=z, x_params=x_params, x_hat=self.mean_image(x_params),
-                         prior=self.prior, sampled=sample)
+        return VAEOutput(posterior=posterior, z=z, x_params=x_params, prior=self.prior, sampled=sample,
+                         likelihood=self.config.likelihood)
 
 
 def resolve_device(device: str = "auto") -> torch.device:
