@@ -36,18 +36,18 @@ from __future__ import annotations
 import json
 import math
 import os
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import contextmanager
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchlib as B  # noqa: E402
+from tests.appserver import streamlit_app  # noqa: E402
 
 ROOT = B.REPO_ROOT
 CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
@@ -78,51 +78,14 @@ def parse_args(argv=None):
 # The app server and the browser.
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @contextmanager
 def app_server(tmp: Path, poll_s: float = 0.02):
     """`streamlit run app.py` headless on 127.0.0.1; yields (url, spawn epoch s, health-OK epoch s)."""
     user_models = tmp / "user-models"
     user_models.mkdir(exist_ok=True)
-    port = _free_port()
-    env = {**os.environ, "VAE_USER_MODELS_DIR": str(user_models), "PYTHONUNBUFFERED": "1"}
-    env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
-    log = tmp / f"streamlit-{port}.log"
-    url = f"http://127.0.0.1:{port}"
-    with open(log, "wb") as out:
-        spawned = time.time()
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        healthy = time.time()
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer on {url} within 120 s:\n{log.read_text()[-3000:]}")
-            time.sleep(poll_s)
-        yield url, spawned, healthy
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    with streamlit_app(tmp / f"streamlit-{time.time_ns()}.log", {"VAE_USER_MODELS_DIR": str(user_models)},
+                       poll_s=poll_s) as app:
+        yield app.url, app.spawned, app.healthy
 
 
 @contextmanager

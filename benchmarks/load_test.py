@@ -32,23 +32,25 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as _dt
 import os
 import platform
 import random
 import re
 import shlex
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from tests.appserver import streamlit_app  # noqa: E402
+
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS-load.md"
 CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
@@ -93,52 +95,11 @@ INSTRUMENT_JS = """canvas => {
 
 # --- the server -----------------------------------------------------------------------------------
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class Server:
+@contextlib.contextmanager
+def app_server(tmp: Path):
     """`streamlit run app.py` on 127.0.0.1 with a temporary user-models folder, stopped on exit."""
-
-    def __init__(self, tmp: Path):
-        self.tmp = tmp
-        self.port = _free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log = tmp / "streamlit.log"
-        self.proc: subprocess.Popen | None = None
-
-    def __enter__(self) -> "Server":
-        env = {**os.environ, "VAE_USER_MODELS_DIR": str(self.tmp / "models"), "PYTHONUNBUFFERED": "1"}
-        env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-        cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-               "--server.address", "127.0.0.1", "--server.port", str(self.port), "--browser.gatherUsageStats", "false",
-               "--server.fileWatcherType", "none"]
-        with open(self.log, "wb") as out:
-            self.proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while True:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited: {self.log.read_text()[-2000:]}")
-            try:
-                with urllib.request.urlopen(self.url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not start: {self.log.read_text()[-2000:]}")
-            time.sleep(0.3)
-
-    def __exit__(self, *exc) -> None:
-        if self.proc is not None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+    with streamlit_app(tmp / "streamlit.log", {"VAE_USER_MODELS_DIR": str(tmp / "models")}) as app:
+        yield app
 
 
 # --- where the CPU went (Linux /proc; "n/a" elsewhere) ----------------------------------------------
@@ -372,7 +333,7 @@ async def run(args) -> tuple[list[Session], Trainer | None, dict]:
     trainer = Trainer() if args.train else None
     everyone = sessions + ([trainer.session] if trainer else [])
     info: dict = {"load_before": os.getloadavg()}
-    with tempfile.TemporaryDirectory(prefix="vae-load-") as tmp, Server(Path(tmp)) as server:
+    with tempfile.TemporaryDirectory(prefix="vae-load-") as tmp, app_server(Path(tmp)) as server:
         async with async_playwright() as p:
             browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             info["chromium"] = browser.version
@@ -395,12 +356,12 @@ async def run(args) -> tuple[list[Session], Trainer | None, dict]:
             info["open_seconds"] = time.perf_counter() - t_open
             t_train = await start_training(pages[-1], server.url, trainer) if trainer else None
 
-            cpu0, t0 = cpu_snapshot(server.proc.pid), time.perf_counter()
+            cpu0, t0 = cpu_snapshot(server.pid), time.perf_counter()
             end = time.monotonic() + args.seconds
 
             async def at_the_end():  # the CPU counts when the drags stop (before Stop ends the training)
                 await asyncio.sleep(max(0.0, end - time.monotonic()))
-                info["cpu"] = cpu_share(cpu0, cpu_snapshot(server.proc.pid), time.perf_counter() - t0)
+                info["cpu"] = cpu_share(cpu0, cpu_snapshot(server.pid), time.perf_counter() - t0)
                 info["load_after"] = os.getloadavg()
 
             jobs = [drag_loop(pg, s, end, seed=i) for i, (pg, s) in enumerate(zip(pages, sessions))]

@@ -220,6 +220,6 @@ def test_latency_smoke():
     assert re.search(r"^mnist-z2: slider z0 -> next frame\s+[5-9]\s+[\d.]+", out, re.M), out  # 5 moves, each redrawn
     assert re.search(r"^mnist-z2: latent pad -> drawn\s+[5-9]\s", out, re.M), out
     assert re.search(r"^mnist-z2: new PNG loaded and shown\s+3\s", out, re.M), out
-    assert re.search(r"^first visit \(server encodes the test set\)\s+10000\s", out, re.M), out
+    assert re.search(r"^first visit \(fresh server and browser session\)\s+10000\s", out, re.M), out
     assert re.search(r"^RESULT slider_p95_ms=[\d.]+ cold_start_s=[\d.]+", out, re.M), out
     assert "page errors" not in out

@@ -12,13 +12,9 @@
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import socket
-import subprocess
-import sys
-import time
 import tomllib
 import urllib.error
 import urllib.request
@@ -27,6 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from tests.appserver import streamlit_app
 from vae.checkpoint import WEIGHTS_FILE, CheckpointError, list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -106,12 +103,6 @@ def test_the_train_page_name_box_cannot_leave_the_models_folder(tmp_path, monkey
     assert not Path("/tmp/escaped-abs").exists() and not Path("/tmp/escaped").exists()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _network_address() -> str | None:
     """This machine's address on its network (no packet is sent), or None without one."""
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
@@ -125,36 +116,14 @@ def _network_address() -> str | None:
 
 def test_a_server_started_without_flags_is_local_only_and_checks_xsrf(tmp_path):
     """`streamlit run app.py` with nothing but the project's config: loopback only, XSRF enforced."""
-    port = _free_port()
-    env = {**os.environ, "VAE_USER_MODELS_DIR": str(tmp_path / "models")}
-    cmd = [sys.executable, "-m", "streamlit", "run", "app.py", "--server.headless", "true", "--server.port", str(port)]
-    log = tmp_path / "server.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            assert proc.poll() is None, log.read_text()[-2000:]
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/_stcore/health", timeout=2) as r:
-                    assert r.status == 200
-                    break
-            except OSError:
-                assert time.monotonic() < deadline, log.read_text()[-2000:]
-                time.sleep(0.3)
+    env = {"VAE_USER_MODELS_DIR": str(tmp_path / "models")}
+    with streamlit_app(tmp_path / "server.log", env, flags=("--server.headless", "true"), timeout_s=90) as app:
         address = _network_address()
         if address is not None:
             with pytest.raises(OSError):  # refused: nothing listens there
-                socket.create_connection((address, port), timeout=2).close()
-        request = urllib.request.Request(f"http://127.0.0.1:{port}/_stcore/upload_file/some-session/some-file",
+                socket.create_connection((address, app.port), timeout=2).close()
+        request = urllib.request.Request(f"{app.url}/_stcore/upload_file/some-session/some-file",
                                          data=b"x", method="PUT")
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 403 and "XSRF" in refused.value.read().decode()
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()

@@ -13,17 +13,14 @@ Without Chromium the tests skip, except in CI (`CI=true`), where they fail.
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import pytest
+
+from tests.appserver import streamlit_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
@@ -37,12 +34,6 @@ class AppServer:
     url: str
     user_models: Path
     log: Path
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _in_ci() -> bool:
@@ -59,38 +50,9 @@ def serve_app(tmp: Path, env: dict[str, str] | None = None) -> Iterator[AppServe
     """
     user_models = tmp / "user-models"
     user_models.mkdir(exist_ok=True)
-    port = _free_port()
-    env = {**os.environ, "VAE_USER_MODELS_DIR": str(user_models), "PYTHONUNBUFFERED": "1", **(env or {})}
-    env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
-    log = tmp / "streamlit.log"
-    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), "--server.headless", "true",
-           "--server.address", "127.0.0.1", "--server.port", str(port), "--browser.gatherUsageStats", "false",
-           "--server.fileWatcherType", "none", "--server.runOnSave", "false"]
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer on {url} within 90 s:\n{log.read_text()[-3000:]}")
-            time.sleep(0.3)
-        yield AppServer(url, Path(env["VAE_USER_MODELS_DIR"]), log)
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
+    env = {"VAE_USER_MODELS_DIR": str(user_models), **(env or {})}
+    with streamlit_app(tmp / "streamlit.log", env, timeout_s=90) as app:
+        yield AppServer(app.url, Path(app.env["VAE_USER_MODELS_DIR"]), app.log)
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,83 @@
+"""Start `streamlit run app.py` for a test or a benchmark and wait until it answers.
+
+One place for what the browser tests, the security test and the latency and load benchmarks
+all need: a free port on 127.0.0.1, the server's output in a log file, /_stcore/health polled
+until it answers (or a clear error with the log's tail), and the server stopped afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+ROOT = Path(__file__).resolve().parent.parent
+# The flags every test server runs with: loopback only, no telemetry, no file watching.
+LOCAL_FLAGS = ("--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
+               "--server.fileWatcherType", "none", "--server.runOnSave", "false")
+
+
+@dataclass
+class RunningApp:
+    url: str
+    port: int
+    log: Path
+    env: dict[str, str]
+    pid: int
+    spawned: float  # time.time() when the process was started
+    healthy: float  # time.time() when /_stcore/health first answered
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def streamlit_app(log: Path, env: dict[str, str] | None = None, flags: tuple[str, ...] = LOCAL_FLAGS,
+                  timeout_s: float = 120, poll_s: float = 0.3) -> Iterator[RunningApp]:
+    """Run the app until the block ends; yields once it answers on http://127.0.0.1:<port>.
+
+    log: file for the server's output. env: added to this process's environment (VAE_DATA_DIR
+    defaults to ../shared/data). flags: `streamlit run` options besides the port; pass
+    ("--server.headless", "true") to test what a user's plain command line gets.
+    """
+    port = free_port()
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+    env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
+    cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *flags, "--server.port", str(port)]
+    url = f"http://127.0.0.1:{port}"
+    with open(log, "wb") as out:
+        spawned = time.time()
+        proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while True:
+            if proc.poll() is not None:
+                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+            try:
+                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
+                    if r.status == 200:
+                        healthy = time.time()
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"streamlit did not answer on {url} within {timeout_s:g} s:\n{log.read_text()[-3000:]}")
+            time.sleep(poll_s)
+        yield RunningApp(url, port, log, env, proc.pid, spawned, healthy)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
