@@ -47,12 +47,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchlib as B  # noqa: E402
-from tests.appserver import streamlit_app  # noqa: E402
+from tests.appserver import chromium, streamlit_app  # noqa: E402
 
 ROOT = B.REPO_ROOT
-CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 DEFAULT_MODEL = "mnist-z2"
 SIDEBAR = "section[data-testid='stSidebar']"
 PICKER = f"{SIDEBAR} [data-testid='stSelectbox'] input[role='combobox']"
@@ -89,18 +86,12 @@ def app_server(tmp: Path, poll_s: float = 0.02):
 
 
 @contextmanager
-def chromium():
-    if not Path(CHROMIUM).exists():
-        raise SystemExit(f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) "
-                         "or point VAE_CHROMIUM at a Chromium binary")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
+def browser_or_exit():
+    try:
+        with chromium() as browser:
             yield browser
-        finally:
-            browser.close()
+    except FileNotFoundError as e:
+        raise SystemExit(str(e)) from None
 
 
 def new_page(browser):
@@ -553,7 +544,7 @@ def main(argv=None) -> int:
         sys.exit(f"models/{DEFAULT_MODEL} is missing: the latency benchmark runs on the shipped default model")
     session = B.Session.start(args)
     sections = []
-    with tempfile.TemporaryDirectory(prefix="vae-latency-") as tmp, chromium() as browser:
+    with tempfile.TemporaryDirectory(prefix="vae-latency-") as tmp, browser_or_exit() as browser:
         tmp = Path(tmp)
         imports = import_times(args)
         print("\n" + imports, flush=True)

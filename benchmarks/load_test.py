@@ -49,13 +49,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.appserver import streamlit_app  # noqa: E402
+from tests.appserver import CHROMIUM, CHROMIUM_ARGS, streamlit_app  # noqa: E402
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS-load.md"
-CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
-                 "--disable-backgrounding-occluded-windows"]
+# Many pages share one browser: none of them may be throttled as a background page.
+LOAD_ARGS = [*CHROMIUM_ARGS, "--disable-background-timer-throttling", "--disable-renderer-backgrounding",
+              "--disable-backgrounding-occluded-windows"]
 SERVER_TIMEOUT_S = 30.0  # a server answer slower than this counts as a timeout (an error)
 STARVED_FRACTION = 1 / 3
 
@@ -335,7 +334,7 @@ async def run(args) -> tuple[list[Session], Trainer | None, dict]:
     info: dict = {"load_before": os.getloadavg()}
     with tempfile.TemporaryDirectory(prefix="vae-load-") as tmp, app_server(Path(tmp)) as server:
         async with async_playwright() as p:
-            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            browser = await p.chromium.launch(executable_path=CHROMIUM, headless=True, args=LOAD_ARGS)
             info["chromium"] = browser.version
             pages = []
             for s in everyone:

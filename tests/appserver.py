@@ -1,8 +1,9 @@
-"""Start `streamlit run app.py` for a test or a benchmark and wait until it answers.
+"""Start `streamlit run app.py` and headless Chromium for a test or a benchmark.
 
 One place for what the browser tests, the security test and the latency and load benchmarks
 all need: a free port on 127.0.0.1, the server's output in a log file, /_stcore/health polled
-until it answers (or a clear error with the log's tail), and the server stopped afterwards.
+until it answers (or a clear error with the log's tail), the server stopped afterwards; and
+Debian's Chromium (never a downloaded browser) with the flags a closed network needs.
 """
 
 from __future__ import annotations
@@ -19,6 +20,11 @@ from pathlib import Path
 from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
+CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
+# Without these Chromium stalls on connections the closed network blocks.
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+CHROMIUM_MISSING = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium) or set VAE_CHROMIUM"
 # The flags every test server runs with: loopback only, no telemetry, no file watching.
 LOCAL_FLAGS = ("--server.headless", "true", "--server.address", "127.0.0.1", "--browser.gatherUsageStats", "false",
                "--server.fileWatcherType", "none", "--server.runOnSave", "false")
@@ -81,3 +87,18 @@ def streamlit_app(log: Path, env: dict[str, str] | None = None, flags: tuple[str
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+@contextmanager
+def chromium(extra_args: tuple[str, ...] = ()):
+    """Headless Chromium from CHROMIUM via Playwright's sync API; FileNotFoundError if it is missing."""
+    if not Path(CHROMIUM).exists():
+        raise FileNotFoundError(CHROMIUM_MISSING)
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=[*CHROMIUM_ARGS, *extra_args])
+        try:
+            yield browser
+        finally:
+            browser.close()

@@ -14,13 +14,6 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
 @pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    path = tmp_path / "user-models"
-    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(path))
-    return path
-
-
-@pytest.fixture
 def app(user_dir):
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()

@@ -11,13 +11,6 @@ import vae
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-@pytest.fixture
-def user_dir(tmp_path, monkeypatch):
-    path = tmp_path / "user-models"
-    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(path))
-    return path
-
-
 def _open_train_page():
     at = AppTest.from_file(APP, default_timeout=120).run()  # run once so st.navigation registers the pages
     at.switch_page("app_pages/train.py").run()

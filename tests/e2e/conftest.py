@@ -20,13 +20,10 @@ from typing import Iterator
 
 import pytest
 
-from tests.appserver import streamlit_app
+from tests.appserver import CHROMIUM, CHROMIUM_MISSING, chromium, streamlit_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
 
 
 @dataclass
@@ -66,18 +63,11 @@ def app_server(tmp_path_factory) -> Iterator[AppServer]:
 def browser():
     """Headless Chromium from /usr/bin/chromium (never a downloaded browser)."""
     if not Path(CHROMIUM).exists():
-        message = f"{CHROMIUM} is missing: install Debian's chromium (apt-get install -y chromium)"
         if _in_ci():
-            pytest.fail(message)
-        pytest.skip(message)
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield b
-        finally:
-            b.close()
+            pytest.fail(CHROMIUM_MISSING)
+        pytest.skip(CHROMIUM_MISSING)
+    with chromium() as b:
+        yield b
 
 
 @pytest.hookimpl(hookwrapper=True)
