@@ -20,6 +20,14 @@ def data_root(name: str) -> Path:
     pytest.skip(msg)
 
 
+def held_out_split(name: str):
+    """The test split of any dataset: the bundled ones directly, the torchvision sets from `data_root`."""
+    from vae.data import load_dataset
+
+    root = data_root(name) if name in _TORCHVISION else None
+    return load_dataset(name, "test", root=root, download=False)
+
+
 def require_shipped_model(path: Path) -> Path:
     """A model directory committed in models/, or skip (fail when CI=true): it may not be trained yet."""
     if (path / "model.safetensors").is_file():

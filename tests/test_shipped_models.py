@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+from data_root import held_out_split
 
 import vae
 
@@ -22,7 +23,11 @@ def test_shipped_model_loads_and_beats_the_mean_image(path):
     model, card = vae.load_model(path)
     assert card["status"] == "complete" and card["history"], "shipped models finished their training"
     assert {"neg_elbo", "recon", "kl", "active_units"} <= set(card["metrics"])
-    split, _ = vae.data.showable_split(card["dataset"], "test")
+    try:
+        split, _ = vae.data.showable_split(card["dataset"], "test")  # MNIST falls back to the bundled sample
+    except vae.DatasetUnavailable:
+        held_out_split(card["dataset"])  # skips locally, fails in CI, saying how to provide the files
+        raise
     x = split.x[:500]
     mean_image = vae.load_dataset(split.name, "train").x.mean(0, keepdim=True)
     r = vae.latent.reconstruct(model, x, labels=split.y[:500])
@@ -36,7 +41,7 @@ def test_shipped_model_loads_and_beats_the_mean_image(path):
 def test_card_metrics_reproduce(path):
     """The test -ELBO in the card is what evaluating the weights gives now (same seed)."""
     model, card = vae.load_model(path)
-    split = vae.load_dataset(card["dataset"], "test", download=False)
+    split = held_out_split(card["dataset"])  # skips without the files locally, fails in CI
     assert len(split) == card["metrics"]["n_images"]
     now = vae.evaluate(model, split.x, labels=split.y)
     assert now["neg_elbo"] == pytest.approx(card["metrics"]["neg_elbo"], abs=1e-3)
