@@ -14,7 +14,7 @@ import vae
 from app_pages.common import SHIPPED_DIR, pick_model, user_models_dir
 from vae.jobs import TrainingJob, image_shape, is_training
 from vae.plots import training_curves
-from vae.viz import tile, upscale
+from vae.viz import png_data_url, tile, upscale
 
 # Measured on the project's 2-core CPU machine with the form's defaults (digits, z = 2, MLP
 # 256-128, batch 64, 50 epochs), from start to saved model: 6 s for the job alone (0.06 s per
@@ -162,11 +162,18 @@ def curves(history, key: str) -> None:
 
 
 def recon_row(snap) -> None:
-    """Inputs above, reconstructions below, as one crisp tiled image."""
+    """Inputs above, reconstructions below, as one crisp tiled image.
+
+    Drawn inline (a data URL): the live view redraws twice a second, and an image served by
+    URL could be gone from the server by the time a busy browser asks for it.
+    """
     _, _, h, w = snap.recon.shape
     grid = tile(snap.recon.reshape(-1, 1, h, w) / 255.0, nrow=snap.recon.shape[1], pad=1, pad_value=90)
-    st.image(upscale(grid, max(1, round(84 / h))),
-             caption=f"Top: test images · bottom: their reconstructions (z = μ) after epoch {len(snap.history)}")
+    caption = f"Top: test images · bottom: their reconstructions (z = μ) after epoch {len(snap.history)}"
+    st.html(f'<figure style="margin:0"><img src="{png_data_url(upscale(grid, max(1, round(84 / h))))}" '
+            f'alt="{caption}" style="width:100%;image-rendering:pixelated;border-radius:4px">'
+            f'<figcaption style="text-align:center;font-size:14px;opacity:0.6;margin-top:4px">{caption}'
+            '</figcaption></figure>')
 
 
 def live_view() -> None:

@@ -58,6 +58,9 @@ def test_a_tiny_run_saves_a_model_and_selects_it_in_the_sidebar(page, user_dir):
     # the stored curves now describe the new model
     assert any("How tiny-app trained" in h.value for h in page.subheader)
     assert len(page.get("plotly_chart")) == 1
+    # The final reconstructions, inline (no media file that could vanish before the browser asks).
+    (row,) = [h for h in page.get("html") if "their reconstructions" in h.proto.body]
+    assert 'src="data:image/png;base64,' in row.proto.body and "after epoch 2" in row.proto.body
 
 
 def test_an_invalid_name_shows_an_error_not_a_traceback(page, user_dir):

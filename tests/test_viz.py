@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vae.viz import png_bytes, tile, to_uint8, upscale
+from vae.viz import png_bytes, png_data_url, tile, to_uint8, upscale
 
 
 def test_to_uint8_shapes_and_rounding():
@@ -28,3 +28,12 @@ def test_upscale_and_png_round_trip():
     assert big.shape == (6, 6) and (big[:3, :3] == 0).all() and (big[3:, 3:] == 64).all()
     back = np.asarray(Image.open(io.BytesIO(png_bytes(big))))
     assert np.array_equal(back, big)
+
+
+def test_png_data_url_holds_the_same_png():
+    import base64
+
+    img = np.arange(12, dtype=np.uint8).reshape(3, 4) * 20
+    url = png_data_url(img)
+    assert url.startswith("data:image/png;base64,")
+    assert base64.b64decode(url.split(",", 1)[1]) == png_bytes(img)

@@ -5,6 +5,7 @@ Pure NumPy/PIL so the app's pages only lay out what these return.
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -48,3 +49,8 @@ def png_bytes(img: np.ndarray) -> bytes:
     buf = io.BytesIO()
     Image.fromarray(img).save(buf, format="PNG")
     return buf.getvalue()
+
+
+def png_data_url(img: np.ndarray) -> str:
+    """uint8 greyscale (H, W) -> a `data:image/png;base64,...` URL, for an <img> that needs no server file."""
+    return "data:image/png;base64," + base64.b64encode(png_bytes(img)).decode("ascii")
