@@ -17,7 +17,7 @@ import streamlit as st
 import torch
 
 import vae
-from vae.viz import to_uint8, upscale
+from vae.viz import png_bytes, to_uint8, upscale
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_DIR = ROOT / "models"
@@ -172,10 +172,22 @@ def require_model() -> Selected:
     return selected
 
 
+@st.cache_data(show_spinner=False, max_entries=512)
+def png(image: np.ndarray) -> bytes:
+    """PNG bytes of a uint8 image, cached: st.image would otherwise encode the same pixels on every
+    rerun (most of a Decoder rerun's server time). st.image passes PNG bytes through unchanged as
+    long as they are no wider than the width asked for."""
+    return png_bytes(image)
+
+
 def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 84, scale: int = 4) -> None:
-    """A row of small images, crisp (nearest-neighbour) at `scale` times their size."""
-    arrs = [upscale(a, scale) for a in to_uint8(images)]
-    st.image(arrs, caption=captions, width=width, clamp=True)
+    """A row of small images, crisp (nearest-neighbour) at up to `scale` times their size.
+
+    The enlargement stops at `width`: anything wider would be shrunk again, blurrily, by st.image.
+    """
+    arrs = to_uint8(images)
+    factor = max(1, min(scale, width // arrs.shape[-1]))
+    st.image([png(upscale(a, factor)) for a in arrs], caption=captions, width=width)
 
 
 @st.cache_data(show_spinner="Measuring the model on the test set…", max_entries=16)

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import encoded, load_model, require_model, showable_split
+from app_pages.common import encoded, load_model, png, require_model, showable_split
 from app_pages.components.live_decoder import live_decoder
 from vae.export import decoder_spec, mark_cell, model_zip, nearest_cell, points_payload, supports_live_decoding
 from vae.latent import decode, grid_values, interpolate, manifold_codes, prior_samples
@@ -57,8 +57,8 @@ def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int, labels: 
 
 
 def show(where, image: np.ndarray, **kwargs) -> None:
-    """st.image as PNG: JPEG would smear the crisp, upscaled pixels."""
-    where.image(image, output_format="PNG", **kwargs)
+    """st.image as (cached) PNG: JPEG would smear the crisp, upscaled pixels."""
+    where.image(png(image), **kwargs)
 
 
 def decode_one(z: list[float]) -> np.ndarray:
@@ -230,7 +230,7 @@ def manifold(z: list[float]) -> None:
     grid = upscale(decoded_grid(*sel.key, codes, n, digit), scale)
     row, col = nearest_cell(grid_values(n), (z[dx], z[dy]))
     pic, text = st.columns([1.6, 1], gap="large")
-    show(pic, mark_cell(grid, row, col, cell=h, pad=2, scale=scale, inset=int(h > 8)), width=560)
+    show(pic, mark_cell(grid, row, col, cell=h, pad=2, scale=scale, inset=int(h > 8)))  # its own width: never resampled
     text.markdown(f"Each cell decodes a code on a {n} × {n} grid of standard-normal quantiles (5 % to 95 %): "
                   f"z{dx} grows left to right, z{dy} bottom to top"
                   + ("" if d == 2 else ", the other dimensions stay at the current code") + ".")
