@@ -17,11 +17,11 @@ from vae.plots import training_curves
 from vae.viz import png_data_url, tile, upscale
 
 # Measured on the project's 2-core CPU machine with the form's defaults (digits, z = 2, MLP
-# 256-128, batch 64, 50 epochs), from start to saved model: 6 s for the job alone (0.06 s per
-# epoch), 14-17 s from the Start click in a browser watching it while other training runs
-# shared the cores (load average 8); both with OMP_WAIT_POLICY=PASSIVE (see vae/jobs.py).
+# 256-128, batch 64, 50 epochs) in headless Chromium, from the Start click to the "trained"
+# message: 7.7-8.2 s on a quiet machine (the job itself 4 s: a child process starting in about
+# 2 s, one torch thread, see vae/jobs.py), 19-28 s while another process kept both cores busy.
 # A recognisable 2-D manifold has formed by the end.
-MEASURED_SECONDS = (6, 15)
+MEASURED_SECONDS = 8
 DATASET_NOTES = {
     "mnist": "28×28 handwritten digits · 60,000 images",
     "fashion-mnist": "28×28 clothing · 60,000 images",
@@ -92,8 +92,8 @@ def form_ui(running: bool) -> dict | None:
         overwrite = st.checkbox("Replace my model if this name exists", key="train_overwrite")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                                           disabled=running, width="stretch")
-    st.caption(f":material/timer: With these defaults a run takes {MEASURED_SECONDS[0]}–{MEASURED_SECONDS[1]} s on 2 CPU "
-               "cores (measured); watch it learn epoch by epoch on the right.")
+    st.caption(f":material/timer: With these defaults a run takes about {MEASURED_SECONDS} s on 2 CPU cores (measured; "
+               "longer while the machine is busy); watch it learn epoch by epoch on the right.")
     if not submitted:
         return None
     return dict(dataset=dataset, download=download, offline=offline[dataset], latent_dim=int(latent_dim), arch=arch,

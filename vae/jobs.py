@@ -28,17 +28,22 @@ server never leaves a training process behind. `isolate=False` runs the job in a
 process instead (quick, for tests and scripts that are not servers; always so where there are no
 POSIX pipes to pass).
 
-Threads: `torch.set_num_threads` is deliberately not called; each process uses torch's default.
-On a small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work (two
-jobs, or a job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch is
-imported (the app and the child process both do), avoids that (measured: 50 digits epochs
-66 s -> 7 s on 2 busy cores).
+Threads: on a small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work
+(two jobs, or a job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch
+is imported (the app and the child process both do), avoids that (measured: 50 digits epochs
+66 s -> 7 s on 2 busy cores). A child training on small images (at most SMALL_IMAGE_PIXELS, the
+8x8 digits) uses one thread: its matrices are too small to gain from two, and waking a second
+thread for every operation cost time. Measured with the Train page's defaults in a browser on 2
+cores: the job 4.0 s with one thread against 5.3-6.3 s with torch's default two, and 17-21 s
+against 25-36 s while another process kept the cores busy. MNIST-sized models keep torch's
+default (benchmark 5: one thread trains the 784-400-20 MLP at about 0.6x the speed of two).
 """
 
 from __future__ import annotations
 
 import atexit
 import logging
+import math
 import os
 import signal
 import subprocess
@@ -68,6 +73,7 @@ N_RECON = 8  # test images reconstructed after every epoch
 # Global RNG seeding + model construction must not interleave between two jobs' threads, or
 # the same seed could give different initial weights (torch.manual_seed is process-wide).
 _INIT_LOCK = threading.Lock()
+SMALL_IMAGE_PIXELS = 256  # children training on images this small use one torch thread (module docstring)
 # Jobs still running in this process, by output path: two sessions must not train into the
 # same directory at once, and an exiting interpreter stops them so each saves its last epoch.
 _ACTIVE: dict[Path, "TrainingJob"] = {}
@@ -404,6 +410,8 @@ def _child_main(down_fd: int, up_fd: int) -> None:
         spec = down.recv()
     except (EOFError, OSError):
         return
+    if math.prod(spec.config.input_shape) <= SMALL_IMAGE_PIXELS:
+        torch.set_num_threads(1)  # see "Threads" in the module docstring
     try:
         _work(spec, sink)
     finally:
