@@ -131,3 +131,48 @@ def test_clicking_a_point_on_the_latent_map_shows_that_image(page, app_server):
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Test image #{target['row']}").wait_for(timeout=60_000)
     page.get_by_text("σ = (").wait_for(timeout=60_000)  # the code of the clicked image
+
+
+def _shape_png(kind: str) -> bytes:
+    """A photo-like non-digit: a black shape drawn on white paper."""
+    from PIL import ImageDraw
+
+    img = Image.new("L", (200, 200), 255)
+    draw = ImageDraw.Draw(img)
+    if kind == "square":
+        draw.rectangle([30, 30, 170, 170], fill=0)
+    buf = io.BytesIO()
+    img.save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def test_anomalies_page_scores_uploads_a_digit_passes_a_square_is_flagged(page, app_server):
+    """mnist-z2 scores (measured): the digit ~131 nats, the filled square ~566, the default threshold
+    (95th percentile of the test images) ~222."""
+    open_home(page, app_server.url)
+    page.get_by_role("link", name="Anomalies", exact=True).click()
+    page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files([
+        {"name": "my-digit.png", "mimeType": "image/png", "buffer": _digit_png()},
+        {"name": "square.png", "mimeType": "image/png", "buffer": _shape_png("square")},
+        {"name": "broken.png", "mimeType": "image/png", "buffer": b"this is not a png"},
+    ])
+    page.get_by_text("Your images").first.wait_for(timeout=90_000)
+    wait_idle(page)
+    main = page.locator("[data-testid='stMain']")
+    digit = main.locator("[data-testid='stMarkdownContainer']").filter(has_text="my-digit.png scores")
+    square = main.locator("[data-testid='stMarkdownContainer']").filter(has_text="square.png scores")
+    assert "passes as normal" in digit.inner_text()
+    assert "flagged as an anomaly" in square.inner_text()
+    error = page.locator("[data-testid='stAlertContentError']").filter(has_text="broken.png")
+    assert "not an image" in error.inner_text()
+    # Each upload is drawn (the model's input, loaded in the browser) and marked on the histogram.
+    shown = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stImageCaption']")]
+        .filter(c => c.textContent.trim() === 'model input')
+        .map(c => { const img = c.parentElement.querySelector('img'); return !!img && img.complete && img.naturalWidth > 0; })""")
+    assert shown == [True, True], shown
+    names = page.evaluate("""() => {
+        const gd = document.querySelector("[data-testid='stMain'] .js-plotly-plot");
+        return gd ? gd._fullData.map(t => t.name).join('|') : '';
+    }""")
+    assert "my-digit.png" in names and "square.png" in names, names
+    assert page.locator("[data-testid='stException']").count() == 0
