@@ -12,7 +12,8 @@ reports both: "at budget" (the loop's quality) and "fit returns" (what a user ge
 
     .venv/bin/python benchmarks/equal_time.py [--seconds 60] [--smoke] [--tuned] [--results PATH|-]
 
---tuned adds a third run: the project's loop with the settings --explore found faster
+A third run is the project's loop with TrainConfig(precision="bfloat16"). --tuned adds a fourth:
+the project's loop with the settings --explore found faster
 (`--tuned-batch`, `--tuned-lr`, grad_clip off), still through vae.fit unchanged.
 """
 
@@ -108,11 +109,15 @@ def main(argv=None) -> int:
     # Warm-up (untimed) so that neither run pays for library initialisation.
     run_textbook(tb_train, 0.2, seed=99)
     run_project(train_x, 0.2, seed=99)
+    run_project(train_x, 0.2, seed=99, precision="bfloat16")
 
     runs = []
     for fn in (lambda: run_textbook(tb_train, args.seconds, args.seed), lambda: run_project(train_x, args.seconds, args.seed)):
         runs.append(fn())
         print(f"  {runs[-1]['loop']}: {runs[-1]['timed'].wall:.1f} s", flush=True)
+    label = "project, precision=bfloat16"
+    runs.append(run_project(train_x, args.seconds, args.seed, label=label, precision="bfloat16"))
+    print(f"  {label}: {runs[-1]['timed'].wall:.1f} s", flush=True)
     if args.tuned:
         label = f"project, batch {args.tuned_batch}, lr {args.tuned_lr:g}, no clip"
         runs.append(run_project(train_x, args.seconds, args.seed, label=label, batch_size=args.tuned_batch,
