@@ -96,4 +96,7 @@ def test_latent_map_overlays_the_prior_and_decodes_its_holes(monkeypatch, user_m
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t.get("name") for t in fig["data"]]
     assert "prior p(z)" in names and "holes" in names
+    assert names.index("prior p(z)") < names.index("0")  # drawn beneath the points, which fade to let it show
+    points = [t for t in fig["data"] if t["type"] == "scattergl" and t["name"] != "holes (decoded below)"]
+    assert len(points) == 10 and all(t["marker"]["opacity"] <= 0.3 for t in points)
     assert len(image_urls(at)) > n_before  # the decoded holes

@@ -58,8 +58,8 @@ def latent_scatter(
 
 
 def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float = 0.1):
-    """Draw a `vae.latent.DensityGrid` on a latent scatter: shaded holes and prior contours underneath,
-    hole markers on top.
+    """Draw a `vae.latent.DensityGrid` on a latent scatter: shaded holes and prior contours underneath
+    the (now faded) points, hole markers on top.
 
     Holes (q(z) < ratio * p(z)) are shaded by prior density, so the shading is darkest where
     sampling the prior most often lands on a code no image was encoded near. The markers are
@@ -76,7 +76,10 @@ def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float
                              contours=dict(coloring="lines", start=0.05, end=0.85, size=0.2),
                              colorscale=[[0, "#444444"], [1, "#444444"]], line=dict(width=1.5, dash="dot"),
                              name="prior p(z)", showlegend=True))
-    fig.data = fig.data[n_before:] + fig.data[:n_before]  # underneath the points
+    fig.data = fig.data[n_before:] + fig.data[:n_before]  # underneath the points...
+    for trace in fig.data[2:]:  # ...which fade, so the shading and the inner contours show through them
+        if trace.type == "scattergl":
+            trace.marker.opacity, trace.marker.size = 0.3, 3
     if holes is not None and len(holes):
         fig.add_trace(go.Scattergl(
             x=holes[:, 0], y=holes[:, 1], mode="markers+text", text=[f"H{i + 1}" for i in range(len(holes))],
