@@ -80,6 +80,7 @@ def picker_options(page, search: str = "") -> list[str]:
     page.locator(PICKER).click()
     if search:
         page.keyboard.type(search)
+    page.get_by_role("option").first.wait_for(timeout=30_000)  # the list renders after the click
     options = page.get_by_role("option").all_inner_texts()
     page.keyboard.press("Escape")
     return options
@@ -159,6 +160,7 @@ def test_two_sessions_training_at_once_both_finish_with_intact_models(new_page, 
         # Each session selected its own model when it finished, and lists the other's at its next run.
         assert p.locator(PICKER).input_value().startswith(name)
         p.get_by_role("link", name="What is a VAE?", exact=True).click()
+        p.get_by_text("This model:").first.wait_for(timeout=90_000)
         wait_idle(p)
         assert any(o.startswith(f"{other} · digits") for o in picker_options(p, other))
         pick(p, other)

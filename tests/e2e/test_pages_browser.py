@@ -89,8 +89,9 @@ def test_uploads_show_reconstructions_and_bad_files_a_message(page, app_server):
     page.get_by_text("my-digit.png").last.wait_for(timeout=90_000)
     page.get_by_text("reconstruction", exact=True).first.wait_for(timeout=90_000)
     wait_idle(page)
-    body = page.locator("[data-testid='stMain']").inner_text()
-    assert "−ELBO" in body and "μ = (" in body
+    # The code and the score follow the images in the same run: wait for them, not for a moment.
+    page.wait_for_function("""() => { const t = document.querySelector("[data-testid='stMain']").innerText;
+        return t.includes('−ELBO') && t.includes('μ = ('); }""", timeout=90_000)
     error = page.locator("[data-testid='stAlertContentError']").filter(has_text="broken.png")
     assert "not an image" in error.inner_text()
     assert page.locator("[data-testid='stException']").count() == 0
@@ -161,15 +162,18 @@ def test_anomalies_page_scores_uploads_a_digit_passes_a_square_is_flagged(page, 
     main = page.locator("[data-testid='stMain']")
     digit = main.locator("[data-testid='stMarkdownContainer']").filter(has_text="my-digit.png scores")
     square = main.locator("[data-testid='stMarkdownContainer']").filter(has_text="square.png scores")
+    digit.first.wait_for(timeout=90_000)
+    square.first.wait_for(timeout=90_000)
     assert "passes as normal" in digit.inner_text()
     assert "flagged as an anomaly" in square.inner_text()
     error = page.locator("[data-testid='stAlertContentError']").filter(has_text="broken.png")
     assert "not an image" in error.inner_text()
     # Each upload is drawn (the model's input, loaded in the browser) and marked on the histogram.
-    shown = page.evaluate("""() => [...document.querySelectorAll("[data-testid='stImageCaption']")]
+    loaded = """() => [...document.querySelectorAll("[data-testid='stImageCaption']")]
         .filter(c => c.textContent.trim() === 'model input')
-        .map(c => { const img = c.parentElement.querySelector('img'); return !!img && img.complete && img.naturalWidth > 0; })""")
-    assert shown == [True, True], shown
+        .map(c => { const img = c.parentElement.querySelector('img'); return !!img && img.complete && img.naturalWidth > 0; })"""
+    page.wait_for_function(f"() => ({loaded})().filter(Boolean).length >= 2", timeout=30_000)  # images load after the text
+    assert page.evaluate(loaded) == [True, True]
     names = page.evaluate("""() => {
         const gd = document.querySelector("[data-testid='stMain'] .js-plotly-plot");
         return gd ? gd._fullData.map(t => t.name).join('|') : '';
