@@ -6,12 +6,11 @@ these tests do, on the shipped models (fixtures in conftest.py).
 
 from __future__ import annotations
 
-import io
-
 import numpy as np
 from PIL import Image
 
 import vae
+from vae.viz import png_bytes
 
 # sidebar link -> the page's title
 PAGES = {"What is a VAE?": "VAE Latent Explorer", "Reconstructions": "Reconstructions", "Latent map": "Latent map",
@@ -73,9 +72,7 @@ def _digit_png() -> bytes:
     """A real test digit, drawn large in dark ink on white paper, as a phone photo would be."""
     digit = vae.load_dataset("mnist-sample", "test").x[7, 0].numpy()
     img = Image.fromarray(((1 - digit) * 255).astype(np.uint8)).resize((200, 200), Image.Resampling.BILINEAR)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+    return png_bytes(np.asarray(img))
 
 
 def test_uploads_show_reconstructions_and_bad_files_a_message(page, app_server):
@@ -135,17 +132,11 @@ def test_clicking_a_point_on_the_latent_map_shows_that_image(page, app_server):
     page.get_by_text("σ = (").wait_for(timeout=60_000)  # the code of the clicked image
 
 
-def _shape_png(kind: str) -> bytes:
-    """A photo-like non-digit: a black shape drawn on white paper."""
-    from PIL import ImageDraw
-
-    img = Image.new("L", (200, 200), 255)
-    draw = ImageDraw.Draw(img)
-    if kind == "square":
-        draw.rectangle([30, 30, 170, 170], fill=0)
-    buf = io.BytesIO()
-    img.save(buf, format="PNG")
-    return buf.getvalue()
+def _square_png() -> bytes:
+    """A photo-like non-digit: a filled black square on white paper."""
+    paper = np.full((200, 200), 255, dtype=np.uint8)
+    paper[30:171, 30:171] = 0
+    return png_bytes(paper)
 
 
 def test_anomalies_page_scores_uploads_a_digit_passes_a_square_is_flagged(page, app_server):
@@ -155,7 +146,7 @@ def test_anomalies_page_scores_uploads_a_digit_passes_a_square_is_flagged(page, 
     page.get_by_role("link", name="Anomalies", exact=True).click()
     page.locator("[data-testid='stFileUploaderDropzoneInput']").set_input_files([
         {"name": "my-digit.png", "mimeType": "image/png", "buffer": _digit_png()},
-        {"name": "square.png", "mimeType": "image/png", "buffer": _shape_png("square")},
+        {"name": "square.png", "mimeType": "image/png", "buffer": _square_png()},
         {"name": "broken.png", "mimeType": "image/png", "buffer": b"this is not a png"},
     ])
     page.get_by_text("Your images").first.wait_for(timeout=90_000)
