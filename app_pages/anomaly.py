@@ -5,12 +5,14 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, load_model, require_model, show_images, showable_split
+from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
 from vae.analysis import (
     SCORE_METHODS, SCORE_SAMPLES, anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc,
     score_thresholds,
 )
 from vae.plots import score_histogram
+
+remember("anomaly_method", "anomaly_n", "anomaly_threshold")
 
 UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 DIGIT_SETS = {"mnist", "mnist-sample", "digits"}

@@ -3,9 +3,11 @@
 import numpy as np
 import streamlit as st
 
-from app_pages.common import dataset_or_stop, encoded, projection, require_model, show_images
+from app_pages.common import dataset_or_stop, encoded, projection, remember, require_model, show_images
 from vae.analysis import CLUSTER_METHODS, centre_images, cluster_codes, contingency, nmi, purity
 from vae.plots import cluster_scatter, contingency_heatmap
+
+remember("clusters_k", "clusters_method", "clusters_view")
 
 
 @st.cache_data(show_spinner="Clustering the codes…", max_entries=32)

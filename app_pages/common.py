@@ -158,6 +158,23 @@ def model_picker_ui() -> Selected | None:
     return selected
 
 
+def remember(*keys: str) -> None:
+    """Keep these widgets' values while the user is on other pages.
+
+    Streamlit forgets a widget's key at the end of every run that does not draw the widget, so a
+    page that reads its widgets' state (or expects them where the user left them) would find them
+    gone after a visit elsewhere. Call this at the top of the page, before its widgets: it copies
+    each value to a key of our own and puts it back when Streamlit has dropped it.
+    Only for widgets whose value may be set (not buttons, uploaders or components).
+    """
+    for key in keys:
+        kept = f"_kept_{key}"
+        if key in st.session_state:
+            st.session_state[kept] = st.session_state[key]
+        elif kept in st.session_state:
+            st.session_state[key] = st.session_state[kept]
+
+
 def pick_model(selected_name: str) -> None:
     """Make `selected_name` the picker's choice on the next run (e.g. after training)."""
     st.session_state["_pick_pending"] = selected_name

@@ -7,7 +7,7 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import encoded, load_model, png, require_model, showable_split
+from app_pages.common import encoded, load_model, png, remember, require_model, showable_split
 from app_pages.components.live_decoder import live_decoder
 from vae.export import decoder_spec, mark_cell, model_zip, nearest_cell, points_payload, supports_live_decoding
 from vae.latent import decode, grid_values, interpolate, manifold_codes, prior_samples
@@ -23,6 +23,7 @@ st.markdown("The decoder is the generative half of the VAE: it turns a latent co
             "as its mean image. Drag the sliders or the marker on the latent plane and watch the image morph; "
             "regions of the plane with no test codes decode to blends.")
 sel = require_model()
+remember("dec_start", "dec_label", "dec_server", "dec_dims", "dec_man_x", "dec_man_y", "dec_from", "dec_to", "dec_steps")
 model, d = sel.model, sel.config.latent_dim
 _, h, w = sel.config.input_shape
 live_ok = supports_live_decoding(model)

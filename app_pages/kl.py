@@ -7,9 +7,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.common import dataset_or_stop, load_model, require_model, show_images, showable_split
+from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
 from vae import diagnostics as dg
 from vae.plots import kl_error_loglog, kl_estimates_histogram
+
+remember("kl_row", "kl_seed", "kl_n")
 
 BATCH = 64  # test images in the batch view
 REPEATS = 300  # independent estimates behind each histogram

@@ -5,9 +5,11 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, encoded, load_model, projection, require_model, show_images
+from app_pages.common import dataset_or_stop, encoded, load_model, projection, remember, require_model, show_images
 from vae.latent import decode, density_grid, ellipse_points
 from vae.plots import add_density_overlay, latent_scatter
+
+remember("map_method", "map_ellipses", "map_holes")
 
 HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
 

@@ -10,9 +10,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.common import _mtime, dataset_or_stop, list_entries, load_model
+from app_pages.common import _mtime, dataset_or_stop, list_entries, load_model, remember
 from vae import diagnostics as dg
 from vae.viz import tile, upscale
+
+remember("lik_seed", "lik_bernoulli", "lik_gaussian")
 
 N_IMAGES = 8
 DEFAULTS = {"bernoulli": "mnist-z2", "gaussian": "mnist-z2-gaussian"}

@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.common import dataset_or_stop, load_model, require_model, show_images, showable_split
+from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
 from vae import diagnostics as dg
 from vae.plots import iwae_vs_k
+
+remember("ll_ks", "ll_row", "ll_subset")
 
 KS = [1, 10, 100, 1000]
 

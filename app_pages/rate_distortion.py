@@ -6,9 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 import vae
-from app_pages.common import _mtime, dataset_or_stop, encoded, list_entries, user_models_dir
+from app_pages.common import _mtime, dataset_or_stop, encoded, list_entries, remember, user_models_dir
 from vae import diagnostics as dg
 from vae.plots import latent_usage_bars, rate_distortion_plot
+
+remember("rd_dataset", "rd_likelihood", "rd_sweep_betas", "rd_sweep_epochs", "rd_sweep_save", "rd_compare")
 
 SWEEP_KEY = "rd_sweep_points"  # RDPoints of this session's unsaved β sweep
 SWEEP_BETAS = [0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0]

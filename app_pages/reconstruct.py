@@ -5,8 +5,10 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, require_model, show_images
+from app_pages.common import dataset_or_stop, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
+
+remember("recon_user_label", "recon_mode", "recon_n", "recon_seed")
 
 # What preprocess_image reads, plus formats people pick for "a photo of a digit" that it cannot
 # read (SVG drawings, iPhone HEIC photos): let them through so the message can say what to do.

@@ -11,10 +11,16 @@ import time
 import streamlit as st
 
 import vae
-from app_pages.common import SHIPPED_DIR, pick_model, user_models_dir
+from app_pages.common import SHIPPED_DIR, pick_model, remember, user_models_dir
 from vae.jobs import TrainingJob, image_shape, is_training
 from vae.plots import training_curves
 from vae.viz import png_data_url, tile, upscale
+
+remember(
+    "train_dataset", "train_download", "train_latent", "train_arch", "train_hidden", "train_likelihood",
+    "train_epochs", "train_batch", "train_lr", "train_beta", "train_warmup", "train_seed",
+    "train_conditional", "train_prior", "train_name", "train_overwrite",
+)
 
 # Measured on the project's 2-core CPU machine with the form's defaults (digits, z = 2, MLP
 # 256-128, batch 64, 50 epochs) in headless Chromium, from the Start click to the "trained"

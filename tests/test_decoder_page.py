@@ -146,3 +146,17 @@ def test_large_latent_gets_eight_sliders_and_a_dims_choice(user_models, monkeypa
     assert at.session_state["dec_z"] == start
     assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z0", "z1"]
     assert not at.exception
+
+
+def test_coming_back_to_the_decoder_keeps_its_settings(user_models, monkeypatch):
+    """Leaving the Decoder drops its widgets' keys; coming back must neither crash nor forget them."""
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    at.segmented_control(key="dec_start").set_value("A test image").run()
+    z_before = list(at.session_state["dec_z"])
+    for other in ("app_pages/latent_map.py", "app_pages/home.py"):
+        at.switch_page(other).run()
+        assert not at.exception, [e.value for e in at.exception]
+        at.switch_page("app_pages/decoder.py").run()
+        assert not at.exception, [e.value for e in at.exception]
+        assert at.segmented_control(key="dec_start").value == "A test image"
+        assert at.session_state["dec_z"] == z_before
