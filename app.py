@@ -1,7 +1,10 @@
 """VAE Latent Explorer: `streamlit run app.py`.
 
-The entry point lays out navigation and the sidebar model picker shared by every page; the
-pages in `app_pages/` are thin (not `pages/`: a folder of that name beside app.py switches Streamlit into its legacy multipage mode, which runs a deep-linked page without app.py): widgets, a call into `vae/`, and rendering.
+The entry point lays out navigation and the sidebar model picker shared by every page. The pages
+live in `pages/<section>/`, one folder per navigation section, and only lay out widgets around
+calls into `explorer/` (the app's logic) and `vae/` (the model). No `.py` file sits directly in
+`pages/`: Streamlit would take those for a legacy multipage app and run a deep link without this
+file (no sidebar picker, no navigation).
 """
 
 import os
@@ -14,7 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
-from app_pages.common import model_picker_ui  # noqa: E402
+from pages.ui.widgets import model_picker_ui  # noqa: E402
 
 # An emoji favicon is drawn by the browser; a ":material/...:" one is fetched from fonts.gstatic.com,
 # a network request from every page (failing offline, and a third party told who opens the app).
@@ -22,20 +25,20 @@ st.set_page_config(page_title="VAE Latent Explorer", page_icon="🌀", layout="w
 
 navigation = st.navigation(
     {
-        "Learn": [st.Page("app_pages/home.py", title="What is a VAE?", icon=":material/school:", default=True),
-                  st.Page("app_pages/toy.py", title="2-D toy VAE", icon=":material/bubble_chart:"),
-                  st.Page("app_pages/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
-                  st.Page("app_pages/kl.py", title="KL: exact vs sampled", icon=":material/functions:")],
+        "Learn": [st.Page("pages/learn/home.py", title="What is a VAE?", icon=":material/school:", default=True),
+                  st.Page("pages/learn/toy.py", title="2-D toy VAE", icon=":material/bubble_chart:"),
+                  st.Page("pages/learn/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
+                  st.Page("pages/learn/kl.py", title="KL: exact vs sampled", icon=":material/functions:")],
         "Explore": [
-            st.Page("app_pages/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
-            st.Page("app_pages/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-            st.Page("app_pages/decoder.py", title="Decoder", icon=":material/tune:"),
-            st.Page("app_pages/anomaly.py", title="Anomalies", icon=":material/crisis_alert:"),
-            st.Page("app_pages/clusters.py", title="Clusters", icon=":material/workspaces:"),
-            st.Page("app_pages/loglik.py", title="Log-likelihood (IWAE)", icon=":material/stacked_line_chart:"),
-            st.Page("app_pages/rate_distortion.py", title="β & rate–distortion", icon=":material/balance:"),
+            st.Page("pages/explore/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
+            st.Page("pages/explore/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
+            st.Page("pages/explore/decoder.py", title="Decoder", icon=":material/tune:"),
+            st.Page("pages/explore/anomaly.py", title="Anomalies", icon=":material/crisis_alert:"),
+            st.Page("pages/explore/clusters.py", title="Clusters", icon=":material/workspaces:"),
+            st.Page("pages/explore/loglik.py", title="Log-likelihood (IWAE)", icon=":material/stacked_line_chart:"),
+            st.Page("pages/explore/rate_distortion.py", title="β & rate–distortion", icon=":material/balance:"),
         ],
-        "Build": [st.Page("app_pages/train.py", title="Train a model", icon=":material/model_training:")],
+        "Build": [st.Page("pages/build/train.py", title="Train a model", icon=":material/model_training:")],
     }
 )
 st.session_state["selected"] = model_picker_ui()

@@ -370,19 +370,19 @@ IMPORT_PROBES = [
     ("import streamlit", "import streamlit"),
     ("import plotly.graph_objects", "import plotly.graph_objects"),
     ("import vae (torch included)", "import vae"),
-    ("import vae + vae.plots + vae.export", "import vae, vae.plots, vae.export"),
-    ("streamlit + the app's modules (app_pages.common)", "import streamlit, app_pages.common"),
+    ("import vae + explorer.figures + explorer.browser_decoder", "import vae, explorer.figures, explorer.browser_decoder"),
+    ("streamlit + the app's modules (pages.ui.common)", "import streamlit, pages.ui.common"),
 ]
 
 HOME_WORK = r"""
 import json, sys, time
 t0 = time.perf_counter()
 import torch, vae
-from vae.data import showable_split
+from explorer.registry import showable_split
 t1 = time.perf_counter()
 model, card = vae.load_model("models/%s", device="cpu")
 t2 = t3 = time.perf_counter()
-split, note = showable_split(card["dataset"], "test")
+split, note = showable_split(card.dataset, "test")
 t4 = time.perf_counter()
 assert "torchvision" not in sys.modules, "vae.data imported torchvision to read files already on disk"
 m = vae.evaluate(model, split.x, labels=split.y)
@@ -451,10 +451,10 @@ MAP_SERVER_WORK = r"""
 import json, time
 t0 = time.perf_counter()
 import numpy as np, torch, vae
-from vae.data import showable_split
-from vae.plots import latent_scatter
+from explorer.registry import showable_split
+from explorer.figures import latent_scatter
 model, card = vae.load_model("models/%s", device="cpu")
-split, _ = showable_split(card["dataset"], "test")
+split, _ = showable_split(card.dataset, "test")
 t1 = time.perf_counter()
 enc = vae.encode_dataset(model, split.x, split.y)
 mu, labels = enc.mu.numpy(), enc.labels.numpy()
@@ -464,7 +464,7 @@ t3 = time.perf_counter()
 text = fig.to_json()
 t4 = time.perf_counter()
 print(json.dumps({"encode the %%d test images (once per model; the home page map does it first)" %% len(mu): t2 - t1,
-                  "build the Plotly figure (vae.plots.latent_scatter)": t3 - t2,
+                  "build the Plotly figure (figures.latent_scatter)": t3 - t2,
                   "serialise it to JSON (%%.1f MB)" %% (len(text) / 1e6): t4 - t3}))
 """
 

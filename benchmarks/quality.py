@@ -62,14 +62,16 @@ def describe(config) -> str:
     return f"{arch}, z={config.latent_dim}, " + ", ".join(extras)
 
 
-def training(card: dict) -> str:
+def training(card) -> str:
     """Epochs and KL weight from the card's train_config (beta != 1 is a beta-VAE: not the ELBO's optimum)."""
-    tc = card.get("train_config") or {}
-    text = f"{tc.get('epochs', '?')} ep"
-    if tc.get("beta", 1.0) != 1.0:
-        text += f", beta {tc['beta']:g}"
-    if tc.get("warmup_epochs"):
-        text += f", warm-up {tc['warmup_epochs']}"
+    tc = card.train_config
+    if tc is None:
+        return f"{len(card.history)} ep"
+    text = f"{tc.epochs} ep"
+    if tc.beta != 1.0:
+        text += f", beta {tc.beta:g}"
+    if tc.warmup_epochs:
+        text += f", warm-up {tc.warmup_epochs}"
     return text
 
 
@@ -85,10 +87,10 @@ def gaussian_floor(config) -> float:
     return config.n_pixels * (math.log(config.gaussian_std) + 0.5 * math.log(2 * math.pi))
 
 
-def evaluate_one(path: Path, card: dict | None, error: str | None, args) -> dict:
+def evaluate_one(path: Path, card, error: str | None, args) -> dict:
     import vae
 
-    row = {"name": path.name, "card": card or {}}
+    row = {"name": path.name, "card": card}
     if card is None:
         return {**row, "skip": f"unreadable card: {error}"}
     try:
@@ -96,7 +98,7 @@ def evaluate_one(path: Path, card: dict | None, error: str | None, args) -> dict
     except vae.CheckpointError as e:
         return {**row, "skip": f"cannot be loaded: {e}"}
     cfg = model.config
-    row.update(card=card, config=cfg, describe=describe(cfg), dataset=card.get("dataset", "?"))
+    row.update(card=card, config=cfg, describe=describe(cfg), dataset=card.dataset)
     try:
         split = vae.load_dataset(row["dataset"], "test", download=False)
     except (vae.DatasetUnavailable, ValueError) as e:
@@ -112,7 +114,7 @@ def evaluate_one(path: Path, card: dict | None, error: str | None, args) -> dict
         if "labels" not in inspect.signature(vae.model_metrics).parameters:
             return {**row, "skip": "conditional model, and vae.model_metrics takes no labels yet"}
         kwargs["labels"] = y
-    seed = int((card.get("train_config") or {}).get("seed", 0))
+    seed = card.train_config.seed if card.train_config is not None else 0
     with B.timed() as t:
         try:
             metrics = vae.model_metrics(model, x, iwae_k=args.iwae_k, seed=seed, **kwargs)
@@ -146,7 +148,7 @@ def tables(rows: list[dict], args) -> str:
 
     card_rows = []
     for r in done:
-        m, c = r["metrics"], (r["card"].get("metrics") or {})
+        m, c = r["metrics"], (r["card"].metrics.to_dict() if r["card"].metrics is not None else {})
         same_set = c.get("n_images") == r["n"] and c.get("iwae_k") == args.iwae_k
         cells = [r["name"], f"{c.get('n_images', '?')}", f"{c.get('iwae_k', '?')}"]
         deltas = []

@@ -1,4 +1,4 @@
-"""vae.analysis: anomaly scores and the threshold detector, clustering and its scores, against oracles."""
+"""explorer.anomaly and explorer.clusters: anomaly scores and the threshold detector, clustering and its scores, against oracles."""
 
 import math
 from pathlib import Path
@@ -10,11 +10,9 @@ from sklearn.metrics import confusion_matrix, normalized_mutual_info_score, prec
 from sklearn.metrics.cluster import contingency_matrix
 
 import vae
-from vae.analysis import (
-    anomaly_scores, centre_images, cluster_codes, contingency, detect, extremes, noise_images, nmi, other_dataset,
-    purity, resize_images, roc_auc, score_thresholds,
-)
-from vae.plots import cluster_scatter, contingency_heatmap, score_histogram
+from explorer.anomaly import anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc, score_thresholds
+from explorer.clusters import centre_images, cluster_codes, contingency, nmi, purity
+from explorer.figures import cluster_scatter, contingency_heatmap, score_histogram
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 

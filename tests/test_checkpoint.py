@@ -6,9 +6,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from vae.checkpoint import (CARD_FILE, WEIGHTS_FILE, CheckpointError, check_weights, list_models, load_card, load_model,
-                            make_card, save_model, validate_name)
-from vae.config import VAEConfig
+from vae.card import Metrics, ModelCard
+from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, CheckpointError, check_weights, list_models, load_card, load_model, save_model, validate_name
+from vae.config import TrainConfig, VAEConfig
 from vae.model import VAE
 
 CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
@@ -17,7 +17,8 @@ CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
 def _save(path, cfg=CFG, seed=0):
     torch.manual_seed(seed)
     model = VAE(cfg)
-    save_model(model, path, make_card(cfg, "digits", {"epochs": 1}, [{"epoch": 1}], {"neg_elbo": 1.0}))
+    save_model(model, path, ModelCard.new(cfg, "digits", train_config=TrainConfig(epochs=1), history=({"epoch": 1, "train_loss": 5.0},),
+                                                   metrics=Metrics(neg_elbo=1.0, recon=0.75, kl=0.25)))
     return model
 
 
@@ -26,8 +27,8 @@ def test_round_trip_gives_identical_outputs(tmp_path):
     loaded, card = load_model(tmp_path / "m")
     x = torch.rand(3, 1, 8, 8)
     torch.testing.assert_close(loaded(x, sample=False).x_hat, model(x, sample=False).x_hat, rtol=0, atol=0)
-    assert card["dataset"] == "digits" and card["history"] == [{"epoch": 1}]
-    assert VAEConfig.from_dict(card["config"]) == CFG
+    assert card.dataset == "digits" and card.history == ({"epoch": 1, "train_loss": 5.0},)
+    assert card.config == CFG
     assert not loaded.training
 
 
@@ -92,7 +93,7 @@ def test_card_from_another_architecture_or_wrong_shapes(tmp_path):
         load_model(tmp_path / "m")
     card["config"] = {"latent_dim": -3}
     card_path.write_text(json.dumps(card))
-    with pytest.raises(CheckpointError, match="invalid model config"):
+    with pytest.raises(CheckpointError, match="invalid card.json: latent_dim must be"):
         load_model(tmp_path / "m")
 
 
@@ -125,7 +126,7 @@ def test_list_models_reports_broken_ones_with_a_reason(tmp_path):
     (tmp_path / ".hidden").mkdir()
     found = {p.name: (card, err) for p, card, err in list_models(tmp_path, tmp_path / "absent")}
     assert set(found) == {"good", "broken"}
-    assert found["good"][0]["dataset"] == "digits" and found["good"][1] is None
+    assert found["good"][0].dataset == "digits" and found["good"][1] is None
     assert found["broken"][0] is None and "card.json is missing" in found["broken"][1]
 
 
@@ -171,7 +172,7 @@ def test_list_models_names_every_kind_of_broken_model_without_loading_it(tmp_pat
         _save(tmp_path / f"b{i}")
         _break(tmp_path / f"b{i}", how)
     found = {p.name: (card, err) for p, card, err in list_models(tmp_path)}
-    assert found["good"][1] is None and found["good"][0]["dataset"] == "digits"
+    assert found["good"][1] is None and found["good"][0].dataset == "digits"
     for i, (how, reason) in enumerate(BROKEN.items()):
         card, err = found[f"b{i}"]
         assert card is None and err.startswith(f"b{i}: ") and reason in err, (how, err)
@@ -204,4 +205,4 @@ def test_valid_names_pass():
 def test_card_must_describe_the_model(tmp_path):
     other = VAEConfig(input_shape=(1, 8, 8), latent_dim=4, hidden_dims=(16,))
     with pytest.raises(ValueError, match="does not describe"):
-        save_model(VAE(CFG), tmp_path / "m", make_card(other, "digits"))
+        save_model(VAE(CFG), tmp_path / "m", ModelCard.new(other, "digits"))

@@ -20,10 +20,10 @@ def test_train_then_evaluate_then_info(tmp_path, capsys):
     printed = capsys.readouterr()
     assert "test metrics on digits" in printed.out and f"saved {out}" in printed.err
     card = load_card(out)
-    assert card["dataset"] == "digits" and card["status"] == "complete" and len(card["history"]) == 2
-    assert card["train_config"]["epochs"] == 2 and card["config"]["input_shape"] == [1, 8, 8]
-    assert card["train_config"]["precision"] == "float32"
-    assert {"neg_elbo", "recon", "kl", "iwae_nll", "active_units"} <= set(card["metrics"])
+    assert card.dataset == "digits" and card.status == "complete" and len(card.history) == 2
+    assert card.train_config.epochs == 2 and card.config.input_shape == (1, 8, 8)
+    assert card.train_config.precision == "float32"
+    assert {"neg_elbo", "recon", "kl", "iwae_nll", "active_units"} <= set(card.metrics.to_dict())
     load_model(out)
 
     assert main(["evaluate", str(out), "--iwae-k", "10", "--n-images", "50", "--json"]) == 0
@@ -45,7 +45,7 @@ def test_train_then_evaluate_then_info(tmp_path, capsys):
 def test_train_and_evaluate_a_conditional_or_mixture_prior_model(flags, check, tmp_path, capsys):
     out = tmp_path / "model"
     assert main(["train", *TINY, *flags, "--iwae-k", "5", "--out", str(out)]) == 0
-    assert check(load_card(out)["config"])
+    assert check(load_card(out).config.to_dict())
     capsys.readouterr()
     assert main(["evaluate", str(out), "--iwae-k", "5", "--n-images", "40", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
@@ -56,16 +56,16 @@ def test_bfloat16_training_is_recorded_in_the_card(tmp_path):
     out = tmp_path / "model"
     assert main(["train", *TINY, "--precision", "bfloat16", "--quiet", "--out", str(out)]) == 0
     card = load_card(out)
-    assert card["train_config"]["precision"] == "bfloat16" and card["metrics"]["neg_elbo"] > 0
+    assert card.train_config.precision == "bfloat16" and card.metrics.neg_elbo > 0
     assert load_model(out)[0].to_moments.weight.dtype == torch.float32
 
 
 def test_evaluate_can_update_the_card(tmp_path, capsys):
     out = tmp_path / "m"
     assert main(["train", *TINY, "--out", str(out)]) == 0
-    assert "iwae_nll" not in load_card(out)["metrics"]
+    assert load_card(out).metrics.iwae_nll is None
     assert main(["evaluate", str(out), "--iwae-k", "3", "--update-card"]) == 0
-    assert load_card(out)["metrics"]["iwae_k"] == 3
+    assert load_card(out).metrics.iwae_k == 3
 
 
 @pytest.mark.parametrize(
@@ -92,7 +92,7 @@ def test_diverging_run_explains_and_saves_nothing_when_no_epoch_finished(tmp_pat
     assert code == 1 and "diverged" in err
     if out.exists():  # some epochs finished before the blow-up: they were saved, and load fine
         card = load_card(out)
-        assert card["status"] == "diverged" and len(card["history"]) >= 1
+        assert card.status == "diverged" and len(card.history) >= 1
         load_model(out)
 
 

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import vae
-from vae.export import decode_with_spec, decoder_spec
-from vae.latent import decode, encode_dataset, reconstruct
+from explorer.browser_decoder import decode_with_spec, decoder_spec
+from vae.latent import decode_images, encode_dataset, reconstruct
 
 
 def tiny(arch="mlp", **kw):
@@ -61,7 +61,7 @@ def test_latent_helpers_pass_labels_through():
     x, y = torch.rand(6, 1, 8, 8), torch.tensor([0, 1, 2, 3, 4, 5])
     enc = encode_dataset(model, x, y, batch_size=4)
     torch.testing.assert_close(enc.mu, model.encode(x, y).mu)
-    one_label = decode(model, enc.mu, labels=3)
+    one_label = decode_images(model, enc.mu, labels=3)
     torch.testing.assert_close(one_label, model.generate(enc.mu, torch.full((6,), 3)))
     rec = reconstruct(model, x, labels=y)
     torch.testing.assert_close(rec.mu, model.encode(x, y).mu)
@@ -80,8 +80,8 @@ def test_fit_evaluate_and_save_round_trip_with_labels(tmp_path):
     metrics = vae.save_run(model, tmp_path / "cvae", run, "digits", cfg, len(digits), test.x, iwae_k=5,
                            test_labels=test.y)
     loaded, card = vae.load_model(tmp_path / "cvae")
-    assert loaded.config.n_classes == 10 and card["config"]["n_classes"] == 10
-    assert metrics["iwae_nll"] <= metrics["neg_elbo"] + 0.5
+    assert loaded.config.n_classes == 10 and card.config.n_classes == 10
+    assert metrics.iwae_nll <= metrics.neg_elbo + 0.5
     x, y = test.x[:4], test.y[:4]
     torch.testing.assert_close(loaded.generate(loaded.encode(x, y).mu, y), model.generate(model.encode(x, y).mu, y))
 

@@ -13,7 +13,8 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae
-from vae.export import decode_with_spec
+from explorer.browser_decoder import decode_with_spec
+from explorer import browser_decoder
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
@@ -27,7 +28,7 @@ def user_models(tmp_path_factory):
     with torch.no_grad():
         for p in model.decoder.parameters():
             p.mul_(4.0)  # livelier than the default init, so the ten digits differ visibly
-    vae.save_model(model, root / "tiny-cvae", vae.make_card(cfg, "digits"))
+    vae.save_model(model, root / "tiny-cvae", vae.ModelCard.new(cfg, "digits"))
     return root
 
 
@@ -52,7 +53,7 @@ def live_spec(at):
 
 
 def test_decoder_page_of_a_conditional_model_picks_the_digit_and_shows_one_style_for_all(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/decoder.py", "tiny-cvae")
+    at = open_page(monkeypatch, user_models, "pages/explore/decoder.py", "tiny-cvae")
     digit = at.get("button_group")[0]
     assert "Digit" in digit.proto.label and len(digit.proto.options) == 10
     assert live_spec(at)["label"] == 0 and live_spec(at)["spec"]["label_biases"]["n"] == 10
@@ -70,22 +71,22 @@ def test_decoder_page_of_a_conditional_model_picks_the_digit_and_shows_one_style
     assert not at.exception
     z = at.session_state["dec_z"]
     assert z[0] == pytest.approx(1.5)
-    spec = vae.export.decoder_spec(model, label=7)
+    spec = browser_decoder.decoder_spec(model, label=7)
     expected = model.generate(torch.tensor([z]), torch.tensor([7]))[0, 0].numpy()
     np.testing.assert_allclose(decode_with_spec(spec, np.array([z]))[0, 0], expected, atol=1e-5)
 
 
 def test_reconstructions_and_latent_map_accept_a_conditional_model(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/reconstruct.py", "tiny-cvae")
+    at = open_page(monkeypatch, user_models, "pages/explore/reconstruct.py", "tiny-cvae")
     assert at.selectbox(key="recon_user_label") is not None
     assert len(image_urls(at)) >= 16
-    at.switch_page("app_pages/latent_map.py").run()
+    at.switch_page("pages/explore/latent_map.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert any("conditional" in i.value for i in at.info)
 
 
 def test_latent_map_overlays_the_prior_and_decodes_its_holes(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/latent_map.py", "mnist-z2")
+    at = open_page(monkeypatch, user_models, "pages/explore/latent_map.py", "mnist-z2")
     n_before = len(image_urls(at))
     at.toggle(key="map_holes").set_value(True).run()
     assert not at.exception, [e.value for e in at.exception]

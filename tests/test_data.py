@@ -16,9 +16,7 @@ import torch
 from data_root import data_root
 
 import vae.data as data
-from vae.data import (
-    CLASS_NAMES, DATASETS, DatasetUnavailable, Split, available_offline, data_dir, load_dataset,
-)
+from vae.data import CLASS_NAMES, DATASETS, DatasetUnavailable, Split, available_offline, data_dir, load_dataset
 
 
 def _write_idx(raw: Path, prefix: str, images: np.ndarray, labels: np.ndarray) -> None:

@@ -13,7 +13,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae
-from vae.export import decode_with_spec
+from explorer.browser_decoder import decode_with_spec
 
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = {
@@ -33,7 +33,7 @@ def user_models(tmp_path_factory):
         with torch.no_grad():  # livelier than the default init, so images differ visibly
             for p in model.decoder.parameters():
                 p.mul_(4.0)
-        vae.save_model(model, root / name, vae.make_card(cfg, "digits"))
+        vae.save_model(model, root / name, vae.ModelCard.new(cfg, "digits"))
     return root
 
 
@@ -43,7 +43,7 @@ def open_decoder(user_models, monkeypatch, name: str) -> AppTest:
     at.run()
     picker = at.sidebar.selectbox(key="model_picker")
     picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
-    at.switch_page("app_pages/decoder.py").run()
+    at.switch_page("pages/explore/decoder.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["selected"].entry.name == name and at.sidebar.selectbox(key="model_picker")
     return at
@@ -153,10 +153,10 @@ def test_coming_back_to_the_decoder_keeps_its_settings(user_models, monkeypatch)
     at = open_decoder(user_models, monkeypatch, "tiny-z2")
     at.segmented_control(key="dec_start").set_value("A test image").run()
     z_before = list(at.session_state["dec_z"])
-    for other in ("app_pages/latent_map.py", "app_pages/home.py"):
+    for other in ("pages/explore/latent_map.py", "pages/learn/home.py"):
         at.switch_page(other).run()
         assert not at.exception, [e.value for e in at.exception]
-        at.switch_page("app_pages/decoder.py").run()
+        at.switch_page("pages/explore/decoder.py").run()
         assert not at.exception, [e.value for e in at.exception]
         assert at.segmented_control(key="dec_start").value == "A test image"
         assert at.session_state["dec_z"] == z_before

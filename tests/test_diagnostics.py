@@ -1,4 +1,4 @@
-"""vae.diagnostics against oracles: torch.distributions, numerical integration over the latent,
+"""explorer.estimators and explorer.rate_distortion against oracles: torch.distributions, numerical integration over the latent,
 the model cards, and the laws the estimators must obey (unbiasedness, 1/n variance, monotone bounds)."""
 
 import math
@@ -10,8 +10,9 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 import vae
-from vae import diagnostics as dg
-from vae.plots import iwae_vs_k, kl_error_loglog, kl_estimates_histogram, latent_usage_bars, rate_distortion_plot
+
+from explorer.figures import iwae_vs_k, kl_error_loglog, kl_estimates_histogram, latent_usage_bars, rate_distortion_plot
+from explorer import estimators, rate_distortion
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -40,41 +41,42 @@ def posterior(b=4, d=3, seed=0):
 
 
 def card(dataset="digits", recon=20.0, kl=3.0, beta=1.0, likelihood="bernoulli", n_classes=0, metrics=True):
-    return {"dataset": dataset, "config": {"latent_dim": 2, "likelihood": likelihood, "n_classes": n_classes},
-            "train_config": {"beta": beta}, "metrics": {"recon": recon, "kl": kl} if metrics else {}}
+    return vae.ModelCard(vae.VAEConfig(latent_dim=2, likelihood=likelihood, n_classes=n_classes), dataset,
+                         train_config=vae.TrainConfig(beta=beta),
+                         metrics=vae.Metrics(neg_elbo=recon + kl, recon=recon, kl=kl) if metrics else None)
 
 
 def test_rate_distortion_points_keep_only_comparable_models():
     cards = [("a", card(beta=0.5), "shipped"), ("b", card(kl=1.0, beta=4), "yours"), ("other", card("mnist"), "shipped"),
              ("g", card(likelihood="gaussian"), "shipped"), ("c", card(n_classes=10), "shipped"),
              ("nometrics", card(metrics=False), "yours")]
-    points, skipped = dg.rate_distortion_points(cards, "digits")
+    points, skipped = rate_distortion.rate_distortion_points(cards, "digits")
     assert [(p.name, p.beta, p.rate, p.distortion, p.source) for p in points] == [
         ("a", 0.5, 3.0, 20.0, "shipped"), ("b", 4.0, 1.0, 20.0, "yours")]
     assert points[0].neg_elbo == 23.0 and points[0].label == "a (β=0.5)"
     assert {n for n, _ in skipped} == {"g", "c", "nometrics"}  # "other" is another dataset: not mentioned
-    gaussian, _ = dg.rate_distortion_points(cards, "digits", likelihood="gaussian")
+    gaussian, _ = rate_distortion.rate_distortion_points(cards, "digits", likelihood="gaussian")
     assert [p.name for p in gaussian] == ["g"]
 
 
 def test_shipped_cards_give_their_own_metrics():
     cards = [(path.name, c, "shipped") for path, c, err in vae.list_models(MODELS) if c is not None]
-    points, _ = dg.rate_distortion_points(cards, "mnist")
+    points, _ = rate_distortion.rate_distortion_points(cards, "mnist")
     by_name = {p.name: p for p in points}
-    ref = vae.load_card(MODELS / "mnist-z2")["metrics"]
-    assert by_name["mnist-z2"].rate == ref["kl"] and by_name["mnist-z2"].distortion == ref["recon"]
-    assert by_name["mnist-z2"].neg_elbo == pytest.approx(ref["neg_elbo"])
+    ref = vae.load_card(MODELS / "mnist-z2").metrics
+    assert by_name["mnist-z2"].rate == ref.kl and by_name["mnist-z2"].distortion == ref.recon
+    assert by_name["mnist-z2"].neg_elbo == pytest.approx(ref.neg_elbo)
     assert by_name["mnist-z16"].latent_dim == 16 and by_name["mnist-z16"].beta == 1.0
 
 
 def test_iso_elbo_levels_are_round_and_span_the_points():
-    points = [dg.RDPoint("a", "d", 1, 7.1, 130.7, 2, "bernoulli"), dg.RDPoint("b", "d", 1, 20.4, 76.1, 16, "bernoulli")]
-    levels = dg.iso_elbo_levels(points, n=5)
+    points = [rate_distortion.RDPoint("a", "d", 1, 7.1, 130.7, 2, "bernoulli"), rate_distortion.RDPoint("b", "d", 1, 20.4, 76.1, 16, "bernoulli")]
+    levels = rate_distortion.iso_elbo_levels(points, n=5)
     assert levels[0] <= 96.5 and levels[-1] >= 137.8
     steps = np.diff(levels)
     assert np.allclose(steps, steps[0]) and steps[0] in (10, 20, 25) and 4 <= len(levels) <= 7
-    assert dg.iso_elbo_levels([]) == []
-    one = dg.iso_elbo_levels(points[:1])
+    assert rate_distortion.iso_elbo_levels([]) == []
+    one = rate_distortion.iso_elbo_levels(points[:1])
     assert one[0] <= 137.8 <= one[-1]
 
 
@@ -83,28 +85,28 @@ def test_beta_sweep_trades_rate_for_distortion_and_reports_progress(tmp_path):
     cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
     tcfg = vae.TrainConfig(epochs=4, batch_size=64, device="cpu")
     seen = []
-    results = dg.beta_sweep(train.x, test.x, [0.1, 8.0], cfg, tcfg, on_progress=lambda i, b, f: seen.append((i, b, f)),
+    results = rate_distortion.beta_sweep(train.x, test.x, [0.1, 8.0], cfg, tcfg, on_progress=lambda i, b, f: seen.append((i, b, f)),
                             save_dir=tmp_path)
     assert [r.beta for r in results] == [0.1, 8.0] and all(r.status == "complete" for r in results)
     low, high = results
-    assert low.metrics["kl"] > high.metrics["kl"] and low.metrics["recon"] < high.metrics["recon"]
+    assert low.metrics.kl > high.metrics.kl and low.metrics.recon < high.metrics.recon
     fractions = [f for _, _, f in seen]
     assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0) and {i for i, _, _ in seen} == {0, 1}
     saved = vae.load_card(tmp_path / "digits-sweep-beta8")
-    assert saved["train_config"]["beta"] == 8.0 and saved["trained_in"] == "beta sweep"
-    assert saved["metrics"]["kl"] == pytest.approx(high.metrics["kl"])
+    assert saved.train_config.beta == 8.0 and saved.trained_in == "beta sweep"
+    assert saved.metrics.kl == pytest.approx(high.metrics.kl)
     point = high.point("x", "digits")
-    assert point.source == "sweep" and point.rate == high.metrics["kl"]
+    assert point.source == "sweep" and point.rate == high.metrics.kl
 
 
 def test_beta_sweep_stops_when_asked():
     train, test = vae.load_dataset("digits", "train"), vae.load_dataset("digits", "test")
     cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
-    results = dg.beta_sweep(train.x, test.x, [1.0, 2.0, 4.0], cfg, vae.TrainConfig(epochs=3, device="cpu"),
+    results = rate_distortion.beta_sweep(train.x, test.x, [1.0, 2.0, 4.0], cfg, vae.TrainConfig(epochs=3, device="cpu"),
                             on_progress=lambda i, b, f: f > 0.2)
     assert len(results) == 1 and results[0].status == "stopped"
     with pytest.raises(ValueError, match="at least one beta"):
-        dg.beta_sweep(train.x, test.x, [], cfg, vae.TrainConfig(epochs=1, device="cpu"))
+        rate_distortion.beta_sweep(train.x, test.x, [], cfg, vae.TrainConfig(epochs=1, device="cpu"))
 
 
 # --- latent usage -------------------------------------------------------------------------------
@@ -114,13 +116,13 @@ def test_latent_usage_matches_torch_kl_and_the_active_unit_criterion():
     g = torch.Generator().manual_seed(0)
     mu = torch.randn(500, 3, generator=g) * torch.tensor([1.0, 0.05, 0.0])  # variances ~1, ~0.0025, 0
     logvar = torch.randn(500, 3, generator=g) * 0.1
-    usage = dg.latent_usage(mu, logvar)
+    usage = rate_distortion.latent_usage(mu, logvar)
     ref = kl_divergence(Normal(mu, torch.exp(0.5 * logvar)), Normal(0.0, 1.0)).mean(0)
     assert np.allclose(usage.kl, ref.numpy(), atol=1e-5)
     assert usage.active.tolist() == [True, False, False] and usage.n_active == 1 and usage.latent_dim == 3
     assert np.allclose(usage.mu_variance, mu.var(0, unbiased=False).numpy(), atol=1e-6)
     with pytest.raises(ValueError, match="mu and logvar"):
-        dg.latent_usage(mu, logvar[:, :2])
+        rate_distortion.latent_usage(mu, logvar[:, :2])
 
 
 def test_latent_usage_of_mnist_z16_agrees_with_its_card():
@@ -129,9 +131,9 @@ def test_latent_usage_of_mnist_z16_agrees_with_its_card():
     test = vae.load_dataset("mnist", "test", root=data_root("mnist"), download=False)
     model, card = vae.load_model(MODELS / "mnist-z16")
     enc = vae.encode_dataset(model, test.x)
-    usage = dg.latent_usage(enc.mu, enc.logvar)
-    assert usage.n_active == card["metrics"]["active_units"] == 11
-    assert usage.kl.sum() == pytest.approx(card["metrics"]["kl"], rel=1e-3)  # the card's KL is analytic too
+    usage = rate_distortion.latent_usage(enc.mu, enc.logvar)
+    assert usage.n_active == card.metrics.active_units == 11
+    assert usage.kl.sum() == pytest.approx(card.metrics.kl, rel=1e-3)  # the card's KL is analytic too
     assert usage.kl[~usage.active].max() < 0.05 < usage.kl[usage.active].min()  # collapsed dims cost ~nothing
 
 
@@ -141,21 +143,21 @@ def test_latent_usage_of_mnist_z16_agrees_with_its_card():
 def test_closed_form_equals_torch_and_the_mc_mean_converges_to_it():
     q = posterior()
     torch_kl = kl_divergence(Normal(q.mu, q.std), Normal(0.0, 1.0)).sum(-1).mean().item()
-    est = dg.kl_estimates(q, n_samples=1000, n_repeats=200, generator=torch.Generator().manual_seed(0))
+    est = estimators.kl_estimates(q, n_samples=1000, n_repeats=200, generator=torch.Generator().manual_seed(0))
     assert est.analytic == pytest.approx(torch_kl, rel=1e-5)
     assert abs(est.mean - est.analytic) < 4 * est.standard_error
     assert est.estimates.shape == (200,) and est.n_samples == 1000
-    single = dg.kl_estimates(vae.DiagonalGaussian(q.mu[:1], q.logvar[:1]), 1000, 200, torch.Generator().manual_seed(1))
+    single = estimators.kl_estimates(vae.DiagonalGaussian(q.mu[:1], q.logvar[:1]), 1000, 200, torch.Generator().manual_seed(1))
     assert abs(single.mean - q.kl()[0].item()) < 4 * single.standard_error
 
 
 def test_mc_variance_falls_like_one_over_n():
     q = posterior(b=1)
     g = torch.Generator().manual_seed(0)
-    v10 = dg.kl_estimates(q, 10, 400, g).std ** 2
-    v1000 = dg.kl_estimates(q, 1000, 400, g).std ** 2
+    v10 = estimators.kl_estimates(q, 10, 400, g).std ** 2
+    v1000 = estimators.kl_estimates(q, 1000, 400, g).std ** 2
     assert 60 < v10 / v1000 < 160  # 100 expected; the variance of a variance over 400 repeats is ~7 %
-    curve = dg.kl_error_curve(q, ns=(1, 10, 100, 1000), n_repeats=300, generator=g)
+    curve = estimators.kl_error_curve(q, ns=(1, 10, 100, 1000), n_repeats=300, generator=g)
     assert -0.6 < curve.slope < -0.4
     assert np.all(np.abs(curve.bias) < 4 * curve.std / math.sqrt(300))  # unbiased at every n
     assert np.allclose(curve.rmse, curve.theory(), rtol=0.25)
@@ -167,23 +169,23 @@ def test_the_mc_estimate_uses_the_given_prior():
     with torch.no_grad():  # one component at N(0, I): the same distribution as the standard prior
         prior.means.zero_()
         prior.logvars.zero_()
-    est = dg.kl_estimates(q, 500, 200, torch.Generator().manual_seed(0), prior=prior)
+    est = estimators.kl_estimates(q, 500, 200, torch.Generator().manual_seed(0), prior=prior)
     assert est.analytic is None  # a learned prior has no closed form
     assert abs(est.mean - q.kl().mean().item()) < 4 * est.standard_error
     shifted = vae.MixturePrior(3, 1)
     with torch.no_grad():
         shifted.means.fill_(2.0)
         shifted.logvars.zero_()
-    far = dg.kl_estimates(q, 500, 50, torch.Generator().manual_seed(0), prior=shifted)
+    far = estimators.kl_estimates(q, 500, 50, torch.Generator().manual_seed(0), prior=shifted)
     ref = kl_divergence(Normal(q.mu, q.std), Normal(2.0, 1.0)).sum(-1).mean().item()
     assert abs(far.mean - ref) < 4 * far.standard_error
 
 
 def test_kl_estimator_arguments_are_checked():
     with pytest.raises(ValueError):
-        dg.kl_estimates(posterior(), 0)
+        estimators.kl_estimates(posterior(), 0)
     with pytest.raises(ValueError):
-        dg.kl_error_curve(posterior(), ns=(0, 10))
+        estimators.kl_error_curve(posterior(), ns=(0, 10))
 
 
 # --- log-likelihood -----------------------------------------------------------------------------
@@ -192,22 +194,22 @@ def test_kl_estimator_arguments_are_checked():
 def test_log_weights_reproduce_iwae_log_likelihood_exactly():
     model, x = tiny(latent_dim=2), images()
     ref = vae.iwae_log_likelihood(model, x, k=250, generator=torch.Generator().manual_seed(3))
-    log_w = dg.log_importance_weights(model, x, 250, generator=torch.Generator().manual_seed(3))
+    log_w = vae.log_importance_weights(model, x, 250, generator=torch.Generator().manual_seed(3))
     assert log_w.shape == (250, 3)
     assert torch.allclose(torch.logsumexp(log_w, 0) - math.log(250), ref, atol=1e-5)
-    assert torch.allclose(dg.iwae_bounds(log_w, [250])[250], ref, atol=1e-5)
+    assert torch.allclose(estimators.iwae_bounds(log_w, [250])[250], ref, atol=1e-5)
 
 
 def test_iwae_bounds_average_disjoint_groups():
     log_w = torch.log(torch.tensor([[1.0], [3.0], [2.0], [6.0], [5.0]]))  # (K=5, B=1)
-    b = dg.iwae_bounds(log_w, [1, 2, 5])
+    b = estimators.iwae_bounds(log_w, [1, 2, 5])
     assert b[1].item() == pytest.approx(log_w.mean().item())
     assert b[2].item() == pytest.approx((math.log(2.0) + math.log(4.0)) / 2)  # groups {1,3}, {2,6}; 5 left over
     assert b[5].item() == pytest.approx(math.log(17 / 5))
     with pytest.raises(ValueError, match="between 1 and"):
-        dg.iwae_bounds(log_w, [6])
-    assert dg.effective_sample_size(torch.zeros(8, 1)).item() == pytest.approx(8.0)
-    assert dg.effective_sample_size(torch.tensor([[0.0], [-50.0], [-50.0]])).item() == pytest.approx(1.0, abs=1e-6)
+        estimators.iwae_bounds(log_w, [6])
+    assert estimators.effective_sample_size(torch.zeros(8, 1)).item() == pytest.approx(8.0)
+    assert estimators.effective_sample_size(torch.tensor([[0.0], [-50.0], [-50.0]])).item() == pytest.approx(1.0, abs=1e-6)
 
 
 def test_iwae_with_k1_is_the_elbo_in_expectation():
@@ -225,7 +227,7 @@ def test_iwae_with_k1_is_the_elbo_in_expectation():
                          for s in range(2000)])  # (S, B)
     se = draws.std(0) / math.sqrt(len(draws))
     assert torch.all((draws.mean(0) - elbo).abs() < 4 * se)
-    report = dg.log_likelihood_report(model, x, ks=(1, 1000), seed=0)  # its ELBO: the mean of 1,000 draws
+    report = estimators.log_likelihood_report(model, x, ks=(1, 1000), seed=0)  # its ELBO: the mean of 1,000 draws
     assert np.all(np.abs(report.elbo - elbo.numpy()) < 4 * draws.std(0).numpy() / math.sqrt(1000))
 
 
@@ -233,11 +235,11 @@ def test_iwae_with_k1_is_the_elbo_in_expectation():
 def test_iwae_grows_with_k_towards_the_exact_log_likelihood(latent_dim):
     """log p(x) by integrating p(x|z) p(z) over a grid; a poor q (off-centre, wide) leaves a clear ELBO gap."""
     model, x = tiny(latent_dim, q_mu=0.8, q_std=1.5), images()
-    log_px = dg.log_marginal_grid(model, x, limit=8.0, n=2001 if latent_dim == 1 else 321)
+    log_px = estimators.log_marginal_grid(model, x, limit=8.0, n=2001 if latent_dim == 1 else 321)
     total = 50_000
-    log_w = dg.log_importance_weights(model, x, total, chunk=5000, generator=torch.Generator().manual_seed(0))
+    log_w = vae.log_importance_weights(model, x, total, chunk=5000, generator=torch.Generator().manual_seed(0))
     ks = [1, 10, 100, 1000]
-    bounds = dg.iwae_bounds(log_w, ks)
+    bounds = estimators.iwae_bounds(log_w, ks)
     for k in ks:  # standard error of each bound from the spread of its disjoint groups
         groups = torch.logsumexp(log_w[: total // k * k].reshape(total // k, k, -1), 1) - math.log(k)
         se = groups.std(0) / math.sqrt(groups.shape[0])
@@ -253,12 +255,12 @@ def test_iwae_grows_with_k_towards_the_exact_log_likelihood(latent_dim):
 
 def test_log_marginal_grid_refuses_large_latents():
     with pytest.raises(ValueError, match="1-D or 2-D"):
-        dg.log_marginal_grid(tiny(latent_dim=3), images())
+        estimators.log_marginal_grid(tiny(latent_dim=3), images())
 
 
 def test_log_likelihood_report_shapes_and_order():
     model, x = tiny(latent_dim=2), images(5)
-    rep = dg.log_likelihood_report(model, x, ks=(100, 1, 10), seed=0, batch_size=2)
+    rep = estimators.log_likelihood_report(model, x, ks=(100, 1, 10), seed=0, batch_size=2)
     assert rep.ks == [1, 10, 100] and rep.iwae.shape == (3, 5) and rep.elbo.shape == (5,) and rep.ess.shape == (5,)
     assert np.allclose(rep.iwae[0], rep.elbo, atol=1e-5)  # L_1 is the ELBO
     assert np.all(rep.gap >= -0.05) and np.all((rep.ess >= 1) & (rep.ess <= 100))
@@ -269,22 +271,22 @@ def test_log_likelihood_report_shapes_and_order():
 
 def test_gaussian_nll_is_a_scaled_mse_plus_a_constant():
     model, x = tiny(latent_dim=2, likelihood="gaussian"), images(4)
-    stats = dg.reconstruction_stats(model, x, seed=0)
-    expected = dg.gaussian_nll_from_mse(stats.mse, model.config.gaussian_std, model.config.n_pixels)
+    stats = estimators.reconstruction_stats(model, x, seed=0)
+    expected = estimators.gaussian_nll_from_mse(stats.mse, model.config.gaussian_std, model.config.n_pixels)
     assert np.allclose(stats.nll, expected, rtol=1e-5)
     # the same z as reconstruction_nll sees with the same seed
     g = torch.Generator().manual_seed(0)
     ref = vae.reconstruction_nll(model.decode(model.encode(x).sample(g)), x, model.config)
     assert np.allclose(stats.nll, ref.detach().numpy(), rtol=1e-5)
-    assert dg.gaussian_nll_from_mse(0.0, 0.1, 784) == pytest.approx(784 * (math.log(0.1) + 0.5 * math.log(2 * math.pi)))
-    assert dg.gaussian_nll_from_mse(0.0, 0.1, 784) < 0 < dg.gaussian_nll_from_mse(0.0, 1.0, 784)
+    assert estimators.gaussian_nll_from_mse(0.0, 0.1, 784) == pytest.approx(784 * (math.log(0.1) + 0.5 * math.log(2 * math.pi)))
+    assert estimators.gaussian_nll_from_mse(0.0, 0.1, 784) < 0 < estimators.gaussian_nll_from_mse(0.0, 1.0, 784)
 
 
 def test_unit_conversions():
-    assert dg.nats_per_pixel(784.0, 784) == 1.0
-    assert dg.bits_per_dim(64 * math.log(2), 64) == pytest.approx(1.0)
+    assert estimators.nats_per_pixel(784.0, 784) == 1.0
+    assert estimators.bits_per_dim(64 * math.log(2), 64) == pytest.approx(1.0)
     model, x = tiny(), images()
-    stats = dg.reconstruction_stats(model, x)
+    stats = estimators.reconstruction_stats(model, x)
     assert np.allclose(stats.nll_per_pixel * 4, stats.nll) and np.all(stats.nll > 0)
 
 
@@ -292,10 +294,10 @@ def test_unit_conversions():
 
 
 def test_rate_distortion_plot_draws_points_iso_lines_and_the_selection():
-    points = [dg.RDPoint("a", "d", 1.0, 7.0, 130.0, 2, "bernoulli"),
-              dg.RDPoint("b", "d", 4.0, 3.0, 140.0, 2, "bernoulli", source="yours"),
-              dg.RDPoint("s", "d", 0.5, 9.0, 128.0, 2, "bernoulli", source="sweep")]
-    levels = dg.iso_elbo_levels(points)
+    points = [rate_distortion.RDPoint("a", "d", 1.0, 7.0, 130.0, 2, "bernoulli"),
+              rate_distortion.RDPoint("b", "d", 4.0, 3.0, 140.0, 2, "bernoulli", source="yours"),
+              rate_distortion.RDPoint("s", "d", 0.5, 9.0, 128.0, 2, "bernoulli", source="sweep")]
+    levels = rate_distortion.iso_elbo_levels(points)
     fig = rate_distortion_plot(points, selected="b", levels=levels)
     named = {t.name: t for t in fig.data if t.name}
     assert set(named) == {"shipped", "yours", "β sweep", "selected model"}
@@ -307,7 +309,7 @@ def test_rate_distortion_plot_draws_points_iso_lines_and_the_selection():
 
 
 def test_rate_distortion_labels_of_close_points_do_not_collide():
-    from vae.plots import _label_positions
+    from explorer.figures import _label_positions
 
     # two models almost on top of each other (like mnist-z2 and its beta-0.5 twin) and one far away
     pos = _label_positions([7.1, 7.9, 20.4], [130.7, 130.9, 76.1], ["mnist-z2 · β=1", "mnist-z2-beta0.5 · β=0.5", "z16"],
@@ -317,14 +319,14 @@ def test_rate_distortion_labels_of_close_points_do_not_collide():
 
 
 def test_diagnostic_figures_build():
-    usage = dg.latent_usage(torch.tensor([[0.0, 1.0], [0.0, -1.0]]), torch.zeros(2, 2))
+    usage = rate_distortion.latent_usage(torch.tensor([[0.0, 1.0], [0.0, -1.0]]), torch.zeros(2, 2))
     bars = latent_usage_bars(usage, "t")
     assert list(bars.data[0].marker.color) == ["#bab0ac", "#4e79a7"]  # inactive grey, active blue
-    est = dg.kl_estimates(posterior(), 10, 50, torch.Generator().manual_seed(0))
+    est = estimators.kl_estimates(posterior(), 10, 50, torch.Generator().manual_seed(0))
     hist = kl_estimates_histogram(est.estimates, est.analytic, 10)
     assert [t.name for t in hist.data] == ["MC estimates", "mean of the estimates", "closed form"]
     assert len(hist.layout.shapes) == 2 and hist.layout.shapes[1].x0 == est.analytic
-    curve = dg.kl_error_curve(posterior(), ns=(1, 10), n_repeats=20, generator=torch.Generator().manual_seed(0))
+    curve = estimators.kl_error_curve(posterior(), ns=(1, 10), n_repeats=20, generator=torch.Generator().manual_seed(0))
     fig = kl_error_loglog({"one": curve})
     assert fig.layout.xaxis.type == "log" and len(fig.data) == 2
     fig = iwae_vs_k([1, 10], {"m": np.array([100.0, 98.0])}, {"m": 100.0}, reference=97.0, reference_label="card")

@@ -12,12 +12,13 @@ import pytest
 import torch
 
 import vae
-from vae.export import (decode_f32, decode_with_spec, decoder_spec, encode_f32, mark_cell, model_zip, nearest_cell,
-                        points_payload, supports_live_decoding)
+from explorer.browser_decoder import decode_f32, decode_with_spec, decoder_spec, encode_f32, points_payload, supports_live_decoding
+from explorer.images import mark_cell, nearest_cell
+from explorer.registry import model_zip
 from vae.latent import grid_values, manifold_codes
-from vae.viz import tile
+from explorer.images import tile
 
-DECODER_MATH_JS = Path(__file__).resolve().parent.parent / "app_pages" / "components" / "decoder_math.js"
+DECODER_MATH_JS = Path(__file__).resolve().parent.parent / "pages" / "ui" / "components" / "decoder_math.js"
 
 
 def _model(latent_dim: int, likelihood: str = "bernoulli", arch: str = "mlp", hidden=(32, 16), shape=(1, 8, 8), seed=0):
@@ -100,14 +101,14 @@ def test_points_payload_carries_the_chosen_dims():
 def test_model_zip_round_trips_through_load_model(tmp_path):
     model = _model(2)
     cfg = model.config
-    path = vae.save_model(model, tmp_path / "tiny", vae.make_card(cfg, "digits"))
+    path = vae.save_model(model, tmp_path / "tiny", vae.ModelCard.new(cfg, "digits"))
     data = model_zip(path)
     assert data == model_zip(path)  # deterministic bytes
     with zipfile.ZipFile(io.BytesIO(data)) as zf:
         assert sorted(zf.namelist()) == ["tiny/card.json", "tiny/model.safetensors"]
         zf.extractall(tmp_path / "unzipped")
     loaded, card = vae.load_model(tmp_path / "unzipped" / "tiny")
-    assert card["dataset"] == "digits"
+    assert card.dataset == "digits"
     z = torch.randn(3, 2)
     torch.testing.assert_close(loaded.generate(z), model.generate(z))
     with pytest.raises(vae.CheckpointError):

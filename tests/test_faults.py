@@ -27,8 +27,9 @@ import pytest
 import torch
 
 import vae.checkpoint
-from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, list_models, load_card, load_model, make_card, save_model
-from vae.config import VAEConfig
+from vae.card import ModelCard
+from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, list_models, load_card, load_model, save_model
+from vae.config import TrainConfig, VAEConfig
 from vae.model import VAE
 
 EPOCHS = 1
@@ -50,10 +51,10 @@ def _env() -> dict[str, str]:
 def _check_complete(path: Path) -> int:
     """DIR is a whole model from a finished run: it loads, and its card describes that run. Returns its seed."""
     model, card = load_model(path)
-    assert card["dataset"] == "digits" and card["status"] == "complete", card.get("status")
-    assert len(card["history"]) == EPOCHS and card["train_config"]["epochs"] == EPOCHS
+    assert card.dataset == "digits" and card.status == "complete", card.status
+    assert len(card.history) == EPOCHS and card.train_config.epochs == EPOCHS
     assert list(model.config.hidden_dims) == [1024, 1024]
-    return card["train_config"]["seed"]
+    return card.train_config.seed
 
 
 def _temporaries(out: Path) -> list[Path]:
@@ -133,7 +134,7 @@ def test_a_killed_training_run_leaves_the_old_model_or_a_complete_new_one(tmp_pa
 def _save(path: Path, seed: int) -> VAE:
     torch.manual_seed(seed)
     model = VAE(CFG)
-    save_model(model, path, make_card(CFG, "digits"))
+    save_model(model, path, ModelCard.new(CFG, "digits"))
     return model
 
 
@@ -215,15 +216,14 @@ def test_a_save_cleans_up_what_killed_saves_left_behind(tmp_path):
     assert _same(load_model(tmp_path / "m")[0], new)
 
 
-# --- training jobs in their own process (vae.jobs, isolate=True: what the app uses) -------------
+# --- training jobs in their own process (explorer.jobs, isolate=True: what the app uses) -------------
 
 JOB_CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
 JOB_TIMEOUT = 180  # seconds; a job's process starts in about 2 s and trains a tiny epoch in a fraction of one
 
 
 def _process_job(tmp_path, name="p", epochs=3, **kw):
-    from vae.config import TrainConfig
-    from vae.jobs import TrainingJob
+    from explorer.jobs import TrainingJob
 
     return TrainingJob(name, "digits", JOB_CFG, TrainConfig(epochs=epochs, batch_size=64), tmp_path, isolate=True, **kw)
 
@@ -253,7 +253,7 @@ def test_a_job_process_keeps_training_while_this_process_is_busy(tmp_path):
     assert snap.state == "done" and len(snap.history) == 20, snap.message
     assert snap.recon.shape == (2, 8, 8, 8)
     model, card = load_model(tmp_path / "p")
-    assert card["status"] == "complete" and card["history"] == list(snap.history)
+    assert card.status == "complete" and list(card.history) == list(snap.history)
 
 
 def test_stopping_a_job_process_saves_its_last_finished_epoch(tmp_path):
@@ -270,8 +270,7 @@ def test_stopping_a_job_process_saves_its_last_finished_epoch(tmp_path):
 
 
 def test_a_job_process_reports_failures_as_messages(tmp_path, monkeypatch):
-    from vae.config import TrainConfig
-    from vae.jobs import TrainingJob
+    from explorer.jobs import TrainingJob
 
     empty = tmp_path / "no-data"
     empty.mkdir()
@@ -287,7 +286,7 @@ def test_a_job_process_reports_failures_as_messages(tmp_path, monkeypatch):
 PARENT = """
 import sys, time
 from vae.config import TrainConfig, VAEConfig
-from vae.jobs import TrainingJob
+from explorer.jobs import TrainingJob
 job = TrainingJob("orphan", "digits", VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,)),
                   TrainConfig(epochs=100000, batch_size=64), sys.argv[1], isolate=True).start()
 while not job.snapshot().history:
@@ -317,7 +316,7 @@ def test_a_killed_server_leaves_no_training_process_behind_and_the_last_epoch_sa
             parent.kill()
             parent.wait()
     card = load_card(tmp_path / "orphan")
-    assert card["status"] == "stopped" and len(card["history"]) >= 1
+    assert card.status == "stopped" and len(card.history) >= 1
     load_model(tmp_path / "orphan")
 
 

@@ -3,11 +3,12 @@
 import numpy as np
 import pytest
 
-import vae.jobs
+import explorer.jobs
 from vae.checkpoint import load_card, load_model
 from vae.config import TrainConfig, VAEConfig
-from vae.jobs import TrainingJob, image_shape, is_training
+from explorer.jobs import TrainingJob, image_shape, is_training
 from vae.train import TrainingDiverged, fit
+from explorer import jobs
 
 CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
 TIMEOUT = 120  # seconds; a tiny job takes well under one on an idle machine
@@ -31,14 +32,14 @@ def test_a_job_trains_saves_a_loadable_model_and_reports_progress(tmp_path):
     assert snap.progress == 1.0 and snap.epoch == 3 and snap.steps_per_epoch == 23  # 1,437 images / 64
     assert "saved as tiny" in snap.message
     assert [r["epoch"] for r in snap.history] == [1, 2, 3]
-    assert snap.recon.shape == (2, vae.jobs.N_RECON, 8, 8) and snap.recon.dtype == np.uint8
+    assert snap.recon.shape == (2, jobs.N_RECON, 8, 8) and snap.recon.dtype == np.uint8
     assert not snap.recon.flags.writeable
     assert snap.saved_path == tmp_path / "tiny" and snap.elapsed > 0
 
     model, card = load_model(snap.saved_path)
-    assert card["status"] == "complete" and card["dataset"] == "digits" and card["name"] == "tiny"
-    assert [r["epoch"] for r in card["history"]] == [1, 2, 3]
-    assert card["metrics"]["neg_elbo"] > 0 and card["train_config"]["epochs"] == 3
+    assert card.status == "complete" and card.dataset == "digits" and card.name == "tiny"
+    assert [r["epoch"] for r in card.history] == [1, 2, 3]
+    assert card.metrics.neg_elbo > 0 and card.train_config.epochs == 3
     assert model.config == CFG
 
 
@@ -63,7 +64,7 @@ def test_stop_mid_run_saves_the_last_finished_epoch(tmp_path):
     n = len(snap.history)
     assert 2 <= n < 500 and f"stopped after {n} of 500 epochs" in snap.message
     card = load_card(snap.saved_path)
-    assert card["status"] == "stopped" and len(card["history"]) == n  # the model matches its history
+    assert card.status == "stopped" and len(card.history) == n  # the model matches its history
     load_model(snap.saved_path)
 
 
@@ -93,7 +94,7 @@ def test_divergence_after_an_epoch_saves_the_last_good_epoch(tmp_path, monkeypat
     snap = _run(_job(tmp_path, epochs=5))
     assert snap.state == "diverged" and "diverged in epoch 2" in snap.message and "last good epoch (1)" in snap.message
     card = load_card(snap.saved_path)
-    assert card["status"] == "diverged" and len(card["history"]) == 1
+    assert card.status == "diverged" and len(card.history) == 1
 
 
 @pytest.mark.parametrize("name", ["../x", "", ".hidden", "a/b", "x" * 65])
@@ -137,8 +138,8 @@ def test_two_jobs_in_parallel_both_finish_intact(tmp_path):
         snap = job.snapshot()
         assert snap.state == "done", snap.message
         model, card = load_model(tmp_path / job.name)
-        assert card["name"] == job.name and [r["epoch"] for r in card["history"]] == list(range(1, epochs + 1))
-        assert card["history"] == list(snap.history)
+        assert card.name == job.name and [r["epoch"] for r in card.history] == list(range(1, epochs + 1))
+        assert list(card.history) == list(snap.history)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no temporary folders left behind
 
 
@@ -174,7 +175,7 @@ def test_interpreter_exit_stops_running_jobs_and_they_save(tmp_path):
     job = _job(tmp_path, name="exiting", epochs=500).start()
     while not job.snapshot().history:
         assert not job.join(0.05), job.snapshot().message
-    vae.jobs._stop_all_at_exit()  # what atexit runs
+    jobs._stop_all_at_exit()  # what atexit runs
     snap = job.snapshot()
     assert snap.state == "stopped" and load_card(tmp_path / "exiting")["status"] == "stopped"
 
@@ -184,5 +185,5 @@ def test_a_conditional_job_trains_on_labels_and_saves_a_conditional_model(tmp_pa
     snap = _run(TrainingJob("cvae", "digits", cfg, TrainConfig(epochs=2, batch_size=64), tmp_path))
     assert snap.state == "done", snap.message
     model, card = load_model(snap.saved_path)
-    assert model.config == cfg and card["metrics"]["neg_elbo"] > 0
-    assert snap.recon.shape == (2, vae.jobs.N_RECON, 8, 8)
+    assert model.config == cfg and card.metrics.neg_elbo > 0
+    assert snap.recon.shape == (2, jobs.N_RECON, 8, 8)

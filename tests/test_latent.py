@@ -5,8 +5,7 @@ import pytest
 import torch
 
 from vae.config import VAEConfig
-from vae.latent import (active_units, decode, encode_dataset, grid_values, interpolate, manifold_codes, prior_samples,
-                        project_2d, traverse)
+from vae.latent import active_units, decode_images, encode_dataset, grid_values, interpolate, manifold_codes, prior_samples, project_2d, traverse
 from vae.model import VAE
 
 
@@ -19,7 +18,7 @@ def test_encode_and_decode_in_batches_match_one_big_batch():
     torch.testing.assert_close(enc.mu, q.mu.detach())
     torch.testing.assert_close(enc.logvar, q.logvar.detach())
     assert torch.equal(enc.labels, y) and len(enc) == 25
-    images = decode(model, enc.mu, batch_size=4)
+    images = decode_images(model, enc.mu, batch_size=4)
     torch.testing.assert_close(images, model.generate(q.mu).detach())
 
 
@@ -102,7 +101,7 @@ def test_reconstruct_modes_and_scores_match_the_loss_functions():
 
 
 def test_ellipse_points_trace_one_sigma_outlines():
-    from vae.latent import ellipse_points
+    from explorer.figures import ellipse_points
 
     xs, ys = ellipse_points(np.array([[1.0, 2.0], [0.0, 0.0]]), np.array([[0.5, 0.25], [1.0, 1.0]]), n=9)
     assert len(xs) == len(ys) == 20 and np.isnan(xs[9]) and np.isnan(xs[19])
@@ -111,7 +110,7 @@ def test_ellipse_points_trace_one_sigma_outlines():
 
 
 def test_aggregate_posterior_of_prior_shaped_codes_matches_the_prior_and_has_no_holes():
-    from vae.latent import density_grid
+    from explorer.holes import density_grid
     from vae.model import StandardNormalPrior
 
     grid = density_grid(StandardNormalPrior(2), np.zeros((50, 2)), np.zeros((50, 2)), n=60)
@@ -120,7 +119,7 @@ def test_aggregate_posterior_of_prior_shaped_codes_matches_the_prior_and_has_no_
 
 
 def test_aggregate_posterior_integrates_to_one_and_a_ring_of_codes_leaves_a_hole_at_the_centre():
-    from vae.latent import density_grid
+    from explorer.holes import density_grid
     from vae.model import StandardNormalPrior
 
     angle = np.linspace(0, 2 * np.pi, 400, endpoint=False)

@@ -7,9 +7,7 @@ import torch
 from torch.distributions import Normal, kl_divergence
 
 from vae.config import TrainConfig, VAEConfig
-from vae.losses import (
-    bernoulli_nll, elbo_terms, iwae_log_likelihood, kl_monte_carlo, neg_elbo_per_image, reconstruction_nll,
-)
+from vae.losses import bernoulli_nll, elbo_terms, iwae_log_likelihood, kl_monte_carlo, neg_elbo_per_image, reconstruction_nll
 from vae.model import VAE, DiagonalGaussian
 
 TINY = dict(input_shape=(1, 8, 8), latent_dim=3, hidden_dims=(16,))

@@ -73,7 +73,7 @@ def test_picking_another_model_changes_the_numbers(app):
 
 
 def test_reconstructions_page_reshuffle_and_modes(app):
-    app.switch_page("app_pages/reconstruct.py").run()
+    app.switch_page("pages/explore/reconstruct.py").run()
     assert not app.exception, [e.value for e in app.exception]
     first = app.session_state["recon_grid"].clone()
     assert first.shape == (16, 1, 28, 28)
@@ -87,7 +87,7 @@ def test_reconstructions_page_reshuffle_and_modes(app):
 
 
 def test_latent_map_page_renders_the_scatter(app):
-    app.switch_page("app_pages/latent_map.py").run()
+    app.switch_page("pages/explore/latent_map.py").run()
     assert not app.exception, [e.value for e in app.exception]
     charts = app.get("plotly_chart")
     assert len(charts) == 1
@@ -97,7 +97,7 @@ def test_latent_map_page_renders_the_scatter(app):
 
 def test_latent_map_projection_for_a_16d_model(app):
     select_model(app, "mnist-z16")
-    app.switch_page("app_pages/latent_map.py").run()
+    app.switch_page("pages/explore/latent_map.py").run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.radio(key="map_method").value == "pca"
     assert len(app.get("plotly_chart")) == 1

@@ -13,13 +13,15 @@ from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = sorted(re.findall(r'st\.Page\("(app_pages/[a-z_]+\.py)"', (ROOT / "app.py").read_text()))
+PAGES = sorted(re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text()))
 VARIANTS = ["mnist-cvae-z2", "mnist-mog-z2", "mnist-z2-gaussian"]
 
 
 def test_the_navigation_lists_every_page_file():
-    files = {f"app_pages/{p.name}" for p in (ROOT / "app_pages").glob("*.py") if p.name not in {"common.py", "__init__.py"}}
+    sections = [d for d in (ROOT / "pages").iterdir() if d.is_dir() and d.name != "ui"]
+    files = {str(p.relative_to(ROOT)) for d in sections for p in d.glob("*.py")}
     assert set(PAGES) == files
+    assert not list((ROOT / "pages").glob("*.py")), "a .py file directly in pages/ turns on Streamlit's legacy multipage mode"
 
 
 @pytest.mark.parametrize("model", VARIANTS)

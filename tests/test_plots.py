@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from vae.plots import latent_scatter, training_curves
+from explorer.figures import latent_scatter, training_curves
 
 
 def test_latent_scatter_one_trace_per_class_with_rows_in_customdata():

@@ -16,7 +16,8 @@ import pytest
 import torch
 from PIL import Image
 
-from vae.data import load_dataset, preprocess_image
+from vae.data import load_dataset
+from explorer.uploads import preprocess_image
 
 
 @pytest.fixture(scope="module")

@@ -49,7 +49,7 @@ def test_readme_run_command_binds_to_localhost():
 
 def test_no_code_path_unpickles():
     """Weights are safetensors only: nothing in the app or the core calls torch.load or pickle."""
-    sources = [ROOT / "app.py", *ROOT.glob("vae/*.py"), *ROOT.glob("app_pages/**/*.py"), *ROOT.glob("benchmarks/*.py")]
+    sources = [ROOT / "app.py", *ROOT.glob("vae/*.py"), *ROOT.glob("explorer/*.py"), *ROOT.glob("pages/**/*.py"), *ROOT.glob("benchmarks/*.py")]
     pattern = re.compile(r"torch\.load\(|pickle\.loads?\(|import pickle|weights_only\s*=\s*False|dill|joblib\.load")
     offenders = [f"{p.relative_to(ROOT)}:{n}" for p in sources for n, line in enumerate(p.read_text().splitlines(), 1)
                  if pattern.search(line)]
@@ -90,7 +90,7 @@ def test_the_train_page_name_box_cannot_leave_the_models_folder(tmp_path, monkey
     monkeypatch.setenv("VAE_USER_MODELS_DIR", str(user))
     monkeypatch.chdir(tmp_path)
     at = AppTest.from_file(str(ROOT / "app.py"), default_timeout=120).run()
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/build/train.py").run()
     for name in UNSAFE_NAMES:
         at.text_input(key="train_name").set_value(name)
         at.number_input(key="train_epochs").set_value(1)

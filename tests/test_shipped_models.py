@@ -7,6 +7,7 @@ import pytest
 from data_root import held_out_split
 
 import vae
+from explorer import registry
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
@@ -21,12 +22,12 @@ def test_the_shipped_models_are_present():
 @pytest.mark.parametrize("path", SHIPPED, ids=lambda p: p.name)
 def test_shipped_model_loads_and_beats_the_mean_image(path):
     model, card = vae.load_model(path)
-    assert card["status"] == "complete" and card["history"], "shipped models finished their training"
-    assert {"neg_elbo", "recon", "kl", "active_units"} <= set(card["metrics"])
+    assert card.status == "complete" and card.history, "shipped models finished their training"
+    assert {"neg_elbo", "recon", "kl", "active_units"} <= set(card.metrics.to_dict())
     try:
-        split, _ = vae.data.showable_split(card["dataset"], "test")  # MNIST falls back to the bundled sample
+        split, _ = registry.showable_split(card.dataset, "test")  # MNIST falls back to the bundled sample
     except vae.DatasetUnavailable:
-        held_out_split(card["dataset"])  # skips locally, fails in CI, saying how to provide the files
+        held_out_split(card.dataset)  # skips locally, fails in CI, saying how to provide the files
         raise
     x = split.x[:500]
     mean_image = vae.load_dataset(split.name, "train").x.mean(0, keepdim=True)
@@ -41,11 +42,11 @@ def test_shipped_model_loads_and_beats_the_mean_image(path):
 def test_card_metrics_reproduce(path):
     """The test -ELBO in the card is what evaluating the weights gives now (same seed)."""
     model, card = vae.load_model(path)
-    split = held_out_split(card["dataset"])  # skips without the files locally, fails in CI
-    assert len(split) == card["metrics"]["n_images"]
+    split = held_out_split(card.dataset)  # skips without the files locally, fails in CI
+    assert len(split) == card.metrics.n_images
     now = vae.evaluate(model, split.x, labels=split.y)
-    assert now["neg_elbo"] == pytest.approx(card["metrics"]["neg_elbo"], abs=1e-3)
-    assert card["history"][-1]["test_neg_elbo"] == pytest.approx(now["neg_elbo"], abs=1e-3)
+    assert now["neg_elbo"] == pytest.approx(card.metrics.neg_elbo, abs=1e-3)
+    assert card.history[-1]["test_neg_elbo"] == pytest.approx(now["neg_elbo"], abs=1e-3)
 
 
 def test_shipped_models_are_small_and_need_no_pickle():
@@ -61,8 +62,8 @@ def test_readme_model_table_quotes_the_cards():
     readme = (MODELS.parent / "README.md").read_text()
     rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines() if line.startswith("| `")}
     for path in SHIPPED:
-        m = vae.load_card(path)["metrics"]
+        m = vae.load_card(path).metrics
         assert path.name in rows, f"{path.name} missing from the README's model table"
-        assert f"{m['neg_elbo']:.2f}" in rows[path.name], (path.name, m["neg_elbo"])
-        if "iwae_nll" in m:
-            assert f"{m['iwae_nll']:.2f}" in rows[path.name], (path.name, m["iwae_nll"])
+        assert f"{m.neg_elbo:.2f}" in rows[path.name], (path.name, m.neg_elbo)
+        if m.iwae_nll is not None:
+            assert f"{m.iwae_nll:.2f}" in rows[path.name], (path.name, m.iwae_nll)

@@ -20,7 +20,7 @@ def user_models(tmp_path_factory):
     root = tmp_path_factory.mktemp("user-models")
     torch.manual_seed(0)
     cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), n_classes=10)
-    vae.save_model(vae.VAE(cfg), root / "tiny-cvae", vae.make_card(cfg, "digits"))
+    vae.save_model(vae.VAE(cfg), root / "tiny-cvae", vae.ModelCard.new(cfg, "digits"))
     return root
 
 
@@ -49,7 +49,7 @@ def percent(value: str) -> float:
 
 def test_anomalies_on_the_default_model_separate_digits_from_clothes_and_noise(monkeypatch, user_models):
     monkeypatch.setenv("VAE_DATA_DIR", str(data_root("fashion-mnist")))
-    at = open_page(monkeypatch, user_models, "app_pages/anomaly.py")
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py")
     assert at.title[0].value == "Anomalies"
     m = metrics(at)
     # the default threshold is the 95th percentile of the normal scores: about 5% false alarms
@@ -80,7 +80,7 @@ def test_anomalies_on_the_default_model_separate_digits_from_clothes_and_noise(m
 
 
 def test_anomaly_score_choice_and_sizes(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/anomaly.py", model="digits-z2")
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="digits-z2")
     before = metrics(at)
     at.select_slider(key="anomaly_n").set_value(100).run()
     sizes = at.table[1].value["images"]
@@ -94,7 +94,7 @@ def test_anomaly_score_choice_and_sizes(monkeypatch, user_models):
 
 def test_anomalies_explain_normal_for_a_fashion_model(monkeypatch, user_models):
     monkeypatch.setenv("VAE_DATA_DIR", str(data_root("fashion-mnist")))
-    at = open_page(monkeypatch, user_models, "app_pages/anomaly.py", model="fashion-z2")
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="fashion-z2")
     text = " ".join(md.value for md in at.markdown)
     assert "not on digits" in text and "fashion-mnist test image" in text
     assert 0 <= float(metrics(at)["ROC AUC"]) <= 1
@@ -106,7 +106,7 @@ def test_anomalies_explain_normal_for_a_fashion_model(monkeypatch, user_models):
 
 
 def test_anomalies_marginalise_the_label_of_a_conditional_model(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/anomaly.py", model="tiny-cvae")
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="tiny-cvae")
     assert any("conditional model" in c.value for c in at.caption)
     assert 0 <= float(metrics(at)["ROC AUC"]) <= 1
 
@@ -114,7 +114,7 @@ def test_anomalies_marginalise_the_label_of_a_conditional_model(monkeypatch, use
 # ------------------------------------------------------------------ clusters
 
 def test_clusters_on_the_default_model(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/clusters.py")
+    at = open_page(monkeypatch, user_models, "pages/explore/clusters.py")
     assert at.title[0].value == "Clusters"
     m = metrics(at)
     purity, nmi, baseline = float(m["Purity"]), float(m["NMI"]), float(m["One big cluster"])
@@ -134,7 +134,7 @@ def test_clusters_on_the_default_model(monkeypatch, user_models):
 
 
 def test_clusters_of_a_16d_model_are_shown_through_pca(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/clusters.py", model="mnist-z16")
+    at = open_page(monkeypatch, user_models, "pages/explore/clusters.py", model="mnist-z16")
     assert at.radio(key="clusters_view").value == "pca"
     assert float(metrics(at)["NMI"]) > 0.3
     spec = json.loads(at.get("plotly_chart")[0].proto.spec)
@@ -144,7 +144,7 @@ def test_clusters_of_a_16d_model_are_shown_through_pca(monkeypatch, user_models)
 
 
 def test_clusters_page_stops_for_a_conditional_model(monkeypatch, user_models):
-    at = open_page(monkeypatch, user_models, "app_pages/clusters.py", model="tiny-cvae")
+    at = open_page(monkeypatch, user_models, "pages/explore/clusters.py", model="tiny-cvae")
     assert any("conditional VAE" in i.value for i in at.info)
     assert not at.metric
 
@@ -161,7 +161,7 @@ def one_thread():
 
 
 def test_toy_page_trains_on_click_and_shows_the_result(monkeypatch, user_models, one_thread):
-    at = open_page(monkeypatch, user_models, "app_pages/toy.py")
+    at = open_page(monkeypatch, user_models, "pages/learn/toy.py")
     assert at.title[0].value == "2-D toy VAE"
     assert "toy_result" not in at.session_state and at.info  # nothing trained yet: a hint, and the data preview
     assert len(at.get("plotly_chart")) == 1
@@ -185,7 +185,7 @@ def test_toy_page_trains_on_click_and_shows_the_result(monkeypatch, user_models,
 
 
 def test_toy_page_is_seeded(monkeypatch, user_models, one_thread):
-    at = open_page(monkeypatch, user_models, "app_pages/toy.py")
+    at = open_page(monkeypatch, user_models, "pages/learn/toy.py")
     at.select_slider(key="toy_epochs").set_value(10).run()
     at.button(key="toy_train").click().run()
     first = at.session_state["toy_result"]["result"].recon.copy()

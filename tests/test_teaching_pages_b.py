@@ -27,7 +27,8 @@ def ok(at):
 
 
 def open_page(at, page):
-    return ok(at.switch_page(f"app_pages/{page}.py").run())
+    section = "learn" if page in ("home", "toy", "likelihood", "kl") else "explore"
+    return ok(at.switch_page(f"pages/{section}/{page}.py").run())
 
 
 def select_model(at, name):

@@ -1,11 +1,11 @@
-"""vae.toy: seeded 2-D data, the scaler into the decoder's range, and training the toy VAE."""
+"""explorer.toy: seeded 2-D data, the scaler into the decoder's range, and training the toy VAE."""
 
 import numpy as np
 import pytest
 import torch
 
-from vae.plots import toy_panels
-from vae.toy import MARGIN, TOY_DATASETS, Scaler, latent_grid_lines, make_toy_data, toy_config, train_toy
+from explorer.figures import toy_panels
+from explorer.toy import MARGIN, TOY_DATASETS, Scaler, latent_grid_lines, make_toy_data, toy_config, train_toy
 
 
 @pytest.fixture(autouse=True)

@@ -13,7 +13,7 @@ APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 def _open_train_page():
     at = AppTest.from_file(APP, default_timeout=120).run()  # run once so st.navigation registers the pages
-    at.switch_page("app_pages/train.py").run()
+    at.switch_page("pages/build/train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
 
@@ -129,4 +129,4 @@ def test_a_conditional_run_with_a_mixture_prior_trains_and_saves_that_model(page
     assert snap.state == "done", snap.message
     model, card = vae.load_model(user_dir / "cvae-mog")
     assert model.config.n_classes == 10 and model.config.prior == "mog"
-    assert snap.recon is not None and card["metrics"]["neg_elbo"] > 0
+    assert snap.recon is not None and card.metrics.neg_elbo > 0

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from vae.viz import png_bytes, png_data_url, tile, to_uint8, upscale
+from explorer.images import png_bytes, png_data_url, tile, to_uint8, upscale
 
 
 def test_to_uint8_shapes_and_rounding():

@@ -1,9 +1,10 @@
 """Checkpoints: a model is a directory holding `model.safetensors` and `card.json`.
 
 The weights are stored with safetensors (plain tensors, no pickled code: loading a checkpoint
-can never execute anything). The card describes the model completely: its `VAEConfig`, the
-dataset it was trained on, the `TrainConfig`, the per-epoch history, test metrics, creation
-time and library versions, so `info` and the app can show it without loading weights.
+can never execute anything). The card (`vae.card.ModelCard`, validated on load) describes
+the model completely: its `VAEConfig`, the dataset it was trained on, the `TrainConfig`, the
+per-epoch history, test metrics, creation time and library versions, so `info` and the app can
+show it without loading weights.
 
 Writes are atomic: the directory is written under a temporary name beside the target and
 renamed into place, so a killed process leaves either the old model or the new one, never a
@@ -17,31 +18,28 @@ raises `CheckpointError` (a `ValueError`) with a readable reason.
 from __future__ import annotations
 
 import ctypes
-import datetime as _dt
 import errno
 import functools
 import glob
 import json
 import os
-import platform
 import re
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
 
 import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
+from .card import ModelCard
 from .config import VAEConfig
 from .model import VAE
 
 WEIGHTS_FILE = "model.safetensors"
 CARD_FILE = "card.json"
-FORMAT_VERSION = 1
 # Model names become directory names: letters, digits, '-', '_', '.', not starting with '.'.
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
@@ -60,38 +58,10 @@ def validate_name(name: str) -> str:
     return name
 
 
-def _versions() -> dict[str, str]:
-    from . import __version__
-
-    return {"vae_explorer": __version__, "torch": torch.__version__, "python": platform.python_version()}
-
-
-def make_card(
-    config: VAEConfig,
-    dataset: str,
-    train_config: dict[str, Any] | None = None,
-    history: list[dict[str, Any]] | None = None,
-    metrics: dict[str, Any] | None = None,
-    **extra: Any,
-) -> dict[str, Any]:
-    """The JSON description stored beside the weights."""
-    return {
-        "format_version": FORMAT_VERSION,
-        "config": config.to_dict(),
-        "dataset": dataset,
-        "train_config": train_config or {},
-        "history": history or [],
-        "metrics": metrics or {},
-        "created_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-        "versions": _versions(),
-        **extra,
-    }
-
-
-def save_model(model: VAE, path: str | Path, card: dict[str, Any]) -> Path:
+def save_model(model: VAE, path: str | Path, card: ModelCard) -> Path:
     """Write `model` and `card` to directory `path` atomically; returns the path."""
     path = Path(path)
-    if card.get("config") != model.config.to_dict():
+    if card.config != model.config:
         raise ValueError("the card's config does not describe this model")
     path.parent.mkdir(parents=True, exist_ok=True)
     _tidy(path)
@@ -99,7 +69,7 @@ def save_model(model: VAE, path: str | Path, card: dict[str, Any]) -> Path:
     try:
         state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
+        (tmp / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, allow_nan=False) + "\n")
         for f in (WEIGHTS_FILE, CARD_FILE):  # reach the disk before the rename makes it visible
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -188,8 +158,8 @@ def _tidy(path: Path) -> None:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def load_card(path: str | Path) -> dict[str, Any]:
-    """Read and check a model's card.json (no weights are read)."""
+def load_card(path: str | Path) -> ModelCard:
+    """Read and validate a model's card.json (no weights are read); CheckpointError says what is wrong."""
     path = Path(path)
     card_path = path / CARD_FILE
     if not path.is_dir():
@@ -199,25 +169,22 @@ def load_card(path: str | Path) -> dict[str, Any]:
     if not card_path.is_file():
         raise CheckpointError(f"{path.name}: {CARD_FILE} is missing")
     try:
-        card = json.loads(card_path.read_text())
+        data = json.loads(card_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise CheckpointError(f"{path.name}: {CARD_FILE} is corrupted or truncated ({e})") from None
-    if not isinstance(card, dict) or "config" not in card:
-        raise CheckpointError(f"{path.name}: {CARD_FILE} has no model config")
-    if card.get("format_version") != FORMAT_VERSION:
-        raise CheckpointError(f"{path.name}: card format {card.get('format_version')!r} is not supported (expected {FORMAT_VERSION})")
+    except OSError as e:
+        raise CheckpointError(f"{path.name}: {CARD_FILE} cannot be read ({e.strerror or e})") from None
     try:
-        VAEConfig.from_dict(card["config"])
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path.name}: invalid model config in {CARD_FILE}: {e}") from None
-    return card
+        return ModelCard.from_dict(data)
+    except ValueError as e:
+        raise CheckpointError(f"{path.name}: invalid {CARD_FILE}: {e}") from None
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, dict[str, Any]]:
+def load_model(path: str | Path, device: str | torch.device = "cpu") -> tuple[VAE, ModelCard]:
     """Load a model directory; returns (model in eval mode, card). Never executes stored code."""
     path = Path(path)
     card = load_card(path)
-    config = VAEConfig.from_dict(card["config"])
+    config = card.config
     weights = path / WEIGHTS_FILE
     if not weights.is_file():
         raise CheckpointError(f"{path.name}: {WEIGHTS_FILE} is missing")
@@ -247,7 +214,7 @@ def _check_shapes(name: str, config: VAEConfig, expected: dict[str, tuple], got:
         raise CheckpointError(f"{name}: weight shapes do not match the card's config: {'; '.join(wrong[:3])}")
 
 
-def check_weights(path: str | Path, card: dict[str, Any]) -> None:
+def check_weights(path: str | Path, card: ModelCard) -> None:
     """Check a model's weights file against its card from the file's header alone (no tensor is read).
 
     Finds a missing, truncated or corrupted file and weights of another architecture or shape,
@@ -260,7 +227,7 @@ def check_weights(path: str | Path, card: dict[str, Any]) -> None:
         st = weights.stat()
     except OSError:
         raise CheckpointError(f"{path.name}: {WEIGHTS_FILE} is missing") from None
-    error = _header_problem(str(weights), st.st_mtime_ns, st.st_size, json.dumps(card["config"], sort_keys=True))
+    error = _header_problem(str(weights), st.st_mtime_ns, st.st_size, json.dumps(card.config.to_dict(), sort_keys=True))
     if error:
         raise CheckpointError(error)
 
@@ -287,7 +254,7 @@ def _header_problem(weights: str, mtime_ns: int, size: int, config_json: str) ->
     return None
 
 
-def list_models(*roots: str | Path) -> list[tuple[Path, dict[str, Any] | None, str | None]]:
+def list_models(*roots: str | Path) -> list[tuple[Path, ModelCard | None, str | None]]:
     """Every model directory under the given roots: (path, card or None, error or None).
 
     Broken models are listed with their reason instead of raising, so a picker can show them:

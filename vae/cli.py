@@ -9,13 +9,13 @@ training stops after the current step and saves the last finished epoch.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import signal
 import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-import torch
 
 
 def _hidden_dims(text: str) -> tuple[int, ...]:
@@ -86,7 +86,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     from .config import TrainConfig, VAEConfig
     from .data import load_dataset
-    from .model import VAE
+    from .model import build_model
     from .train import run_training, save_run
 
     download = False if args.offline else None
@@ -102,8 +102,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
         seed=args.seed, device=args.device, schedule=args.schedule, precision=args.precision,
     )
-    torch.manual_seed(args.seed)
-    model = VAE(config)
+    model = build_model(config, args.seed)
     kind = ("conditional " if config.conditional else "") + config.arch
     print(f"training {kind} VAE (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
           f"on {args.dataset}: {len(train):,} train / {len(test):,} test images", file=sys.stderr)
@@ -153,8 +152,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
     metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k,
-                       test_labels=test.y if config.conditional else None)
-    _print_metrics(metrics, args.dataset)
+                       test_labels=test.y if config.conditional else None, trained_in="cli")
+    _print_metrics(metrics.to_dict(), args.dataset)
     print(f"saved {args.out} ({run.status}, {len(run.history)} epochs)", file=sys.stderr)
     return 1 if run.status == "diverged" else 0
 
@@ -171,13 +170,14 @@ def _print_metrics(m: dict[str, Any], dataset: str) -> None:
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from .card import Metrics
     from .checkpoint import load_model, save_model
     from .data import load_dataset
     from .model import resolve_device
     from .train import model_metrics
 
     model, card = load_model(args.model_dir, device=resolve_device(args.device))
-    dataset = args.dataset or card.get("dataset")
+    dataset = args.dataset or card.dataset
     test = load_dataset(dataset, "test", download=False if args.offline else None)
     if test.image_shape != model.config.input_shape:
         raise ValueError(f"{dataset} images are {test.image_shape}, the model expects {model.config.input_shape}")
@@ -185,8 +185,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     y = test.y[: len(x)] if model.config.conditional else None
     metrics = model_metrics(model, x, iwae_k=args.iwae_k, seed=args.seed, labels=y)
     if args.update_card:
-        card["metrics"] = {**card.get("metrics", {}), **metrics}
-        save_model(model.cpu(), args.model_dir, card)
+        save_model(model.cpu(), args.model_dir, dataclasses.replace(card, metrics=Metrics.from_dict(metrics)))
     if args.json:
         keys = ("neg_elbo", "recon", "kl", "iwae_nll", "iwae_k", "active_units")
         print(json.dumps({**{k: metrics.get(k) for k in keys}, "dataset": dataset, "n_images": metrics["n_images"]}))
@@ -196,23 +195,24 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
 
 def _cmd_info(args: argparse.Namespace) -> int:
-    from .checkpoint import load_card
+    from .checkpoint import check_weights, load_card
 
     card = load_card(args.model_dir)
+    check_weights(args.model_dir, card)  # from the file's header: a missing or mismatched weights file
     if args.json:
-        print(json.dumps(card, indent=2))
+        print(json.dumps(card.to_dict(), indent=2))
         return 0
-    c, m = card["config"], card.get("metrics", {})
+    c = card.config
     print(f"model      {args.model_dir}")
-    print(f"dataset    {card.get('dataset')}  ({card.get('n_train', '?')} train / {card.get('n_test', '?')} test)")
-    print(f"arch       {c['arch']} {c['hidden_dims']}  latent {c['latent_dim']}  likelihood {c['likelihood']}")
-    tc = card.get("train_config", {})
-    if tc:
-        print(f"training   {len(card.get('history', []))} epochs ({card.get('status', '?')}), batch {tc.get('batch_size')}, "
-              f"lr {tc.get('lr')} ({tc.get('schedule')}), beta {tc.get('beta')}, warm-up {tc.get('warmup_epochs')}, seed {tc.get('seed')}")
-    if m:
-        _print_metrics(m, card.get("dataset"))
-    print(f"created    {card.get('created_at')}  {card.get('versions')}")
+    print(f"dataset    {card.dataset}  ({card.n_train or '?'} train / {card.n_test or '?'} test)")
+    print(f"arch       {c.arch} {list(c.hidden_dims)}  latent {c.latent_dim}  likelihood {c.likelihood}")
+    tc = card.train_config
+    if tc is not None:
+        print(f"training   {len(card.history)} epochs ({card.status or '?'}), batch {tc.batch_size}, "
+              f"lr {tc.lr} ({tc.schedule}), beta {tc.beta}, warm-up {tc.warmup_epochs}, seed {tc.seed}")
+    if card.metrics is not None:
+        _print_metrics(card.metrics.to_dict(), card.dataset)
+    print(f"created    {card.created_at}  {card.versions}")
     return 0
 
 

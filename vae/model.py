@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from dataclasses import dataclass
 
 import torch
@@ -275,6 +276,21 @@ class VAE(nn.Module):
         x_params = self.decode(z, y)
         return VAEOutput(posterior=posterior, z=z, x_params=x_params, prior=self.prior, sampled=sample,
                          likelihood=self.config.likelihood)
+
+
+_BUILD_LOCK = threading.Lock()
+
+
+def build_model(config: VAEConfig, seed: int = 0) -> VAE:
+    """A fresh VAE whose initial weights depend on (config, seed) alone.
+
+    The one way this project makes a model to train. Seeding is process-wide in torch, so the
+    global generator is forked (the caller's random state is untouched) and the lock keeps two
+    threads from interleaving their seeding and construction.
+    """
+    with _BUILD_LOCK, torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return VAE(config)
 
 
 def resolve_device(device: str = "auto") -> torch.device:

@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from .card import Metrics, ModelCard
 from .config import TrainConfig
 from .latent import active_units, encode_dataset
 from .losses import elbo_terms, iwae_log_likelihood
@@ -252,13 +253,14 @@ def run_training(
 
 
 def save_run(model: VAE, path, run: TrainingRun, dataset: str, cfg: TrainConfig, n_train: int, test: torch.Tensor,
-             iwae_k: int = 0, test_labels: torch.Tensor | None = None, **extra: Any) -> dict[str, Any]:
+             iwae_k: int = 0, test_labels: torch.Tensor | None = None, trained_in: str | None = None) -> Metrics:
     """Measure the trained model on `test` and save it with a full card (atomically); returns the metrics."""
-    from .checkpoint import make_card, save_model
+    from .checkpoint import save_model
 
     model.eval()
-    metrics = model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed, labels=test_labels)
-    card = make_card(model.config, dataset, cfg.to_dict(), run.history, metrics, name=Path(path).name,
-                     status=run.status, train_seconds=round(run.seconds, 1), n_train=n_train, n_test=len(test), **extra)
+    metrics = Metrics.from_dict(model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed, labels=test_labels))
+    card = ModelCard.new(model.config, dataset, train_config=cfg, history=tuple(run.history), metrics=metrics,
+                         name=Path(path).name, status=run.status, trained_in=trained_in,
+                         train_seconds=round(run.seconds, 1), n_train=n_train, n_test=len(test))
     save_model(model, path, card)
     return metrics

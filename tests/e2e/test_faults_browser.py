@@ -144,14 +144,14 @@ def test_two_sessions_training_at_once_both_finish_with_intact_models(new_page, 
     spans = {}
     for name in sessions:
         card = vae.load_card(server.user_models / name)
-        end = datetime.fromisoformat(card["created_at"]).timestamp()
-        spans[name] = (end - card["train_seconds"], end)
+        end = datetime.fromisoformat(card.created_at).timestamp()
+        spans[name] = (end - card.train_seconds, end)
     (a0, a1), (b0, b1) = spans.values()
     assert a0 < b1 + 1 and b0 < a1 + 1, spans
 
     for name in sessions:
         model, card = vae.load_model(server.user_models / name)
-        assert card["status"] == "complete" and len(card["history"]) == epochs and card["name"] == name
+        assert card.status == "complete" and len(card.history) == epochs and card.name == name
     assert sorted(p.name for p in server.user_models.iterdir() if p.name.endswith("-run")) == ["alpha-run", "beta-run"]
     assert not [p for p in server.user_models.iterdir() if p.name.startswith(".")]  # no temporaries left
 

@@ -10,7 +10,7 @@ import numpy as np
 from PIL import Image
 
 import vae
-from vae.viz import png_bytes
+from explorer.images import png_bytes
 
 # sidebar link -> the page's title
 PAGES = {"What is a VAE?": "VAE Latent Explorer", "Reconstructions": "Reconstructions", "Latent map": "Latent map",

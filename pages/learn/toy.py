@@ -3,9 +3,9 @@
 import numpy as np
 import streamlit as st
 
-from app_pages.common import remember
-from vae.plots import toy_panels, training_curves
-from vae.toy import TOY_DATASETS, make_toy_data, train_toy
+from pages.ui.widgets import remember
+from explorer.figures import toy_panels, training_curves
+from explorer.toy import TOY_DATASETS, make_toy_data, train_toy
 
 remember(
     "toy_dataset", "toy_latent", "toy_beta", "toy_epochs", "toy_sigma", "toy_points", "toy_noise", "toy_seed",

@@ -5,8 +5,9 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
+from explorer import uploads
 
 remember("recon_user_label", "recon_mode", "recon_n", "recon_seed")
 
@@ -71,8 +72,8 @@ with tab_test:
 def prepare_upload(data: bytes, size: int) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
     """(preview as sent, model input (1, size, size), None) or (None, None, what is wrong): once per file, not per rerun."""
     try:
-        x = vae.preprocess_image(data, size=size).numpy()
-        return vae.data.preview_image(data), x, None
+        x = uploads.preprocess_image(data, size=size).numpy()
+        return uploads.preview_image(data), x, None
     except ValueError as e:
         return None, None, str(e)
 
@@ -128,6 +129,6 @@ with tab_draw:
                 st.info("The pad is empty: draw a digit on the left.")
             else:
                 try:
-                    show_user_image("your drawing", vae.preprocess_image(image, size=h))
+                    show_user_image("your drawing", uploads.preprocess_image(image, size=h))
                 except ValueError as e:
                     show_problem("your drawing", str(e))

@@ -1,6 +1,6 @@
 """Train a model: choose a dataset and a few knobs, watch the VAE learn live, then explore it.
 
-The run happens in a `vae.jobs.TrainingJob` thread; this page only reads its snapshots, from a
+The run happens in a `jobs.TrainingJob` thread; this page only reads its snapshots, from a
 fragment that redraws twice a second, so training never blocks this or any other session.
 """
 
@@ -11,10 +11,11 @@ import time
 import streamlit as st
 
 import vae
-from app_pages.common import SHIPPED_DIR, pick_model, remember, user_models_dir
-from vae.jobs import TrainingJob, image_shape, is_training
-from vae.plots import training_curves
-from vae.viz import png_data_url, tile, upscale
+from pages.ui.widgets import pick_model, remember
+from explorer.jobs import TrainingJob, image_shape, is_training
+from explorer.figures import training_curves
+from explorer.images import png_data_url, tile, upscale
+from explorer import jobs, registry
 
 remember(
     "train_dataset", "train_download", "train_latent", "train_arch", "train_hidden", "train_likelihood",
@@ -94,7 +95,7 @@ def form_ui(running: bool) -> dict | None:
                              format_func={"standard": "N(0, I)", "mog": "learned mixture of 10 Gaussians"}.get,
                              help="The mixture's KL has no closed form: it is estimated from the sampled z.")
         name = st.text_input("Model name", key="train_name", placeholder="blank: automatic, like digits-z2-hhmmss",
-                             help="Letters, digits, '-', '_' or '.'; saved in " + str(user_models_dir()))
+                             help="Letters, digits, '-', '_' or '.'; saved in " + str(registry.user_models_dir()))
         overwrite = st.checkbox("Replace my model if this name exists", key="train_overwrite")
         submitted = st.form_submit_button("Start training", type="primary", icon=":material/play_arrow:", key="train_start",
                                           disabled=running, width="stretch")
@@ -131,16 +132,16 @@ def make_job(v: dict) -> TrainingJob:
     if not name:  # automatic: unique even when a whole class presses Start in the same second
         base = name = f"{ds}-z{v['latent_dim']}-{time.strftime('%H%M%S')}"
         for i in range(2, 1000):
-            if not (user_models_dir() / name).exists() and not is_training(user_models_dir() / name):
+            if not (registry.user_models_dir() / name).exists() and not is_training(registry.user_models_dir() / name):
                 break
             name = f"{base}-{i}"
     vae.validate_name(name)
-    if (SHIPPED_DIR / name).exists():
+    if (registry.SHIPPED_DIR / name).exists():
         raise ValueError(f"{name!r} is the name of a model that ships with the app; choose another name")
-    if (user_models_dir() / name).exists() and not v["overwrite"]:
+    if (registry.user_models_dir() / name).exists() and not v["overwrite"]:
         raise ValueError(f"you already have a model named {name!r}: tick 'Replace my model if this name exists' "
                          "to overwrite it, or choose another name")
-    return TrainingJob(name, ds, config, tcfg, user_models_dir(), overwrite=v["overwrite"],
+    return TrainingJob(name, ds, config, tcfg, registry.user_models_dir(), overwrite=v["overwrite"],
                        download=True if v["download"] and not v["offline"] else None)
 
 
@@ -226,16 +227,18 @@ def stored_curves(selected) -> None:
         st.info("Pick a model in the sidebar to see how it trained, or train one with the form.")
         return
     card, name = selected.card, selected.entry.name
-    history = card.get("history") or []
+    history = list(card.history)
     st.subheader(f"How {name} trained")
     if not history:
         st.caption("This model's card has no per-epoch history.")
         return
-    tc = card.get("train_config", {})
-    seconds = f" in {card['train_seconds']:.0f} s" if isinstance(card.get("train_seconds"), (int, float)) else ""
-    st.caption(f"{len(history)} epochs{seconds} ({card.get('status', 'complete')}) on {card['dataset']} · batch "
-               f"{tc.get('batch_size', '?')} · learning rate {tc.get('lr', '?')} ({tc.get('schedule', '?')}) · "
-               f"β {tc.get('beta', '?')} · warm-up {tc.get('warmup_epochs', '?')} · seed {tc.get('seed', '?')}")
+    seconds = "" if card.train_seconds is None else f" in {card.train_seconds:.0f} s"
+    text = f"{len(history)} epochs{seconds} ({card.status or 'complete'}) on {card.dataset}"
+    tc = card.train_config
+    if tc is not None:
+        text += (f" · batch {tc.batch_size} · learning rate {tc.lr:g} ({tc.schedule}) · β {tc.beta:g}"
+                 f" · warm-up {tc.warmup_epochs} · seed {tc.seed}")
+    st.caption(text)
     curves(history, key="train_stored_curves")
 
 

@@ -10,9 +10,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.common import _mtime, dataset_or_stop, list_entries, load_model, remember
-from vae import diagnostics as dg
-from vae.viz import tile, upscale
+from pages.ui.cache import load_model
+from pages.ui.widgets import dataset_or_stop, remember
+
+from explorer.images import tile, upscale
+from explorer import estimators, registry
 
 remember("lik_seed", "lik_bernoulli", "lik_gaussian")
 
@@ -33,8 +35,8 @@ def train_command(dataset: str | None) -> str:
 
 def model_choice_ui(kind: str, entries: list, dataset: str | None) -> object | None:
     """A picker for the `kind` decoder's models (of `dataset` when given); None when there are none."""
-    options = [e for e in entries if e.card["config"].get("likelihood", "bernoulli") == kind
-               and not e.card["config"].get("n_classes", 0) and (dataset is None or e.card["dataset"] == dataset)]
+    options = [e for e in entries if e.card.config.likelihood == kind
+               and not e.card.config.conditional and (dataset is None or e.card.dataset == dataset)]
     if not options:
         return None
     names = [e.name for e in options]
@@ -42,24 +44,24 @@ def model_choice_ui(kind: str, entries: list, dataset: str | None) -> object | N
     if st.session_state.get(key) not in names:
         st.session_state[key] = DEFAULTS[kind] if DEFAULTS[kind] in names else names[0]
     name = st.selectbox(f"{kind.capitalize()} decoder", names, key=key,
-                        format_func=lambda n: f"{n} · {next(e for e in options if e.name == n).card['dataset']}")
+                        format_func=lambda n: f"{n} · {next(e for e in options if e.name == n).card.dataset}")
     return next(e for e in options if e.name == name)
 
 
 def column_ui(entry, x: torch.Tensor, seed: int) -> None:
     """Reconstructions, samples and losses of one model on the test images x."""
-    model, card = load_model(str(entry.path), _mtime(entry.path))
+    model, card = load_model(str(entry.path), registry.weights_mtime(entry.path))
     c = model.config
     g = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         q = model.encode(x)
         params = model.decode(q.mu)
         mean, sample = model.mean_image(params), model.sample_x(params, g)
-    stats = dg.reconstruction_stats(model, x, seed=seed)
+    stats = estimators.reconstruction_stats(model, x, seed=seed)
     title = ("Bernoulli: binary cross-entropy" if c.likelihood == "bernoulli"
              else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
     st.markdown(f"##### {title}")
-    st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {card.get('train_config', {}).get('epochs', '?')} epochs")
+    st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {len(card.history)} epochs")
     st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch",
              caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
     a, b, d = st.columns(3)
@@ -76,7 +78,7 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
                    f"= {scaled + const:.1f} nats. The constant is negative because σ = {c.gaussian_std:g} < 1/√(2π).")
     else:
         st.caption(f"Even a perfect reconstruction costs nats here: a grey pixel (0 < x < 1) is a coin that cannot be "
-                   f"predicted exactly. Bits per pixel: {dg.bits_per_dim(nll, c.n_pixels):.3f}.")
+                   f"predicted exactly. Bits per pixel: {estimators.bits_per_dim(nll, c.n_pixels):.3f}.")
 
 
 st.title("Likelihood & samples")
@@ -91,11 +93,11 @@ with b:
                 "$\\mathrm{MSE}=\\tfrac1P\\lVert x-\\hat x\\rVert^2$ over the $P$ pixels:")
     st.latex(r"-\log \mathcal{N}(x;\hat x,\sigma^2 I) = \frac{P\cdot\mathrm{MSE}}{2\sigma^2} + P\log\!\big(\sigma\sqrt{2\pi}\big)")
 
-entries = [e for e in list_entries() if e.card is not None]
+entries = [e for e in registry.list_entries() if e.card is not None]
 pick_b, pick_g, pick_s = st.columns([1, 1, 0.6])
 with pick_b:
     bern = model_choice_ui("bernoulli", entries, None)
-dataset = bern.card["dataset"] if bern is not None else None
+dataset = bern.card.dataset if bern is not None else None
 with pick_g:
     gauss = model_choice_ui("gaussian", entries, dataset)
 with pick_s:
@@ -105,7 +107,7 @@ if bern is None and gauss is None:
     st.info("No model to show: train one on the Train page.")
     st.stop()
 shown = [e for e in (bern, gauss) if e is not None]
-split, _ = dataset_or_stop(shown[0].card["dataset"])
+split, _ = dataset_or_stop(shown[0].card.dataset)
 rows = np.random.default_rng(seed).choice(len(split), size=N_IMAGES, replace=False)
 x = split.x[torch.as_tensor(rows)]
 

@@ -4,9 +4,10 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, encoded, live_metrics, projection, require_model
-from vae.plots import latent_scatter
-from vae.viz import tile, upscale
+from pages.ui.cache import encoded, live_metrics, projection
+from pages.ui.widgets import dataset_or_stop, require_model
+from explorer.figures import latent_scatter
+from explorer.images import tile, upscale
 
 st.title("VAE Latent Explorer")
 st.markdown("#### Squeeze an image into a few numbers, then rebuild it, and see what those numbers mean.")
@@ -66,7 +67,7 @@ with right:
 st.divider()
 st.markdown("##### Where next")
 cols = st.columns(4)
-cols[0].page_link("app_pages/reconstruct.py", label="Reconstruct your own digit", icon=":material/draw:")
-cols[1].page_link("app_pages/latent_map.py", label="See the latent map", icon=":material/scatter_plot:")
-cols[2].page_link("app_pages/decoder.py", label="Drag through latent space", icon=":material/tune:")
-cols[3].page_link("app_pages/train.py", label="Train a model live", icon=":material/model_training:")
+cols[0].page_link("pages/explore/reconstruct.py", label="Reconstruct your own digit", icon=":material/draw:")
+cols[1].page_link("pages/explore/latent_map.py", label="See the latent map", icon=":material/scatter_plot:")
+cols[2].page_link("pages/explore/decoder.py", label="Drag through latent space", icon=":material/tune:")
+cols[3].page_link("pages/build/train.py", label="Train a model live", icon=":material/model_training:")

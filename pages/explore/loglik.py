@@ -6,9 +6,11 @@ from __future__ import annotations
 import numpy as np
 import streamlit as st
 
-from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
-from vae import diagnostics as dg
-from vae.plots import iwae_vs_k
+from pages.ui.cache import load_model, showable_split
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+
+from explorer.figures import iwae_vs_k
+from explorer import estimators
 
 remember("ll_ks", "ll_row", "ll_subset")
 
@@ -17,12 +19,12 @@ KS = [1, 10, 100, 1000]
 
 @st.cache_data(show_spinner="Importance sampling…", max_entries=32)
 def report(path: str, mtime: float, dataset: str, rows: tuple[int, ...], ks: tuple[int, ...],
-           seed: int) -> dg.LogLikelihoodReport:
+           seed: int) -> estimators.LogLikelihoodReport:
     model, _ = load_model(path, mtime)
     split, _ = showable_split(dataset)
     idx = list(rows)
     y = split.y[idx] if model.config.conditional else None
-    return dg.log_likelihood_report(model, split.x[idx], ks, seed=seed, y=y)
+    return estimators.log_likelihood_report(model, split.x[idx], ks, seed=seed, y=y)
 
 
 st.title("Log-likelihood (IWAE)")
@@ -76,11 +78,11 @@ n = st.slider("Images (a random subset of the test split)", min(10, max_n), max_
               min(100, max_n), step=10 if max_n >= 20 else 1, key="ll_subset")
 rows = tuple(sorted(np.random.default_rng(seed).choice(len(split), size=n, replace=False).tolist()))
 rep = report(*sel.key, sel.dataset, rows, tuple(ks), seed)
-card = sel.card.get("metrics", {})
+stored = sel.card.metrics
 reference, ref_label = None, ""
-if "iwae_nll" in card and note is None:
-    reference = float(card["iwae_nll"])
-    ref_label = f"model card: k={card.get('iwae_k')}, all {card.get('n_images', '')} test images"
+if stored is not None and stored.iwae_nll is not None and note is None:
+    reference = stored.iwae_nll
+    ref_label = f"model card: k={stored.iwae_k}, all {stored.n_images or ''} test images"
 a, b = st.columns([2.2, 1], gap="large")
 with a:
     st.plotly_chart(iwae_vs_k(ks, {f"mean of {n} images": -rep.iwae.mean(1)}, {f"mean of {n} images": -float(rep.elbo.mean())},

@@ -154,7 +154,7 @@ def _label_positions(xs, ys, texts, x_range, y_range, width_px: float = 800, hei
 
 def rate_distortion_plot(points: list, selected: str | None = None, levels: list[float] | None = None,
                          height: int = 520):
-    """Distortion against rate for `vae.diagnostics.RDPoint`s, with dashed iso-ELBO lines R + D = c.
+    """Distortion against rate for `explorer.rate_distortion.RDPoint`s, with dashed iso-ELBO lines R + D = c.
 
     Each point is labelled with its model and beta; the `selected` model's point is ringed.
     """
@@ -297,7 +297,7 @@ def iwae_vs_k(ks: list[int], series: dict[str, np.ndarray], elbo: dict[str, floa
     return fig
 
 
-# --- Anomalies, clusters and the 2-D toy VAE (vae.analysis, vae.toy) -----------------------------
+# --- Anomalies, clusters and the 2-D toy VAE (explorer.anomaly, explorer.clusters, explorer.toy) -----------------------------
 
 # Up to 20 clusters with distinct colours (Tableau 10, then its lighter pairs).
 CLUSTER_COLOURS = CLASS_COLOURS + ["#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8",
@@ -453,3 +453,12 @@ def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15),
                       dragmode="pan")
     return fig
+
+
+def ellipse_points(mu: np.ndarray, std: np.ndarray, n: int = 40) -> tuple[np.ndarray, np.ndarray]:
+    """Outline of each 1-sigma posterior ellipse in 2-D: x, y arrays with NaN between ellipses (for one plot trace)."""
+    t = np.linspace(0, 2 * np.pi, n)
+    xs = mu[:, :1] + std[:, :1] * np.cos(t)  # (N, n)
+    ys = mu[:, 1:2] + std[:, 1:2] * np.sin(t)
+    gap = np.full((len(mu), 1), np.nan)
+    return np.hstack([xs, gap]).ravel(), np.hstack([ys, gap]).ravel()

@@ -5,9 +5,11 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, encoded, load_model, projection, remember, require_model, show_images
-from vae.latent import decode, density_grid, ellipse_points
-from vae.plots import add_density_overlay, latent_scatter
+from pages.ui.cache import encoded, load_model, projection
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from explorer.figures import ellipse_points
+from explorer.holes import density_grid
+from explorer.figures import add_density_overlay, latent_scatter
 
 remember("map_method", "map_ellipses", "map_holes")
 
@@ -105,7 +107,7 @@ if grid is not None:
         "training code there, so it draws blends and smudges rather than clear digits.")
     if len(holes):
         y = torch.arange(len(holes)) % 10 if sel.config.conditional else None
-        images = decode(sel.model, torch.from_numpy(holes).float(), labels=y)
+        images = vae.decode_images(sel.model, torch.from_numpy(holes).float(), labels=y)
         with c_images:
             show_images(images, captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)],
                         width=80, scale=4)

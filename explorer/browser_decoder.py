@@ -1,4 +1,4 @@
-"""Getting a model out of PyTorch: a JSON decoder spec for the browser, a model zip, marked grids.
+"""The browser decoder: a JSON spec of a model's decoder that the page decodes with in JavaScript.
 
 `decoder_spec` walks an MLP decoder (Linear / ReLU / Unflatten) and writes each layer's weights
 as base64 little-endian float32, so a page can send them to the browser once and decode every
@@ -8,25 +8,18 @@ tests check both against `VAE.generate`. The mean of p(x|z) is sigmoid(decoder(z
 likelihoods: the Gaussian decoder applies the sigmoid inside `decode`, the Bernoulli one in
 `mean_image` (see `vae.model`).
 
-The remaining helpers serve the decoder page's downloads and manifold figure: the test codes as
-compact base64 arrays, a model directory as zip bytes, and the nearest cell of a manifold grid
-boxed in red.
 """
 
 from __future__ import annotations
 
 import base64
-import io
-import zipfile
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 
-from .checkpoint import CARD_FILE, WEIGHTS_FILE, load_card
-from .model import VAE
+from vae.model import VAE
 
 SPEC_FORMAT = "vae-explorer/decoder-spec"
 SPEC_VERSION = 1
@@ -157,59 +150,3 @@ def points_payload(mu: np.ndarray, labels: np.ndarray, dims: tuple[int, int] = (
     mu = np.asarray(mu, dtype=np.float32)
     xy = mu[:, list(dims)]  # (N, 2)
     return {"n": int(len(xy)), "xy": encode_f32(xy), "labels": np.asarray(labels, dtype=np.int64).tolist()}
-
-
-# --- files --------------------------------------------------------------------------------------
-
-def model_zip(path: str | Path) -> bytes:
-    """A model directory as zip bytes: `<name>/model.safetensors` and `<name>/card.json`.
-
-    The card is checked first (a broken model is not packed); entries carry a fixed timestamp so
-    the same model always gives the same bytes.
-    """
-    path = Path(path)
-    load_card(path)
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w", compression=zipfile.ZIP_DEFLATED) as zf:
-        for name in (CARD_FILE, WEIGHTS_FILE):
-            info = zipfile.ZipInfo(f"{path.name}/{name}", date_time=(2020, 1, 1, 0, 0, 0))
-            info.compress_type = zipfile.ZIP_DEFLATED
-            info.external_attr = 0o644 << 16
-            zf.writestr(info, (path / name).read_bytes())
-    return buf.getvalue()
-
-
-# --- manifold grid marking ----------------------------------------------------------------------
-
-def nearest_cell(values: torch.Tensor | np.ndarray, point: tuple[float, float]) -> tuple[int, int]:
-    """(row, col) of the cell of a `vae.latent.manifold_codes` grid nearest to the 2-D `point`.
-
-    `values` are the grid's ascending coordinates (`grid_values`); rows run from the highest y
-    at the top, columns from the lowest x at the left.
-    """
-    v = np.asarray(values, dtype=np.float64)
-    col = int(np.argmin(np.abs(v - point[0])))
-    row = len(v) - 1 - int(np.argmin(np.abs(v - point[1])))
-    return row, col
-
-
-def mark_cell(grid: np.ndarray, row: int, col: int, cell: int, pad: int = 2, scale: int = 1,
-              color: tuple[int, int, int] = (230, 40, 40), inset: int = 0) -> np.ndarray:
-    """RGB copy (H, W, 3) of a greyscale `vae.viz.tile` grid with a box drawn around one cell.
-
-    `cell` and `pad` are the tile's image size and padding before an optional nearest-neighbour
-    `scale`. The box covers the padding around the cell plus `inset` pixels of the cell's own
-    border (digits have an empty margin, so a thicker box still hides nothing).
-    """
-    rgb = np.repeat(np.asarray(grid, dtype=np.uint8)[..., None], 3, axis=2)
-    step = (cell + pad) * scale
-    top, left = row * step, col * step  # the padding strip just above / left of the cell
-    size = (cell + 2 * pad) * scale
-    bottom, right = min(top + size, rgb.shape[0]), min(left + size, rgb.shape[1])
-    w = max(1, (pad + inset) * scale)
-    col_rgb = np.array(color, dtype=np.uint8)
-    rgb[top:top + w, left:right] = col_rgb
-    rgb[bottom - w:bottom, left:right] = col_rgb
-    rgb[top:bottom, left:left + w] = col_rgb
-    rgb[top:bottom, right - w:right] = col_rgb
-    return rgb

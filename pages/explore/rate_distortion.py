@@ -6,9 +6,11 @@ from __future__ import annotations
 import streamlit as st
 
 import vae
-from app_pages.common import _mtime, dataset_or_stop, encoded, list_entries, remember, user_models_dir
-from vae import diagnostics as dg
-from vae.plots import latent_usage_bars, rate_distortion_plot
+from pages.ui.cache import encoded
+from pages.ui.widgets import dataset_or_stop, remember
+
+from explorer.figures import latent_usage_bars, rate_distortion_plot
+from explorer import rate_distortion, registry
 
 remember("rd_dataset", "rd_likelihood", "rd_sweep_betas", "rd_sweep_epochs", "rd_sweep_save", "rd_compare")
 
@@ -20,15 +22,15 @@ SWEEP_CONFIG = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(2
 
 
 def source_of(entry) -> str:
-    if entry.card.get("trained_in") == "beta sweep":
+    if entry.card.trained_in == "beta sweep":
         return "sweep"
     return "shipped" if entry.shipped else "yours"
 
 
 @st.cache_data(show_spinner="Measuring each latent dimension…", max_entries=16)
-def usage_of(path: str, mtime: float, dataset: str) -> dg.LatentUsage:
+def usage_of(path: str, mtime: float, dataset: str) -> rate_distortion.LatentUsage:
     enc = encoded(path, mtime, dataset)
-    return dg.latent_usage(enc["mu"], enc["logvar"])
+    return rate_distortion.latent_usage(enc["mu"], enc["logvar"])
 
 
 def run_sweep_ui(betas: list[float], epochs: int, save: bool) -> None:
@@ -43,15 +45,15 @@ def run_sweep_ui(betas: list[float], epochs: int, save: bool) -> None:
             bar.progress(min(fraction, 1.0), text=f"training model {i + 1} of {len(betas)} (β = {beta:g})…")
 
     tcfg = vae.TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, device="cpu", seed=0)
-    results = dg.beta_sweep(train.x, test.x, betas, SWEEP_CONFIG, tcfg, on_progress=on_progress,
-                            save_dir=user_models_dir() if save else None)
+    results = rate_distortion.beta_sweep(train.x, test.x, betas, SWEEP_CONFIG, tcfg, on_progress=on_progress,
+                            save_dir=registry.user_models_dir() if save else None)
     bar.empty()
-    points = [r.point(dg.sweep_name("digits-sweep", r.beta), "digits") for r in results]
+    points = [r.point(rate_distortion.sweep_name("digits-sweep", r.beta), "digits") for r in results]
     st.session_state[SWEEP_KEY] = [] if save else points
     st.session_state["_rd_dataset_pending"] = "digits"  # the selectbox exists already: set it next run
     st.session_state["_rd_sweep_message"] = (
         f"Trained {len(results)} models in {sum(r.seconds for r in results):.0f} s"
-        + (f"; saved in {user_models_dir()} (they are now in the sidebar picker too)." if save else "."))
+        + (f"; saved in {registry.user_models_dir()} (they are now in the sidebar picker too)." if save else "."))
 
 
 st.title("β & rate–distortion")
@@ -72,11 +74,11 @@ with right:
         "one trades rate for distortion at no cost to the bound (Alemi et al., *Fixing a Broken ELBO*, 2018).")
 
 sel = st.session_state.get("selected")
-entries = [e for e in list_entries() if e.card is not None]
+entries = [e for e in registry.list_entries() if e.card is not None]
 cards = [(e.name, e.card, source_of(e)) for e in entries]
 saved_names = {e.name for e in entries}
 sweep_points = [p for p in st.session_state.get(SWEEP_KEY, []) if p.name not in saved_names]
-datasets = sorted({e.card["dataset"] for e in entries} | {p.dataset for p in sweep_points})
+datasets = sorted({e.card.dataset for e in entries} | {p.dataset for p in sweep_points})
 
 plot_col, side_col = st.columns([2.3, 1], gap="medium")
 with side_col:
@@ -92,17 +94,17 @@ with side_col:
             st.session_state["rd_dataset"] = default
         dataset = st.selectbox("Dataset", datasets, key="rd_dataset",
                                help="Rate and distortion only compare between models of the same dataset.")
-    likelihoods = sorted({c["config"].get("likelihood", "bernoulli") for _, c, _ in cards if c["dataset"] == dataset})
+    likelihoods = sorted({c.config.likelihood for _, c, _ in cards if c.dataset == dataset})
     likelihood = "bernoulli" if "bernoulli" in likelihoods or not likelihoods else likelihoods[0]
     if len(likelihoods) > 1:
         likelihood = st.radio("Decoder", likelihoods, horizontal=True, key="rd_likelihood",
                               help="A Gaussian decoder's distortion is in other units, so each decoder gets its own plot.")
-    points, skipped = dg.rate_distortion_points(cards, dataset, likelihood)
+    points, skipped = rate_distortion.rate_distortion_points(cards, dataset, likelihood)
     points += [p for p in sweep_points if p.dataset == dataset and p.likelihood == likelihood]
 
 with plot_col:
     selected_name = sel.entry.name if sel is not None else None
-    st.plotly_chart(rate_distortion_plot(points, selected_name, dg.iso_elbo_levels(points)), key="rd_plot",
+    st.plotly_chart(rate_distortion_plot(points, selected_name, rate_distortion.iso_elbo_levels(points)), key="rd_plot",
                     config={"displaylogo": False})
     note = (f"{len(points)} {dataset} models with a {likelihood} decoder; test-set means in nats per image, from each "
             "model's card.")
@@ -149,8 +151,8 @@ if sel is None:
     st.info("Pick a model in the sidebar to see its latent dimensions.")
     st.stop()
 
-same_dataset = [e for e in entries if e.card["dataset"] == sel.dataset and e.name != sel.entry.name]
-if (sel.card.get("config") or {}).get("prior", "standard") != "standard":
+same_dataset = [e for e in entries if e.card.dataset == sel.dataset and e.name != sel.entry.name]
+if sel.config.prior != "standard":
     st.caption(":material/info: This model has a learned prior: the bars show each dimension's KL to N(0, 1), "
                "a diagnostic (its real KL does not split by dimension).")
 dataset_or_stop(sel.dataset)
@@ -159,27 +161,27 @@ with a:
     usage = usage_of(*sel.key, sel.dataset)
     st.plotly_chart(latent_usage_bars(usage, f"{sel.entry.name}: {usage.n_active} of {usage.latent_dim} active"),
                     key="rd_usage_selected", config={"displaylogo": False})
-    st.caption(f"β = {sel.card.get('train_config', {}).get('beta', 1.0):g} · total KL {usage.kl.sum():.2f} nats")
+    st.caption(f"β = {sel.card.beta:g} · total KL {usage.kl.sum():.2f} nats")
 with b:
     if not same_dataset:
         st.info(f"No other {sel.dataset} model to compare with. Train one with a larger β "
                 "(Train page, or `vae-explorer train --beta 4 ...`) to watch dimensions collapse.")
     else:
         # Default to the strongest β: the model most likely to show collapsed dimensions.
-        same_dataset.sort(key=lambda e: -float(e.card.get("train_config", {}).get("beta", 1.0)))
+        same_dataset.sort(key=lambda e: -e.card.beta)
         names = [e.name for e in same_dataset]
         if st.session_state.get("rd_compare") not in names:
             st.session_state["rd_compare"] = names[0]
         other_name = st.selectbox("Compare with", names, key="rd_compare", format_func=lambda n: (
-            f"{n} (β = {next(e for e in same_dataset if e.name == n).card.get('train_config', {}).get('beta', 1.0):g})"))
+            f"{n} (β = {next(e for e in same_dataset if e.name == n).card.beta:g})"))
         other = next(e for e in same_dataset if e.name == other_name)
         try:
-            other_usage = usage_of(str(other.path), _mtime(other.path), other.card["dataset"])
+            other_usage = usage_of(str(other.path), registry.weights_mtime(other.path), other.card.dataset)
         except (vae.CheckpointError, vae.DatasetUnavailable) as e:
             st.error(f"{other.name} cannot be shown: {e}")
         else:
             st.plotly_chart(latent_usage_bars(other_usage, f"{other.name}: {other_usage.n_active} of "
                                                            f"{other_usage.latent_dim} active"),
                             key="rd_usage_other", config={"displaylogo": False})
-            st.caption(f"β = {other.card.get('train_config', {}).get('beta', 1.0):g} · total KL "
+            st.caption(f"β = {other.card.beta:g} · total KL "
                        f"{other_usage.kl.sum():.2f} nats")

@@ -42,7 +42,7 @@ def live_decoder(
 ) -> dict[str, Any]:
     """Mount the live decoder; returns its state ({"z": ..., "loaded": ...}).
 
-    payload() gives {"spec": vae.export.decoder_spec(...), "points": vae.export.points_payload(...)
+    payload() gives {"spec": browser_decoder.decoder_spec(...), "points": browser_decoder.points_payload(...)
     or None}; it is called only while the browser does not yet hold this model's weights.
     z is the code to show when `token` changes (or the model does); dims get sliders; pad shows
     the latent plane of dimensions 0 and 1 with the test codes. label: a conditional model's

@@ -7,12 +7,15 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import encoded, load_model, png, remember, require_model, showable_split
-from app_pages.components.live_decoder import live_decoder
-from vae.export import decoder_spec, mark_cell, model_zip, nearest_cell, points_payload, supports_live_decoding
-from vae.latent import decode, grid_values, interpolate, manifold_codes, prior_samples
-from vae.plots import CLASS_COLOURS
-from vae.viz import png_bytes, tile, to_uint8, upscale
+from pages.ui.cache import encoded, load_model, png, showable_split
+from pages.ui.widgets import remember, require_model
+from pages.ui.components.live_decoder import live_decoder
+from explorer.browser_decoder import decoder_spec, points_payload, supports_live_decoding
+from explorer.images import mark_cell, nearest_cell
+from explorer.registry import model_zip
+from vae.latent import decode_images, grid_values, interpolate, manifold_codes, prior_samples
+from explorer.figures import CLASS_COLOURS
+from explorer.images import png_bytes, tile, to_uint8, upscale
 
 LIVE_KEY = "dec_live"
 MAX_SLIDERS = 8
@@ -54,7 +57,7 @@ def test_codes(path: str, mtime: float, dataset: str) -> dict | None:
 @st.cache_data(show_spinner=False, max_entries=64)
 def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int, labels: int | tuple[int, ...] | None = None) -> np.ndarray:
     m, _ = load_model(path, mtime)
-    return tile(decode(m, torch.from_numpy(codes), labels=None if labels is None else torch.tensor(labels)), nrow=nrow)
+    return tile(decode_images(m, torch.from_numpy(codes), labels=None if labels is None else torch.tensor(labels)), nrow=nrow)
 
 
 def show(where, image: np.ndarray, **kwargs) -> None:
@@ -63,7 +66,7 @@ def show(where, image: np.ndarray, **kwargs) -> None:
 
 
 def decode_one(z: list[float]) -> np.ndarray:
-    return to_uint8(decode(model, torch.tensor([z]), labels=digit)[0])
+    return to_uint8(decode_images(model, torch.tensor([z]), labels=digit)[0])
 
 
 # --- session state: the current code z, a token that says "the page moved z" -------------------------

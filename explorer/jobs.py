@@ -6,7 +6,7 @@ behind a lock (epoch history, step progress, the latest reconstructions, the out
 by a thread that reads the child's reports from a pipe.
 Stopping sets an event that `fit`'s callbacks return, so training ends at the next step and the
 model keeps the last finished epoch (`fit` rolls back), which is then saved like the CLI does:
-`save_model` (atomic) with a card made by `make_card`, status "complete", "stopped" or
+`save_model` (atomic) with a `ModelCard`, status "complete", "stopped" or
 "diverged".
 
 Each job builds its own fresh `VAE`: nothing is shared with models cached by the app, and
@@ -58,21 +58,19 @@ from typing import Any
 import numpy as np
 import torch
 
-from .checkpoint import validate_name
-from .config import TrainConfig, VAEConfig
-from .data import DATASETS, DatasetUnavailable, load_dataset
-from .model import VAE
-from .train import StepInfo, run_training, save_run
-from .viz import to_uint8
+from vae.checkpoint import validate_name
+from vae.config import TrainConfig, VAEConfig
+from vae.data import DATASETS, DatasetUnavailable, load_dataset
+from vae.model import VAE, build_model
+from vae.train import StepInfo, run_training, save_run
+
+from .images import to_uint8
 
 log = logging.getLogger(__name__)
 
 STATES = ("pending", "running", "done", "stopped", "diverged", "failed")
 FINISHED = ("done", "stopped", "diverged", "failed")
 N_RECON = 8  # test images reconstructed after every epoch
-# Global RNG seeding + model construction must not interleave between two jobs' threads, or
-# the same seed could give different initial weights (torch.manual_seed is process-wide).
-_INIT_LOCK = threading.Lock()
 SMALL_IMAGE_PIXELS = 256  # children training on images this small use one torch thread (module docstring)
 # Jobs still running in this process, by output path: two sessions must not train into the
 # same directory at once, and an exiting interpreter stops them so each saves its last epoch.
@@ -310,7 +308,7 @@ class TrainingJob:
         down_read, down_write = os.pipe()
         # Passive OpenMP waiting in the child too (see the module docstring); the app sets it already.
         env = {**os.environ, "OMP_WAIT_POLICY": os.environ.get("OMP_WAIT_POLICY", "PASSIVE")}
-        code = "import sys, vae.jobs; vae.jobs._child_main(int(sys.argv[1]), int(sys.argv[2]))"
+        code = "import sys, explorer.jobs; explorer.jobs._child_main(int(sys.argv[1]), int(sys.argv[2]))"
         try:
             child = subprocess.Popen([sys.executable, "-c", code, str(down_read), str(up_write)],
                                      pass_fds=(down_read, up_write), env=env, stdin=subprocess.DEVNULL)
@@ -441,9 +439,7 @@ def _train(spec: _Spec, sink) -> None:
     test = load_dataset(spec.dataset, "test", download=spec.download)
     if train.image_shape != cfg.input_shape:
         raise ValueError(f"{spec.dataset} images are {train.image_shape}, the config expects {cfg.input_shape}")
-    with _INIT_LOCK:
-        torch.manual_seed(tcfg.seed)
-        model = VAE(cfg)  # a fresh model: never one the app has cached
+    model = build_model(cfg, tcfg.seed)  # a fresh model: never one the app has cached
     fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
     labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
     sink._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
@@ -468,7 +464,7 @@ def _train(spec: _Spec, sink) -> None:
     metrics = save_run(model, spec.path, run, spec.dataset, tcfg, len(train), test.x, trained_in="app",
                        test_labels=labels.get("test_labels"))
     n = len(history)
-    summary = f"test -ELBO {metrics['neg_elbo']:.1f} nats per image"
+    summary = f"test -ELBO {metrics.neg_elbo:.1f} nats per image"
     if status == "complete":
         sink._finish("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {spec.name}", spec.path)
     elif status == "stopped":

@@ -7,9 +7,11 @@ import numpy as np
 import streamlit as st
 import torch
 
-from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
-from vae import diagnostics as dg
-from vae.plots import kl_error_loglog, kl_estimates_histogram
+from pages.ui.cache import load_model, showable_split
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+
+from explorer.figures import kl_error_loglog, kl_estimates_histogram
+from explorer import estimators
 
 remember("kl_row", "kl_seed", "kl_n")
 
@@ -25,19 +27,19 @@ def posterior_of(model, split, rows: list[int]):
 
 
 @st.cache_data(show_spinner="Sampling…", max_entries=64)
-def estimates(path: str, mtime: float, dataset: str, rows: tuple[int, ...], n: int, seed: int) -> dg.KLEstimates:
+def estimates(path: str, mtime: float, dataset: str, rows: tuple[int, ...], n: int, seed: int) -> estimators.KLEstimates:
     model, _ = load_model(path, mtime)
     split, _ = showable_split(dataset)
     g = torch.Generator().manual_seed(seed)
-    return dg.kl_estimates(posterior_of(model, split, list(rows)), n, REPEATS, generator=g)
+    return estimators.kl_estimates(posterior_of(model, split, list(rows)), n, REPEATS, generator=g)
 
 
 @st.cache_data(show_spinner="Measuring the error for n = 1 … 1000…", max_entries=32)
-def error_curve(path: str, mtime: float, dataset: str, rows: tuple[int, ...], seed: int) -> dg.KLErrorCurve:
+def error_curve(path: str, mtime: float, dataset: str, rows: tuple[int, ...], seed: int) -> estimators.KLErrorCurve:
     model, _ = load_model(path, mtime)
     split, _ = showable_split(dataset)
     g = torch.Generator().manual_seed(seed)
-    return dg.kl_error_curve(posterior_of(model, split, list(rows)), ns=(1, 3, 10, 30, 100, 300, 1000),
+    return estimators.kl_error_curve(posterior_of(model, split, list(rows)), ns=(1, 3, 10, 30, 100, 300, 1000),
                              n_repeats=100, generator=g)
 
 

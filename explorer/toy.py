@@ -30,9 +30,9 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from .config import TrainConfig, VAEConfig
-from .model import VAE
-from .train import fit
+from vae.config import TrainConfig, VAEConfig
+from vae.model import VAE, build_model
+from vae.train import fit
 
 TOY_DATASETS = {
     "blobs": "Gaussian blobs (4 clusters)",
@@ -162,9 +162,7 @@ def train_toy(data: ToyData, latent_dim: int = 2, beta: float = 1.0, epochs: int
         raise ValueError(f"the toy VAE has a latent size of 1 or 2, got {latent_dim!r}")
     scaler = Scaler.fit(data.points)
     x = torch.from_numpy(scaler.to_unit(data.points)).reshape(-1, 1, 1, 2)  # (N, 1, 1, 2): a 2-pixel image
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        model = VAE(toy_config(latent_dim, sigma=sigma))
+    model = build_model(toy_config(latent_dim, sigma=sigma), seed)
     cfg = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, beta=beta, seed=seed, device="cpu", schedule="cosine")
     t0 = time.perf_counter()
     result = fit(model, x, None, cfg, on_epoch=on_epoch)

@@ -5,12 +5,11 @@ import streamlit as st
 import torch
 
 import vae
-from app_pages.common import dataset_or_stop, load_model, remember, require_model, show_images, showable_split
-from vae.analysis import (
-    SCORE_METHODS, SCORE_SAMPLES, anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc,
-    score_thresholds,
-)
-from vae.plots import score_histogram
+from pages.ui.cache import load_model, showable_split
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from explorer.anomaly import SCORE_METHODS, SCORE_SAMPLES, anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc, score_thresholds
+from explorer.figures import score_histogram
+from explorer import uploads
 
 remember("anomaly_method", "anomaly_n", "anomaly_threshold")
 
@@ -77,8 +76,8 @@ method = c1.radio("Score", list(SCORE_METHODS), format_func=SCORE_METHODS.get, k
                        "Both rank images almost identically.")
 n_anomalies = c2.select_slider("Anomalies per kind", [100, 250, 500, 1000], value=500, key="anomaly_n",
                                help="Precision depends on how many anomalies there are among the normal images.")
-uploads = c3.file_uploader("Score your own image", type=UPLOAD_TYPES, accept_multiple_files=True, key="anomaly_uploads",
-                           help=f"Any picture: a digit you wrote or anything else. It is made MNIST-style ({h}x{w}, light on dark).")
+files = c3.file_uploader("Score your own image", type=UPLOAD_TYPES, accept_multiple_files=True, key="anomaly_uploads",
+                         help=f"Any picture: a digit you wrote or anything else. It is made MNIST-style ({h}x{w}, light on dark).")
 
 normal = normal_scores(*sel.key, sel.dataset, method)
 bad = anomalies(*sel.key, sel.dataset, method, n_anomalies)
@@ -87,9 +86,9 @@ if bad["note"]:
 anomalous = np.concatenate(list(bad["scores"].values()))
 
 user = {}
-for f in uploads or []:
+for f in files or []:
     try:
-        x = vae.preprocess_image(f.getvalue(), size=h)
+        x = uploads.preprocess_image(f.getvalue(), size=h)
     except ValueError as e:
         st.error(f"**{f.name}**: {e}", icon=":material/error:")
         continue

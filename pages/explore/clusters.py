@@ -3,9 +3,10 @@
 import numpy as np
 import streamlit as st
 
-from app_pages.common import dataset_or_stop, encoded, projection, remember, require_model, show_images
-from vae.analysis import CLUSTER_METHODS, centre_images, cluster_codes, contingency, nmi, purity
-from vae.plots import cluster_scatter, contingency_heatmap
+from pages.ui.cache import encoded, projection
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from explorer.clusters import CLUSTER_METHODS, centre_images, cluster_codes, contingency, nmi, purity
+from explorer.figures import cluster_scatter, contingency_heatmap
 
 remember("clusters_k", "clusters_method", "clusters_view")
 
@@ -22,7 +23,7 @@ st.markdown(
     "the codes should find those groups. Here **k-means** and a **Gaussian mixture** cluster the posterior means μ "
     "of the test images, and two scores compare the clusters with the true labels.")
 sel = require_model()
-if sel.card["config"].get("n_classes", 0) > 0:
+if sel.config.conditional:
     st.info("This is a conditional VAE: it is given the label, so its codes are trained to hold only the *style* that "
             "the label does not say, and clustering them by class has nothing to find. Pick an unconditional model "
             "in the sidebar to use this page.", icon=":material/info:")

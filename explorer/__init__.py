@@ -1,0 +1,11 @@
+"""What the app computes, without Streamlit: figures, images, the browser decoder, training jobs,
+uploads, the teaching analyses and the model registry.
+
+Imports run one way: the pages import this package, this package imports `vae`, and `vae`
+imports neither. Modules by topic:
+registry (which models there are), images (uint8 grids, PNG), figures (Plotly), browser_decoder
+(the decoder spec the page runs in JavaScript), uploads (a user's photo or drawing -> a model
+input), jobs (training in a child process), toy (a VAE on 2-D points), holes (prior vs aggregate
+posterior), anomaly, clusters, rate_distortion (and the beta sweep), estimators (KL estimators,
+IWAE bounds, units).
+"""

@@ -1,0 +1,141 @@
+"""Widgets shared by the pages: the sidebar model picker, sticky widget state, rows of images."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import streamlit as st
+import torch
+
+import vae
+from explorer import registry
+from explorer.images import to_uint8, upscale
+
+from .cache import load_model, png, showable_split
+
+
+@dataclass
+class Selected:
+    """The model chosen in the sidebar, loaded."""
+
+    entry: registry.ModelEntry
+    model: vae.VAE
+    card: vae.ModelCard
+    mtime: float
+
+    @property
+    def config(self) -> vae.VAEConfig:
+        return self.model.config
+
+    @property
+    def dataset(self) -> str:
+        return self.card.dataset
+
+    @property
+    def key(self) -> tuple[str, float]:
+        return str(self.entry.path), self.mtime
+
+
+def load_entry(entry: registry.ModelEntry) -> tuple[vae.VAE, vae.ModelCard]:
+    """A listed model, loaded through the shared cache."""
+    return load_model(str(entry.path), registry.weights_mtime(entry.path))
+
+
+def model_picker_ui() -> Selected | None:
+    """Sidebar picker shared by all pages; returns the loaded model or None (with a message shown)."""
+    entries = registry.list_entries()
+    usable = [e for e in entries if e.card is not None]
+    broken = [e for e in entries if e.card is None]
+    with st.sidebar:
+        st.markdown("### Model")
+        selected = None
+        if not usable:
+            st.error("No usable model found. Train one on the Train page.")
+        else:
+            labels = {e.label: e for e in usable}
+            by_name = {e.name: e.label for e in usable}
+            names = [e.name for e in usable]
+            # The selectbox is keyed, so its state is the source of truth. To choose for the user (a
+            # model just trained, or the same model relabelled after re-training) set that state; on
+            # a session's first run pass `index` instead, which the browser also displays (setting
+            # the state there left the browser showing option 0 and sending it back on the next page).
+            pending = st.session_state.pop("_pick_pending", None)
+            if pending in by_name:
+                st.session_state["model_picker"] = by_name[pending]
+            elif "model_picker" in st.session_state and st.session_state["model_picker"] not in labels:
+                name = st.session_state.get("picked_model_name")
+                st.session_state["model_picker"] = by_name.get(name, by_name.get(registry.DEFAULT_MODEL, usable[0].label))
+            first_run = {} if "model_picker" in st.session_state else {
+                "index": names.index(registry.DEFAULT_MODEL) if registry.DEFAULT_MODEL in names else 0}
+            label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed", **first_run,
+                                 help="Shipped models were trained with this project's CLI; yours are saved in "
+                                 + str(registry.user_models_dir()))
+            entry = labels[label]
+            st.session_state["picked_model_name"] = entry.name
+            try:
+                mtime = registry.weights_mtime(entry.path)
+                model, card = load_model(str(entry.path), mtime)
+                selected = Selected(entry, model, card, mtime)
+                c = card.config
+                st.caption(f"{c.arch.upper()} {'-'.join(map(str, c.hidden_dims))} · latent {c.latent_dim} · "
+                           f"{c.likelihood} decoder · trained on **{card.dataset}**")
+            except vae.CheckpointError as e:
+                st.error(f"This model cannot be loaded: {e}")
+        if broken:
+            with st.expander(f"⚠ {len(broken)} broken model(s)"):
+                for e in broken:
+                    st.caption(f"**{e.name}** ({e.path.parent}): {e.error}")
+    return selected
+
+
+def remember(*keys: str) -> None:
+    """Keep these widgets' values while the user is on other pages.
+
+    Streamlit forgets a widget's key at the end of every run that does not draw the widget, so a
+    page that reads its widgets' state (or expects them where the user left them) would find them
+    gone after a visit elsewhere. Call this at the top of the page, before its widgets: it copies
+    each value to a key of our own and puts it back when Streamlit has dropped it.
+    Only for widgets whose value may be set (not buttons, uploaders or components).
+    """
+    for key in keys:
+        kept = f"_kept_{key}"
+        if key in st.session_state:
+            st.session_state[kept] = st.session_state[key]
+        elif kept in st.session_state:
+            st.session_state[key] = st.session_state[kept]
+
+
+def pick_model(selected_name: str) -> None:
+    """Make `selected_name` the picker's choice on the next run (e.g. after training)."""
+    st.session_state["_pick_pending"] = selected_name
+
+
+def require_model() -> Selected:
+    """The current model, or stop the page with a message."""
+    selected = st.session_state.get("selected")
+    if selected is None:
+        st.info("Pick a model in the sidebar (or train one on the Train page) to use this page.")
+        st.stop()
+    return selected
+
+
+def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 84, scale: int = 4) -> None:
+    """A row of small images, crisp (nearest-neighbour) at up to `scale` times their size.
+
+    The enlargement stops at `width`: anything wider would be shrunk again, blurrily, by st.image.
+    """
+    arrs = to_uint8(images)
+    factor = max(1, min(scale, width // arrs.shape[-1]))
+    st.image([png(upscale(a, factor)) for a in arrs], caption=captions, width=width)
+
+
+def dataset_or_stop(dataset: str) -> tuple[vae.Split, str | None]:
+    """The test split to show for `dataset`, or stop the page with a clear message."""
+    try:
+        split, note = showable_split(dataset)
+    except vae.DatasetUnavailable as e:
+        st.error(f"The test images for this model are not on this machine. {e}")
+        st.stop()
+    if note:
+        st.caption(f":material/info: {note}")
+    return split, note
