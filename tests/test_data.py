@@ -6,7 +6,9 @@ them those tests skip locally and fail in CI (`CI=true`).
 """
 
 import gzip
+import socket
 import struct
+import urllib.error
 from pathlib import Path
 
 import numpy as np
@@ -213,8 +215,54 @@ def test_download_goes_through_torchvision_then_reads_the_files(tmp_path, monkey
             raise ConnectionError("<urlopen error [Errno -3] Temporary failure in name resolution>")
 
     monkeypatch.setattr(torchvision.datasets, "KMNIST", Offline)
-    with pytest.raises(DatasetUnavailable, match=r"the download failed \(ConnectionError: <urlopen error"):
+    with pytest.raises(DatasetUnavailable,
+                       match=r"could not download it: no network connection \(ConnectionError: <urlopen error"):
         load_dataset("kmnist", "train", root=tmp_path, download=True)
+
+    class NotFound:  # the server answered: that is not a missing network
+        def __init__(self, root, train, download):
+            raise urllib.error.HTTPError("http://example.org/x.gz", 404, "Not Found", None, None)
+
+    monkeypatch.setattr(torchvision.datasets, "KMNIST", NotFound)
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("kmnist", "train", root=tmp_path, download=True)
+    assert "could not download it (HTTPError: HTTP Error 404: Not Found)" in str(err.value)
+    assert "no network" not in str(err.value) and "mnist-sample" not in str(err.value)
+
+
+def test_missing_mnist_says_how_to_fix_it_and_offers_the_bundled_sample(tmp_path, monkeypatch):
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path))
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("mnist", download=False)
+    msg = str(err.value)
+    assert msg.startswith("mnist is not available: the files are not on disk and downloading is off.")
+    assert str(tmp_path.resolve() / "MNIST" / "raw") in msg and "VAE_DATA_DIR" in msg
+    assert "--dataset mnist-sample" in msg and msg.endswith("works offline).") and ":." not in msg
+
+
+def test_mnist_download_without_a_network_says_so(tmp_path, monkeypatch):
+    """The real torchvision MNIST class, with every URL failing as it does offline: torchvision
+    wraps each mirror's URLError into one RuntimeError over several lines ending in colons."""
+    import urllib.request
+
+    def offline(*args, **kwargs):
+        raise urllib.error.URLError(socket.gaierror(-3, "Temporary failure in name resolution"))
+
+    monkeypatch.setattr(urllib.request, "urlopen", offline)
+    with pytest.raises(DatasetUnavailable) as err:
+        load_dataset("mnist", "test", root=tmp_path, download=True)
+    msg = str(err.value)
+    assert "could not download it: no network connection (RuntimeError: <urlopen error" in msg
+    assert "Temporary failure in name resolution" in msg and "\n" not in msg and ":)" not in msg
+    assert "VAE_DATA_DIR" in msg and "--dataset mnist-sample" in msg
+
+
+def test_image_shape_is_known_without_loading():
+    assert data.image_shape("digits") == (1, 8, 8)
+    assert all(data.image_shape(name) == (1, 28, 28) for name in DATASETS if name != "digits")
+    assert data.image_shape("digits") == load_dataset("digits", "test").image_shape
+    with pytest.raises(ValueError, match="unknown dataset 'cifar10'"):
+        data.image_shape("cifar10")
 
 
 def test_reading_files_on_disk_never_imports_torchvision():

@@ -2,8 +2,10 @@
 
 The flags are a contract (scripts, the README and the benchmarks use them). Every failure a
 user can cause (missing dataset, bad flag value, broken checkpoint, diverging run) ends with a
-one-line message on stderr and a non-zero exit status, never a traceback. Ctrl-C during
-training stops after the current step and saves the last finished epoch.
+one-line message on stderr and a non-zero exit status, never a traceback. Flags are checked
+before any data is loaded or downloaded, and `train` never replaces a model already at `--out`
+unless given `--force`. Ctrl-C during training stops after the current step and saves the last
+finished epoch.
 """
 
 from __future__ import annotations
@@ -13,9 +15,14 @@ import dataclasses
 import json
 import signal
 import sys
+from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
+if TYPE_CHECKING:  # the commands import the core lazily, so that --help answers at once
+    import torch
+
+    from .card import Metrics, ModelCard
 
 
 def _hidden_dims(text: str) -> tuple[int, ...]:
@@ -60,7 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "(AVX512-BF16, AMX) and on GPUs; weights and loss stay float32")
     t.add_argument("--iwae-k", type=int, default=0, help="also estimate log p(x) with k importance samples (0: skip)")
     t.add_argument("--offline", action="store_true", help="never download datasets")
-    t.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. models/mnist-z2")
+    t.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. my-models/mnist-z2")
+    t.add_argument("--force", action="store_true", help="replace a model already saved at --out")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
 
     e = sub.add_parser("evaluate", help="test metrics of a model directory",
@@ -74,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--offline", action="store_true", help="never download datasets")
     e.add_argument("--update-card", action="store_true", help="store the metrics in the model's card.json")
     e.add_argument("--json", action="store_true", help="print one JSON object")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
 
     i = sub.add_parser("info", help="show a model's card", description="Print a model directory's card.json.")
     i.add_argument("model_dir", type=Path)
@@ -81,27 +90,73 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _check_iwae_k(k: int) -> None:
+    if k < 0:
+        raise ValueError(f"--iwae-k must be an integer >= 0 (0: skip), got {k}")
+
+
+def _check_device(name: str) -> "torch.device":
+    """The torch.device for --device, refused at once when this machine does not have it."""
+    import torch
+
+    from .config import TrainConfig
+    from .model import resolve_device
+
+    device = None
+    if name.split(":")[0] in TrainConfig.DEVICES:
+        try:
+            device = resolve_device(name)
+        except RuntimeError:  # a malformed index such as "cuda:x"
+            pass
+    if device is None:
+        raise ValueError(f"unknown --device {name!r}: use {', '.join(TrainConfig.DEVICES)} (cuda:1 for a second GPU)")
+    present = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if device.type in present and not present[device.type]():
+        raise ValueError(f"--device {name}: this machine has no {device.type.upper()} device; use --device auto or cpu")
+    return device
+
+
+def _check_out(out: Path, force: bool) -> None:
+    """Refuse to replace what is at --out (a model without --force, anything else always), before any work."""
+    from .checkpoint import CARD_FILE, WEIGHTS_FILE
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ValueError(f"--out {out} is a file, not a model folder: choose another --out")
+    if (out / CARD_FILE).exists() or (out / WEIGHTS_FILE).exists():
+        if not force:
+            raise ValueError(f"{out} already holds a model: pass --force to replace it, or choose another --out")
+    elif any(out.iterdir()):  # saving swaps the whole folder: its files would be deleted
+        raise ValueError(f"{out} is a folder of other files, not a model: choose another --out")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .config import TrainConfig, VAEConfig
-    from .data import load_dataset
+    from .data import CLASS_NAMES, image_shape, load_dataset
     from .model import build_model
     from .train import run_training, save_run
 
-    download = False if args.offline else None
-    train = load_dataset(args.dataset, "train", download=download)
-    test = load_dataset(args.dataset, "test", download=download)
+    # Every flag is checked before the data is loaded (or downloaded) and long before training.
     config = VAEConfig(
-        input_shape=train.image_shape, latent_dim=args.latent_dim, arch=args.arch, hidden_dims=args.hidden_dims,
-        likelihood=args.likelihood, gaussian_std=args.gaussian_std,
-        n_classes=len(train.class_names) if args.conditional else 0, prior=args.prior,
+        input_shape=image_shape(args.dataset), latent_dim=args.latent_dim, arch=args.arch,
+        hidden_dims=args.hidden_dims, likelihood=args.likelihood, gaussian_std=args.gaussian_std,
+        n_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0, prior=args.prior,
         prior_components=args.prior_components,
     )
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
         seed=args.seed, device=args.device, schedule=args.schedule, precision=args.precision,
     )
+    _check_iwae_k(args.iwae_k)
+    _check_device(args.device)
+    _check_out(args.out, args.force)
+
+    download = False if args.offline else None
+    train = load_dataset(args.dataset, "train", download=download)
+    test = load_dataset(args.dataset, "test", download=download)
     model = build_model(config, args.seed)
     kind = ("conditional " if config.conditional else "") + config.arch
     print(f"training {kind} VAE (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
@@ -151,46 +206,73 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not run.history:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
+    if args.iwae_k > 0 and not args.quiet:
+        print(f"measuring log p(x) with {args.iwae_k} importance samples per test image...", file=sys.stderr)
     metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k,
                        test_labels=test.y if config.conditional else None, trained_in="cli")
-    _print_metrics(metrics.to_dict(), args.dataset)
+    print(f"test metrics on {args.dataset} ({len(test):,} images, nats per image):")
+    print("\n".join(_metric_rows(metrics, config.latent_dim)))
     print(f"saved {args.out} ({run.status}, {len(run.history)} epochs)", file=sys.stderr)
     return 1 if run.status == "diverged" else 0
 
 
-def _print_metrics(m: dict[str, Any], dataset: str) -> None:
-    lines = [f"test metrics on {dataset} ({m['n_images']:,} images, nats per image):",
-             f"  -ELBO           {m['neg_elbo']:8.2f}",
-             f"  reconstruction  {m['recon']:8.2f}",
-             f"  KL              {m['kl']:8.2f}"]
-    if "iwae_nll" in m:
-        lines.append(f"  -log p(x) IWAE  {m['iwae_nll']:8.2f}  (k={m['iwae_k']})")
-    lines.append(f"  active units    {m['active_units']:8d} of {len(m['kl_per_dim'])}")
-    print("\n".join(lines))
+def _metric_rows(m: Metrics, latent_dim: int) -> list[str]:
+    """Indented rows of test metrics, nats per image, for a header the caller prints."""
+    rows = [f"  -ELBO           {m.neg_elbo:8.2f}",
+            f"  reconstruction  {m.recon:8.2f}",
+            f"  KL              {m.kl:8.2f}"]
+    if m.iwae_nll is not None:
+        rows.append(f"  -log p(x) IWAE  {m.iwae_nll:8.2f}  (k={m.iwae_k})")
+    if m.active_units is not None:
+        rows.append(f"  active units    {m.active_units:8d} of {latent_dim}")
+    return rows
 
 
 def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
     from .card import Metrics
     from .checkpoint import load_model, save_model
-    from .data import load_dataset
-    from .model import resolve_device
+    from .data import image_shape, load_dataset
     from .train import model_metrics
 
-    model, card = load_model(args.model_dir, device=resolve_device(args.device))
+    _check_iwae_k(args.iwae_k)
+    if args.n_images is not None and args.n_images < 1:
+        raise ValueError(f"--n-images must be an integer >= 1, got {args.n_images}")
+    model, card = load_model(args.model_dir, device=_check_device(args.device))
     dataset = args.dataset or card.dataset
+    if image_shape(dataset) != model.config.input_shape:
+        raise ValueError(f"{dataset} images are {image_shape(dataset)}, the model expects {model.config.input_shape}")
     test = load_dataset(dataset, "test", download=False if args.offline else None)
-    if test.image_shape != model.config.input_shape:
-        raise ValueError(f"{dataset} images are {test.image_shape}, the model expects {model.config.input_shape}")
     x = test.x[: args.n_images] if args.n_images else test.x
     y = test.y[: len(x)] if model.config.conditional else None
-    metrics = model_metrics(model, x, iwae_k=args.iwae_k, seed=args.seed, labels=y)
+
+    bar, shown = None, 0
+
+    def on_progress(done: int, total: int) -> None:  # a bar for the IWAE passes, which take nearly all the time
+        nonlocal bar, shown
+        if args.quiet or args.iwae_k == 0:
+            return
+        if bar is None:
+            bar = tqdm(total=total, desc=f"log p(x), k={args.iwae_k}", unit="image", disable=None, leave=False,
+                       file=sys.stderr)
+        bar.update(done - shown)
+        shown = done
+
+    try:
+        metrics = Metrics.from_dict(model_metrics(model, x, iwae_k=args.iwae_k, seed=args.seed, labels=y,
+                                                  on_progress=on_progress))
+    finally:
+        if bar is not None:
+            bar.close()
     if args.update_card:
-        save_model(model.cpu(), args.model_dir, dataclasses.replace(card, metrics=Metrics.from_dict(metrics)))
+        save_model(model.cpu(), args.model_dir, dataclasses.replace(card, metrics=metrics))
     if args.json:
-        keys = ("neg_elbo", "recon", "kl", "iwae_nll", "iwae_k", "active_units")
-        print(json.dumps({**{k: metrics.get(k) for k in keys}, "dataset": dataset, "n_images": metrics["n_images"]}))
+        keys = ("neg_elbo", "recon", "kl", "iwae_nll", "iwae_k", "active_units", "n_images")
+        print(json.dumps({**{k: getattr(metrics, k) for k in keys}, "dataset": dataset}))
     else:
-        _print_metrics(metrics, dataset)
+        print(f"test metrics on {dataset} ({len(x):,} images, nats per image):")
+        print("\n".join(_metric_rows(metrics, model.config.latent_dim)))
     return 0
 
 
@@ -202,18 +284,60 @@ def _cmd_info(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(card.to_dict(), indent=2))
         return 0
-    c = card.config
-    print(f"model      {args.model_dir}")
-    print(f"dataset    {card.dataset}  ({card.n_train or '?'} train / {card.n_test or '?'} test)")
-    print(f"arch       {c.arch} {list(c.hidden_dims)}  latent {c.latent_dim}  likelihood {c.likelihood}")
-    tc = card.train_config
+    c, tc = card.config, card.train_config
+
+    def row(label: str, text: str) -> str:
+        return f"{label:<16}{text}"
+
+    def count(n: int | None) -> str:
+        return "?" if n is None else f"{n:,}"
+
+    arch = [f"MLP {'-'.join(map(str, c.hidden_dims))}" if c.arch == "mlp"
+            else f"conv {'-'.join(map(str, c.hidden_dims))} channels",
+            f"latent {c.latent_dim}",
+            "Bernoulli decoder" if c.likelihood == "bernoulli" else f"Gaussian decoder (std {c.gaussian_std:g})",
+            "standard prior" if c.prior == "standard" else f"mixture prior of {c.prior_components} Gaussians"]
+    if c.conditional:
+        arch.append(f"conditional on {c.n_classes} classes")
+    run = [f"{len(card.history)} of {tc.epochs} epochs" if tc else f"{len(card.history)} epochs",
+           card.status or "status unknown"]
+    if card.train_seconds is not None:
+        run.append(_duration(card.train_seconds))
+    if card.trained_in:
+        run.append(f"trained in the {card.trained_in}")
+    lines = [row("model", str(args.model_dir)),
+             row("dataset", f"{card.dataset} ({count(card.n_train)} train / {count(card.n_test)} test images)"),
+             row("architecture", ", ".join(arch)),
+             row("training", ", ".join(run))]
     if tc is not None:
-        print(f"training   {len(card.history)} epochs ({card.status or '?'}), batch {tc.batch_size}, "
-              f"lr {tc.lr} ({tc.schedule}), beta {tc.beta}, warm-up {tc.warmup_epochs}, seed {tc.seed}")
-    if card.metrics is not None:
-        _print_metrics(card.metrics.to_dict(), card.dataset)
-    print(f"created    {card.created_at}  {card.versions}")
+        lines.append(row("", f"batch {tc.batch_size}, lr {tc.lr:g} ({tc.schedule}), beta {tc.beta:g}, "
+                             f"warm-up {tc.warmup_epochs} epochs, seed {tc.seed}, {tc.precision}"))
+    m = card.metrics
+    if m is None:
+        lines.append(row("test metrics", "not measured (vae-explorer evaluate --update-card stores them)"))
+    else:
+        on = f", {m.n_images:,} images" if m.n_images is not None else ""
+        lines += [row("test metrics", f"nats per image{on}"), *_metric_rows(m, c.latent_dim)]
+    lines.append(row("created", _created(card)))
+    print("\n".join(lines))
     return 0
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 59.5:
+        return f"{seconds:.1f} s"
+    whole = round(seconds)  # round first: 119.6 s is "2 min 0 s", not "1 min 60 s"
+    return f"{whole // 60} min {whole % 60} s"
+
+
+def _created(card: ModelCard) -> str:
+    """Creation time (UTC, to the minute) and the library versions, on one line."""
+    try:
+        when = datetime.fromisoformat(card.created_at).astimezone(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    except ValueError:
+        when = card.created_at or "date unknown"
+    versions = ", ".join(f"{k} {v}" for k, v in card.versions.items())
+    return f"{when} with {versions}" if versions else when
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -224,7 +348,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "info": _cmd_info}[args.command]
     try:
         return command(args)
-    except (CheckpointError, DatasetUnavailable, ValueError) as e:
+    except (CheckpointError, DatasetUnavailable, ValueError, OSError) as e:  # OSError: e.g. --out not writable
         print(f"error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

