@@ -6,6 +6,7 @@ imports neither. Modules by topic:
 registry (which models there are), images (uint8 grids, PNG), figures (Plotly), browser_decoder
 (the decoder spec the page runs in JavaScript), uploads (a user's photo or drawing -> a model
 input), jobs (training in a child process), toy (a VAE on 2-D points), holes (prior vs aggregate
-posterior), anomaly, clusters, rate_distortion (and the beta sweep), estimators (KL estimators,
-IWAE bounds, units).
+posterior), maps (axes, placing new codes, ellipse subsets), anomaly, clusters, rate_distortion
+(and the beta sweep), estimators (KL estimators, IWAE bounds, units), likelihoods (Bernoulli
+against Gaussian decoders).
 """

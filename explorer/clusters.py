@@ -61,6 +61,13 @@ def contingency(labels: np.ndarray, assignments: np.ndarray, k: int | None = Non
     return table
 
 
+def dominant_labels(table: np.ndarray) -> list[tuple[int, float] | None]:
+    """Each cluster's most common label and its share of the cluster, from a contingency table
+    (k, C); None for an empty cluster. Ties go to the lower label."""
+    table = np.asarray(table)
+    return [(int(row.argmax()), float(row.max() / row.sum())) if row.sum() else None for row in table]
+
+
 def purity(labels: np.ndarray, assignments: np.ndarray) -> float:
     """Share of images whose cluster's majority label is their own label (1 = every cluster pure)."""
     labels = np.asarray(labels)

@@ -6,7 +6,9 @@
   L_k = E[log 1/k sum_i p(x, z_i) / q(z_i|x)], with L_1 = ELBO <= L_k <= L_k+1 <= log p(x), and the
   exact log p(x) by integration over a latent grid for tiny 1-D or 2-D models (a test oracle);
 - unit conversions (nats per pixel, bits per dimension) and the Gaussian decoder's negative
-  log-likelihood written through the mean squared error.
+  log-likelihood written through the mean squared error (`gaussian_nll_split` splits the core's
+  `vae.losses.reconstruction_nll` that way; `gaussian_nll_from_mse` is the same identity in
+  closed form, a test oracle).
 
 Every log p(z) here is `model.prior.log_prob` (N(0, I) or the learned mixture); the stand-alone
 KL functions take an optional `prior` and default to N(0, I), where the KL also has a closed form.
@@ -21,6 +23,7 @@ from typing import Callable, Sequence
 import numpy as np
 import torch
 
+from vae.config import VAEConfig
 from vae.losses import log_importance_weights, reconstruction_nll
 from vae.model import VAE, DiagonalGaussian, standard_normal_log_prob
 
@@ -285,3 +288,38 @@ def reconstruction_stats(model: VAE, x: torch.Tensor, seed: int = 0, y: torch.Te
     mse = ((model.mean_image(x_params) - x) ** 2).flatten(1).mean(1)
     n = model.config.n_pixels
     return ReconstructionStats(nll.cpu().numpy(), (nll / n).cpu().numpy(), mse.cpu().numpy())
+
+
+def gaussian_nll_constant(config: VAEConfig) -> float:
+    """The part of a Gaussian decoder's -log p(x|z) per image that no reconstruction can lower: the
+    core's `reconstruction_nll` of a perfect one, n_pixels * (log sigma + 1/2 log 2 pi).
+
+    Negative once sigma < 1/sqrt(2 pi) ~ 0.40: a density, unlike a probability, can exceed 1.
+    """
+    if config.likelihood != "gaussian":
+        raise ValueError(f"a {config.likelihood} decoder has no Gaussian constant")
+    x = torch.zeros(1, *config.input_shape)
+    return float(reconstruction_nll(x, x, config)[0])
+
+
+@dataclass
+class GaussianNLLSplit:
+    """A Gaussian decoder's mean -log p(x|z) per image (nats) = `squared_error` + `constant`.
+
+    squared_error: n_pixels * MSE / (2 sigma^2), the part a better reconstruction lowers;
+    constant: `gaussian_nll_constant`, the NLL of a perfect reconstruction.
+    """
+
+    squared_error: float
+    constant: float
+
+    @property
+    def total(self) -> float:
+        return self.squared_error + self.constant
+
+
+def gaussian_nll_split(config: VAEConfig, stats: ReconstructionStats) -> GaussianNLLSplit:
+    """Split the images' mean reconstruction loss (`reconstruction_stats`, from the core) into its
+    squared-error part and the constant, without a second copy of the formula."""
+    constant = gaussian_nll_constant(config)
+    return GaussianNLLSplit(float(np.mean(stats.nll)) - constant, constant)

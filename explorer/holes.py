@@ -1,7 +1,7 @@
 """Holes in a 2-D latent space: where the prior p(z) has mass but the aggregate posterior q(z) has little.
 
 Rezende & Viola 2018, "Taming VAEs"; Hoffman & Johnson 2016, "ELBO surgery": sampling the prior
-lands in a hole, yet no encoded image is nearby, so the decoder never learned what to draw there.
+lands in a hole, yet no encoded test image is nearby (q(z) is built from the test set's codes).
 """
 
 from __future__ import annotations
@@ -12,6 +12,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from vae.latent import decode_images
+from vae.model import VAE
+
 
 @dataclass
 class DensityGrid:
@@ -20,7 +23,8 @@ class DensityGrid:
     xs (nx,), ys (ny,): grid coordinates; log_prior, log_aggregate (ny, nx): log densities, row j
     at height ys[j]. Where the prior has mass but q(z) has almost none is a "hole" (Rezende &
     Viola 2018, "Taming VAEs"; Hoffman & Johnson 2016, "ELBO surgery"): sampling the prior lands
-    there, yet no training image was encoded nearby, so the decoder never learned what to draw.
+    there, yet no encoded test image lies nearby. The test codes stand in for the training codes,
+    so the decoder has most likely never learned what to draw there either.
     """
 
     xs: np.ndarray
@@ -88,3 +92,17 @@ def density_grid(
         log_q.append(torch.logsumexp(log_n, dim=1) - math.log(len(mu)))
     shape = (n, n)
     return DensityGrid(xs.numpy(), ys.numpy(), log_prior.reshape(shape).numpy(), torch.cat(log_q).reshape(shape).numpy())
+
+
+def hole_labels(n_holes: int, n_classes: int) -> torch.Tensor | None:
+    """Labels (n_holes,) for decoding holes with a conditional model, cycling 0, 1, ..., n_classes - 1;
+    None for an unconditional model (n_classes 0)."""
+    return torch.arange(n_holes) % n_classes if n_classes > 0 else None
+
+
+@torch.no_grad()
+def decode_holes(model: VAE, holes: np.ndarray) -> torch.Tensor:
+    """Mean images (k, C, H, W) of the hole centres (k, 2); a conditional model draws them as its
+    classes in turn (`hole_labels`)."""
+    z = torch.as_tensor(np.asarray(holes), dtype=torch.float32).reshape(-1, model.config.latent_dim)
+    return decode_images(model, z, labels=hole_labels(len(z), model.config.n_classes))

@@ -3,7 +3,8 @@
 `preprocess_image` turns a photo, scan or drawing of one digit into a model input the way MNIST
 itself was made (LeCun et al., 1998): ink bright on black, scaled into a 20x20 box and centred
 by its centre of mass in a 28x28 frame. Every unusable input raises ValueError with a
-one-sentence message the page can show as it is.
+one-sentence message the page can show as it is; `read_upload` wraps it for an uploader, which
+accepts the file types in UPLOAD_TYPES.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import io
 import re
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Union
 
@@ -33,6 +35,10 @@ _INK = 0.2  # intensity (after stretching) above which a pixel counts as ink
 _MIN_INK_PIXELS = 4  # fewer ink pixels than this is noise, not a drawing
 _WORK_SIDE = 1024  # larger images are block-averaged down to 1,024-2,047 pixels a side
 _FORMATS = "PNG, JPEG, BMP, GIF, WebP, TIFF"
+# File extensions every uploader accepts: what preprocess_image reads, plus what people pick for
+# "a photo of a digit" that it cannot read (SVG drawings, iPhone HEIC photos, PDF scans). Letting
+# those through means the page shows preprocess_image's sentence on what to do, not a bare icon.
+UPLOAD_TYPES = ("png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "svg", "heic", "heif", "pdf")
 
 
 def preprocess_image(source: ImageSource, size: int = 28) -> torch.Tensor:
@@ -257,3 +263,21 @@ def preview_image(source, max_side: int = 256) -> np.ndarray:
     white = Image.new("RGBA", img.size, (255, 255, 255, 255))
     img = Image.alpha_composite(white, img).convert("RGB")
     return np.asarray(img)
+
+
+@dataclass
+class Upload:
+    """A user's file read for a model: `x` (1, size, size) and a small RGB `preview` (H, W, 3) of
+    the file as sent, or, when it cannot be used, `problem`: one sentence saying why and what to do."""
+
+    x: torch.Tensor | None = None
+    preview: np.ndarray | None = None
+    problem: str | None = None
+
+
+def read_upload(data: bytes, size: int, preview: bool = True) -> Upload:
+    """An uploaded file's bytes -> Upload; every page shows `problem` the same way (never raises ValueError)."""
+    try:
+        return Upload(preprocess_image(data, size=size), preview_image(data) if preview else None)
+    except ValueError as e:
+        return Upload(problem=str(e))

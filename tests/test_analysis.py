@@ -10,8 +10,12 @@ from sklearn.metrics import confusion_matrix, normalized_mutual_info_score, prec
 from sklearn.metrics.cluster import contingency_matrix
 
 import vae
-from explorer.anomaly import anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc, score_thresholds
-from explorer.clusters import centre_images, cluster_codes, contingency, nmi, purity
+from explorer.anomaly import (
+    SCORE_METHODS, anomaly_groups, anomaly_scores, default_threshold, detect, extremes, noise_images, other_dataset,
+    resize_images, roc_auc, score_groups, score_is_deterministic, score_notes, score_thresholds, share_below,
+    summarise_groups,
+)
+from explorer.clusters import centre_images, cluster_codes, contingency, dominant_labels, nmi, purity
 from explorer.figures import cluster_scatter, contingency_heatmap, score_histogram
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
@@ -59,6 +63,18 @@ def test_purity_by_hand_and_nmi_against_sklearn():
     assert nmi(labels, clusters) == pytest.approx(normalized_mutual_info_score(labels, clusters))
     with pytest.raises(ValueError, match="empty"):
         purity(np.array([], dtype=int), np.array([], dtype=int))
+
+
+def test_dominant_labels_of_each_cluster():
+    labels = np.array([0, 0, 2, 0, 1, 1, 1, 2, 2, 2])
+    clusters = np.array([0, 0, 0, 1, 1, 1, 1, 3, 3, 3])  # cluster 2 is empty
+    table = contingency(labels, clusters, k=4, n_classes=3)
+    assert dominant_labels(table) == [(0, pytest.approx(2 / 3)), (1, 0.75), None, (2, 1.0)]
+    assert dominant_labels(np.array([[2, 2, 1]])) == [(0, 0.4)]  # a tie goes to the lower label
+    # the share of images in a cluster with its dominant label, summed over clusters, is the purity
+    counts = table.sum(1)
+    assert sum(s * n for (_, s), n in zip([d or (0, 0.0) for d in dominant_labels(table)], counts)) / len(labels) == \
+        pytest.approx(purity(labels, clusters))
 
 
 def test_contingency_matches_sklearn():
@@ -174,6 +190,86 @@ def test_other_dataset():
     assert other_dataset("fashion-mnist") == "mnist"
 
 
+def test_only_the_mean_score_of_a_standard_prior_model_is_deterministic():
+    standard, mixture, x = tiny(), tiny(prior="mog"), images(6)
+    assert score_is_deterministic(standard, "mean") and not score_is_deterministic(standard, "samples")
+    assert not score_is_deterministic(mixture, "mean")
+    torch.testing.assert_close(anomaly_scores(standard, x, seed=0), anomaly_scores(standard, x, seed=1))
+    # the mixture's KL at z = mu is still a one-draw estimate: another seed, another score
+    assert not torch.equal(anomaly_scores(mixture, x, seed=0), anomaly_scores(mixture, x, seed=1))
+    torch.testing.assert_close(anomaly_scores(mixture, x, seed=0), anomaly_scores(mixture, x, seed=0))
+    with pytest.raises(ValueError, match="method"):
+        score_is_deterministic(standard, "iwae")
+
+
+def test_score_texts_are_honest_about_bounds_and_sampling():
+    assert "z = μ" in SCORE_METHODS["mean"] and "upper bound" not in SCORE_METHODS["mean"]
+    assert "upper bound on −log p(x)" in SCORE_METHODS["samples"]
+    assert score_notes(tiny(), "mean") == [] and score_notes(tiny(prior="mog"), "samples") == []
+    (mixture,) = score_notes(tiny(prior="mog"), "mean")
+    assert "one-draw estimate" in mixture and "not a deterministic" in mixture
+    (conditional,) = score_notes(tiny(n_classes=3), "mean")
+    assert "conditional model" in conditional and "K = 3" in conditional
+
+
+def _split(name: str, n: int, size: int, value: float) -> vae.Split:
+    return vae.Split(torch.full((n, 1, size, size), value), torch.zeros(n, dtype=torch.long), name, "test")
+
+
+def test_anomaly_groups_resize_the_other_dataset_and_match_the_noise_to_the_data():
+    normal = torch.rand(200, 1, 8, 8, generator=torch.Generator().manual_seed(0)) * 0.5
+    asked = []
+
+    def load(name):
+        asked.append(name)
+        return _split(name, 40, 28, 0.75), "a note from the loader"
+
+    groups = anomaly_groups(normal, "digits", (1, 8, 8), 25, load_split=load)
+    assert asked == ["fashion-mnist"] and groups.note == "a note from the loader"
+    assert list(groups.images) == ["fashion-mnist (not digits)", "uniform noise", "Gaussian noise"]
+    assert all(x.shape == (25, 1, 8, 8) for x in groups.images.values())
+    torch.testing.assert_close(groups.images["fashion-mnist (not digits)"], torch.full((25, 1, 8, 8), 0.75))
+    torch.testing.assert_close(groups.images["uniform noise"], noise_images("uniform", 25, (1, 8, 8), seed=1))
+    torch.testing.assert_close(groups.images["Gaussian noise"], noise_images(
+        "gaussian", 25, (1, 8, 8), mean=normal.mean().item(), std=normal.std().item(), seed=2))
+    again = anomaly_groups(normal, "digits", (1, 8, 8), 25, load_split=load)
+    assert all(torch.equal(again.images[k], groups.images[k]) for k in groups.images)  # seeded
+    # fewer images on disk than asked for: all of them
+    assert len(anomaly_groups(normal, "digits", (1, 8, 8), 100, load_split=load).images["fashion-mnist (not digits)"]) == 40
+
+
+def test_anomaly_groups_without_the_other_dataset_or_for_colour_models_are_noise_only():
+    def missing(name):
+        raise vae.DatasetUnavailable(f"{name} is not here")
+
+    groups = anomaly_groups(torch.rand(10, 1, 8, 8), "fashion-mnist", (1, 8, 8), 5, load_split=missing)
+    assert list(groups.images) == ["uniform noise", "Gaussian noise"]
+    assert "mnist is not on this machine" in groups.note and "VAE_DATA_DIR" in groups.note
+
+    def never(name):
+        raise AssertionError("a colour model is not shown a greyscale dataset")
+
+    colour = anomaly_groups(torch.rand(10, 3, 8, 8), "mnist", (3, 8, 8), 5, load_split=never)
+    assert list(colour.images) == ["uniform noise", "Gaussian noise"] and colour.note is None
+    assert colour.images["uniform noise"].shape == (5, 3, 8, 8)
+
+
+def test_anomaly_groups_of_the_real_digits_against_fashion_mnist():
+    split = vae.load_dataset("digits", "test")
+    groups = anomaly_groups(split.x, "digits", (1, 8, 8), 20)  # the app's loader: Fashion-MNIST when on disk
+    if groups.note is None:
+        assert list(groups.images)[0] == "fashion-mnist (not digits)"
+        clothes = groups.images["fashion-mnist (not digits)"]
+        assert clothes.shape == (20, 1, 8, 8) and 0 <= clothes.min() and clothes.max() <= 1
+    else:
+        assert "fashion-mnist is not on this machine" in groups.note and len(groups.images) == 2
+    model = tiny()
+    scores = score_groups(model, groups.images, method="mean")
+    assert list(scores) == list(groups.images)
+    for name, x in groups.images.items():
+        np.testing.assert_allclose(scores[name], anomaly_scores(model, x).numpy())
+
+
 # ------------------------------------------------------------------ the threshold detector
 
 def test_detection_counts_precision_recall_match_sklearn():
@@ -205,6 +301,30 @@ def test_roc_auc_is_the_pairwise_win_rate():
     assert roc_auc(normal, anomalous) == pytest.approx(wins)
     assert roc_auc([1.0, 2.0], [3.0, 4.0]) == 1.0 and roc_auc([3.0, 4.0], [1.0, 2.0]) == 0.0
     assert math.isnan(roc_auc([1.0], []))
+
+
+def test_default_threshold_and_share_below():
+    normal = np.arange(1.0, 101.0)  # 95th percentile: 95.05
+    assert default_threshold([10.0, 90.0, 96.0, 200.0], normal) == 96.0
+    assert default_threshold([40.0, 60.0], normal, percentile=50) == 60.0  # the median is 50.5
+    d = detect(normal, [], default_threshold(list(np.arange(1.0, 101.0)), normal))
+    assert d.false_alarm_rate == pytest.approx(0.05)
+    assert share_below(normal, 50.5) == 0.5 and share_below(normal, 1.0) == 0.0 and share_below(normal, 1e9) == 1.0
+
+
+def test_group_summaries_match_the_detector_and_roc_auc():
+    rng = np.random.default_rng(3)
+    normal = rng.normal(100, 10, 300)
+    groups = {"noise": rng.normal(300, 30, 50), "near": rng.normal(105, 10, 80)}
+    rows = summarise_groups("digits (normal)", normal, groups, threshold=120.0)
+    assert [r.name for r in rows] == ["digits (normal)", "noise", "near"]
+    assert [r.n for r in rows] == [300, 50, 80]
+    assert rows[0].flagged == pytest.approx(detect(normal, [], 120.0).false_alarm_rate)
+    for row, scores in zip(rows[1:], groups.values()):
+        assert row.flagged == pytest.approx(detect(normal, scores, 120.0).recall)
+        assert row.auc == pytest.approx(roc_auc(normal, scores))
+        assert row.median == pytest.approx(np.median(scores))
+    assert math.isnan(rows[0].auc) and rows[1].auc == 1.0
 
 
 def test_extremes_and_thresholds():

@@ -132,3 +132,20 @@ def test_aggregate_posterior_integrates_to_one_and_a_ring_of_codes_leaves_a_hole
     assert np.linalg.norm(holes[0]) < 0.1  # the most probable hole is the prior's peak, inside the ring
     assert 0.3 < grid.prior_mass_in_holes() < 1.0
     assert all(np.linalg.norm(a - b) >= 0.6 for i, a in enumerate(holes) for b in holes[i + 1:])
+
+
+def test_holes_are_decoded_with_every_class_of_a_conditional_model_in_turn():
+    from explorer.holes import decode_holes, hole_labels
+
+    assert hole_labels(5, 0) is None
+    assert hole_labels(7, 3).tolist() == [0, 1, 2, 0, 1, 2, 0]  # the model's own class count, not 10
+    assert hole_labels(4, 26).tolist() == [0, 1, 2, 3]
+    holes = np.array([[0.5, -1.0], [2.0, 0.0], [-1.5, 1.5], [0.0, 0.0]])
+    torch.manual_seed(0)
+    plain = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))).eval()
+    torch.testing.assert_close(decode_holes(plain, holes), decode_images(plain, torch.tensor(holes, dtype=torch.float32)))
+    cond = VAE(VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), n_classes=3)).eval()
+    out = decode_holes(cond, holes)
+    z = torch.tensor(holes, dtype=torch.float32)
+    torch.testing.assert_close(out, decode_images(cond, z, labels=torch.tensor([0, 1, 2, 0])))
+    assert decode_holes(cond, np.zeros((0, 2))).shape == (0, 1, 8, 8)

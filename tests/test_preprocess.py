@@ -17,7 +17,7 @@ import torch
 from PIL import Image
 
 from vae.data import load_dataset
-from explorer.uploads import preprocess_image
+from explorer.uploads import UPLOAD_TYPES, preprocess_image, read_upload
 
 
 @pytest.fixture(scope="module")
@@ -205,3 +205,38 @@ def test_one_bit_scan(refs):
     png = _encode(scan)
     assert Image.open(io.BytesIO(png)).mode == "1"
     assert _corr(preprocess_image(png), refs[8]) > 0.75
+
+
+# --- what the uploaders accept, and how a page reads an upload -----------------------------------
+
+
+@pytest.mark.parametrize("fmt, ext", [("PNG", "png"), ("JPEG", "jpg"), ("BMP", "bmp"), ("GIF", "gif"), ("WEBP", "webp"),
+                                      ("TIFF", "tif")])
+def test_every_raster_type_the_uploaders_accept_reads(refs, fmt, ext):
+    assert ext in UPLOAD_TYPES
+    upload = read_upload(_encode(_paper(refs[7]).convert("RGB" if fmt == "JPEG" else "L"), fmt), 28)
+    assert upload.problem is None and upload.x.shape == (1, 28, 28)
+    assert _corr(upload.x[0], refs[7]) > 0.85
+    assert upload.preview.dtype == np.uint8 and upload.preview.shape[2] == 3
+
+
+@pytest.mark.parametrize("ext, data, sentence", [
+    ("svg", b'<svg xmlns="http://www.w3.org/2000/svg"><text>7</text></svg>', "SVG is a vector drawing, not pixels"),
+    ("heic", b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + bytes(100), "HEIC/HEIF photos"),
+    ("pdf", b"%PDF-1.7\n1 0 obj", "this is a PDF document, not an image"),
+])
+def test_uploaders_let_unreadable_formats_through_so_the_page_can_say_what_to_do(ext, data, sentence):
+    assert ext in UPLOAD_TYPES  # else Streamlit refuses the file with a bare red icon, and no sentence
+    upload = read_upload(data, 28)
+    assert upload.x is None and upload.preview is None and upload.problem.startswith(sentence)
+    assert ": " in upload.problem  # the sentence goes on to say what to do
+
+
+def test_read_upload_without_a_preview_and_with_a_blank_page(refs):
+    data = _encode(_paper(refs[3]))
+    upload = read_upload(data, 8, preview=False)
+    assert upload.preview is None and upload.x.shape == (1, 8, 8)
+    torch.testing.assert_close(upload.x, preprocess_image(data, size=8))
+    blank = read_upload(_encode(Image.new("L", (60, 60), 255)), 28)
+    assert blank.x is None and blank.problem == "no ink found: the image looks blank"
+    assert len(set(UPLOAD_TYPES)) == len(UPLOAD_TYPES) and all(t == t.lower() and "." not in t for t in UPLOAD_TYPES)

@@ -1,4 +1,5 @@
-"""AppTest coverage for the Anomalies, Clusters and 2-D toy VAE pages."""
+"""AppTest coverage for the Anomalies, Clusters and 2-D toy VAE pages (and the uploaders and holes they share
+with Reconstructions and the Latent map)."""
 
 import json
 from pathlib import Path
@@ -109,6 +110,38 @@ def test_anomalies_marginalise_the_label_of_a_conditional_model(monkeypatch, use
     at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="tiny-cvae")
     assert any("conditional model" in c.value for c in at.caption)
     assert 0 <= float(metrics(at)["ROC AUC"]) <= 1
+
+
+def test_anomalies_say_that_a_mixture_prior_model_samples_its_kl(monkeypatch, user_models):
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="mnist-mog-z2")
+    assert at.radio(key="anomaly_method").value == "mean"
+    assert any("one-draw estimate" in c.value and "not a deterministic" in c.value for c in at.caption)
+    assert 0.5 < float(metrics(at)["ROC AUC"]) <= 1
+    at.radio(key="anomaly_method").set_value("samples").run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert not any("one-draw estimate" in c.value for c in at.caption)  # every term is sampled there anyway
+
+
+def test_anomalies_and_reconstructions_accept_the_same_upload_types(monkeypatch, user_models):
+    from explorer.uploads import UPLOAD_TYPES
+
+    at = open_page(monkeypatch, user_models, "pages/explore/anomaly.py", model="digits-z2")
+    (anomaly_uploader,) = at.get("file_uploader")
+    accepted = set(anomaly_uploader.proto.type)
+    assert {f".{t}" for t in UPLOAD_TYPES} <= accepted and {".svg", ".heic", ".pdf"} <= accepted
+    at.switch_page("pages/explore/reconstruct.py").run()
+    assert not at.exception, [e.value for e in at.exception]
+    (recon_uploader,) = at.get("file_uploader")
+    assert set(recon_uploader.proto.type) == accepted
+
+
+def test_latent_map_decodes_holes_of_a_conditional_model_as_its_classes(monkeypatch, user_models):
+    at = open_page(monkeypatch, user_models, "pages/explore/latent_map.py", model="mnist-cvae-z2")
+    at.toggle(key="map_holes").set_value(True).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert any("no test image was encoded" in m.value for m in at.markdown)
+    captions = [c.value for c in at.caption if c.value.startswith("Codes at the marked holes")]
+    assert captions == ["Codes at the marked holes, decoded (as 0, 1, 2, … in turn)."]
 
 
 # ------------------------------------------------------------------ clusters

@@ -109,8 +109,10 @@ class TrainConfig:
     """One training run: Adam with an optional cosine learning-rate decay and KL warm-up.
 
     beta: weight of the KL term (beta-VAE, Higgins et al. 2017); 1 is the true ELBO.
-    warmup_epochs: the KL weight rises linearly from 0 to `beta` over this many epochs
-        (Bowman et al. 2016, Sønderby et al. 2016) to avoid early posterior collapse.
+    warmup_epochs: the KL weight rises linearly from beta / warmup_epochs in epoch 1 to `beta`
+        in epoch `warmup_epochs` (counting from 1), then stays at `beta` (Bowman et al. 2016,
+        Sønderby et al. 2016): a light KL early on helps avoid posterior collapse. 0: `beta`
+        from the start.
     device: "auto" picks cuda, then mps, then cpu.
     precision: "bfloat16" runs the matrix products of the forward and backward passes in
         bfloat16 (torch.autocast) while weights, optimiser state and the loss stay float32.
@@ -150,7 +152,8 @@ class TrainConfig:
                 raise ValueError(message)
 
     def kl_weight(self, epoch: int) -> float:
-        """KL weight during 0-based `epoch`: linear warm-up to `beta`, then `beta`."""
+        """KL weight during 0-based `epoch`: beta * min(1, (epoch + 1) / warmup_epochs), so
+        beta / warmup_epochs in the first epoch, `beta` from epoch warmup_epochs - 1 (0-based) on."""
         if self.warmup_epochs == 0:
             return self.beta
         return self.beta * min(1.0, (epoch + 1) / self.warmup_epochs)

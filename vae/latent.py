@@ -179,11 +179,8 @@ def project_2d(mu: np.ndarray | torch.Tensor, method: str = "pca", max_points: i
     raise ValueError(f"method must be 'identity', 'pca' or 'tsne', got {method!r}")
 
 
-RECONSTRUCTION_MODES = {
-    "mean": "decoder mean at z = μ (the usual 'reconstruction')",
-    "z-sample": "decoder mean at a sampled z ~ q(z|x)",
-    "x-sample": "a sample x ~ p(x|z) at a sampled z (what the model literally generates)",
-}
+# what `reconstruct` shows as x_hat: the decoder mean at z = mu, the mean at a sampled z, or a sample of p(x|z)
+RECONSTRUCTION_MODES = ("mean", "z-sample", "x-sample")
 
 
 @dataclass
@@ -205,14 +202,14 @@ class Reconstruction:
 @torch.no_grad()
 def reconstruct(model: VAE, x: torch.Tensor, mode: str = "mean", seed: int = 0,
                 labels: torch.Tensor | None = None) -> Reconstruction:
-    """Reconstruct x and score each image; `mode` is a key of RECONSTRUCTION_MODES.
+    """Reconstruct x and score each image; `mode` is one of RECONSTRUCTION_MODES.
 
     labels (N,): needed by a conditional model (which then reconstructs x as that digit).
     """
     from .losses import reconstruction_nll
 
     if mode not in RECONSTRUCTION_MODES:
-        raise ValueError(f"mode must be one of {list(RECONSTRUCTION_MODES)}, got {mode!r}")
+        raise ValueError(f"mode must be one of {RECONSTRUCTION_MODES}, got {mode!r}")
     x = x.to(model.device)
     g = torch.Generator(device=model.device).manual_seed(seed)
     y = None if labels is None or not model.config.conditional else torch.as_tensor(labels).to(model.device)

@@ -1,19 +1,19 @@
-"""Anomalies: score every test image by its −ELBO and see whether non-digits and noise stand out."""
+"""Anomalies: score every test image in nats (reconstruction plus KL) and see whether non-digits and noise stand out."""
 
 import numpy as np
 import streamlit as st
 import torch
 
-import vae
 from pages.ui.cache import load_model, showable_split
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
-from explorer.anomaly import SCORE_METHODS, SCORE_SAMPLES, anomaly_scores, detect, extremes, noise_images, other_dataset, resize_images, roc_auc, score_thresholds
+from explorer.anomaly import (SCORE_HELP, SCORE_METHODS, SCORE_SAMPLES, anomaly_groups, anomaly_scores, default_threshold,
+                              detect, extremes, other_dataset, roc_auc, score_groups, score_notes, score_thresholds,
+                              share_below, summarise_groups)
 from explorer.figures import score_histogram
 from explorer import uploads
 
 remember("anomaly_method", "anomaly_n", "anomaly_threshold")
 
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp"]
 DIGIT_SETS = {"mnist", "mnist-sample", "digits"}
 N_SHOWN = 8
 
@@ -30,75 +30,51 @@ def anomalies(model_path: str, mtime: float, dataset: str, method: str, n: int) 
     """Scores and a few images of each anomaly group: the other dataset (if on disk) and two kinds of noise."""
     model, _ = load_model(model_path, mtime)
     normal, _ = showable_split(dataset)
-    shape = tuple(model.config.input_shape)
-    groups, note = {}, None
-    other = other_dataset(dataset)
-    if shape[0] == 1:
-        try:
-            split, fallback = showable_split(other)
-            pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:n]
-            groups[f"{split.name} (not {dataset})"] = resize_images(split.x[pick], shape[1:])
-            note = fallback
-        except vae.DatasetUnavailable:
-            note = f"{other} is not on this machine, so only noise plays the anomaly (set VAE_DATA_DIR to a folder holding it)."
-    mean, std = normal.x.mean().item(), normal.x.std().item()
-    groups["uniform noise"] = noise_images("uniform", n, shape, seed=1)
-    groups["Gaussian noise"] = noise_images("gaussian", n, shape, mean=mean, std=std, seed=2)
-    return {"scores": {k: anomaly_scores(model, x, method=method).numpy() for k, x in groups.items()},
-            "examples": {k: x[:4] for k, x in groups.items()}, "note": note}
+    groups = anomaly_groups(normal.x, dataset, model.config.input_shape, n, load_split=showable_split)
+    return {"scores": score_groups(model, groups.images, method),
+            "examples": {k: x[:4] for k, x in groups.images.items()}, "note": groups.note}
 
 
 st.title("Anomalies")
 sel = require_model()
 split, _ = dataset_or_stop(sel.dataset)
 _, h, w = sel.config.input_shape
-is_digits = sel.dataset in DIGIT_SETS
 st.markdown(
-    "A VAE that has learned its data gives every image a price in nats, its **−ELBO**, an upper bound on "
-    "$-\\log p(x)$. Typical images are cheap; an image unlike anything seen in training should be expensive. "
-    "That makes a detector: *score > threshold ⇒ anomaly* (An & Cho 2015).")
-if is_digits:
-    st.markdown(f"This model was trained on handwritten digits (**{sel.dataset}**), so here **normal** means a "
-                f"test digit and the **anomalies** are {other_dataset(sel.dataset)} clothes and random noise, "
-                f"resized to the model's {h}x{w} input.")
-else:
-    st.markdown(f"This model was trained on **{sel.dataset}**, not on digits, so here **normal** means a "
-                f"{sel.dataset} test image, and the **anomalies** are images from {other_dataset(sel.dataset)} and "
-                "random noise: whatever the model was not trained on.")
-if getattr(sel.config, "n_classes", 0) > 0:
-    st.caption(":material/info: A conditional model needs a label; an unlabelled image is scored by averaging its "
-               f"likelihood bound over all {sel.config.n_classes} labels: −log((1/K) Σ_y exp ELBO(x|y)).")
+    "A VAE that has learned its data gives every image a price in nats: what it costs to rebuild the image from "
+    "its code, plus the KL, what the code costs. Averaged over codes drawn from $q(z\\mid x)$ that price is the "
+    "**−ELBO**, an upper bound on $-\\log p(x)$. Typical images are cheap; an image unlike anything seen in training "
+    "should be expensive. That makes a detector: *score > threshold ⇒ anomaly* (An & Cho 2015).")
+other = other_dataset(sel.dataset)
+st.markdown(f"This model was trained on handwritten digits (**{sel.dataset}**), so here **normal** means a test digit "
+            f"and the **anomalies** are {other} clothes and random noise, resized to the model's {h}x{w} input."
+            if sel.dataset in DIGIT_SETS else
+            f"This model was trained on **{sel.dataset}**, not on digits, so here **normal** means a {sel.dataset} test "
+            f"image, and the **anomalies** are images from {other} and random noise: whatever the model was not trained on.")
 
 c1, c2, c3 = st.columns([2.2, 1.2, 1.6])
-method = c1.radio("Score", list(SCORE_METHODS), format_func=SCORE_METHODS.get, key="anomaly_method",
-                  help="Training uses one random z per image: a noisy price. Averaging a few draws estimates the ELBO "
-                       "better; using z = μ removes the noise altogether (a slightly lower, deterministic price). "
-                       "Both rank images almost identically.")
+method = c1.radio("Score", list(SCORE_METHODS), format_func=SCORE_METHODS.get, key="anomaly_method", help=SCORE_HELP)
 n_anomalies = c2.select_slider("Anomalies per kind", [100, 250, 500, 1000], value=500, key="anomaly_n",
                                help="Precision depends on how many anomalies there are among the normal images.")
-files = c3.file_uploader("Score your own image", type=UPLOAD_TYPES, accept_multiple_files=True, key="anomaly_uploads",
+files = c3.file_uploader("Score your own image", type=uploads.UPLOAD_TYPES, accept_multiple_files=True, key="anomaly_uploads",
                          help=f"Any picture: a digit you wrote or anything else. It is made MNIST-style ({h}x{w}, light on dark).")
 
 normal = normal_scores(*sel.key, sel.dataset, method)
 bad = anomalies(*sel.key, sel.dataset, method, n_anomalies)
-if bad["note"]:
-    st.caption(f":material/info: {bad['note']}")
+for note in score_notes(sel.model, method) + ([bad["note"]] if bad["note"] else []):
+    st.caption(f":material/info: {note}")
 anomalous = np.concatenate(list(bad["scores"].values()))
 
 user = {}
 for f in files or []:
-    try:
-        x = uploads.preprocess_image(f.getvalue(), size=h)
-    except ValueError as e:
-        st.error(f"**{f.name}**: {e}", icon=":material/error:")
-        continue
-    user[f.name] = (x, float(anomaly_scores(sel.model, x[None], method=method)[0]))
+    upload = uploads.read_upload(f.getvalue(), h, preview=False)
+    if upload.problem:
+        st.error(f"**{f.name}**: {upload.problem}", icon=":material/error:")
+    else:
+        user[f.name] = (upload.x, float(anomaly_scores(sel.model, upload.x[None], method=method)[0]))
 
 options = score_thresholds(np.concatenate([normal, anomalous]))
-p95 = float(np.percentile(normal, 95))
-default = min(options, key=lambda v: abs(v - p95))
 if st.session_state.get("anomaly_threshold") not in options:  # new model or score: start at the 95th percentile
-    st.session_state["anomaly_threshold"] = default
+    st.session_state["anomaly_threshold"] = default_threshold(options, normal)
 threshold = st.select_slider("Threshold (nats): images scoring above it are flagged as anomalies", options,
                              key="anomaly_threshold", format_func=lambda v: f"{v:g}")
 
@@ -110,7 +86,7 @@ m[1].metric("Recall", f"{d.recall:.1%}", help="of the anomalies, the share flagg
 m[2].metric("False alarms", f"{d.false_alarm_rate:.1%}", help=f"share of the {len(normal):,} normal test images flagged: FP / (FP + TN)")
 m[3].metric("ROC AUC", f"{roc_auc(normal, anomalous):.3f}",
             help="threshold-free: the chance that a random anomaly scores above a random normal image (1 = perfect, 0.5 = a coin)")
-m[4].metric("Threshold", f"{threshold:g}", help=f"{(normal <= threshold).mean():.1%} of the normal test images score at or below it")
+m[4].metric("Threshold", f"{threshold:g}", help=f"{1 - d.false_alarm_rate:.1%} of the normal test images score at or below it")
 
 groups = {f"{split.name} test images (normal)": normal, **bad["scores"]}
 fig = score_histogram(groups, threshold=threshold, markers={name: s for name, (_, s) in user.items()})
@@ -126,10 +102,10 @@ with left:
               "passed": [f"FN {d.fn:,}", f"TN {d.tn:,}"]})
 with right:
     st.markdown("##### Per group")
-    st.table({"group": list(groups), "images": [f"{len(s):,}" for s in groups.values()],
-              "median score": [f"{np.median(s):.1f}" for s in groups.values()],
-              "flagged": [f"{(s > threshold).mean():.1%}" for s in groups.values()],
-              "ROC AUC vs normal": ["—"] + [f"{roc_auc(normal, s):.3f}" for s in bad["scores"].values()]})
+    rows = summarise_groups(next(iter(groups)), normal, bad["scores"], threshold)
+    st.table({"group": [r.name for r in rows], "images": [f"{r.n:,}" for r in rows],
+              "median score": [f"{r.median:.1f}" for r in rows], "flagged": [f"{r.flagged:.1%}" for r in rows],
+              "ROC AUC vs normal": ["—" if np.isnan(r.auc) else f"{r.auc:.3f}" for r in rows]})
 
 if user:
     st.markdown("##### Your images")
@@ -138,19 +114,18 @@ if user:
         with cols[0]:
             show_images(x[None], captions=["model input"], width=112, scale=max(1, 112 // w))
         verdict = "is **flagged as an anomaly**" if score > threshold else "**passes as normal**"
-        cols[1].markdown(f"**{name}** scores **{score:.1f}** nats: more atypical than {(normal < score).mean():.1%} of the "
+        cols[1].markdown(f"**{name}** scores **{score:.1f}** nats: more atypical than {share_below(normal, score):.1%} of the "
                          f"{split.name} test images. At this threshold it {verdict}. Its line is the green ★ on the histogram.")
 
 st.markdown("##### The most and least typical test images")
 low, high = extremes(normal, N_SHOWN)
-names = split.class_names
-show_images(split.x[low], captions=[f"{names[int(split.y[i])]} · {normal[i]:.0f}" for i in low], width=84, scale=max(1, 84 // w))
-st.caption("Lowest scores: the images the model finds most ordinary (label · nats).")
-show_images(split.x[high], captions=[f"{names[int(split.y[i])]} · {normal[i]:.0f}" for i in high], width=84, scale=max(1, 84 // w))
-st.caption("Highest scores: real test images the model finds strange; these are the false alarms of a low threshold.")
-examples = bad["examples"]
+for rows, text in ((low, "Lowest scores: the images the model finds most ordinary (label · nats)."),
+                   (high, "Highest scores: real test images the model finds strange; the false alarms of a low threshold.")):
+    show_images(split.x[rows], captions=[f"{split.class_names[int(split.y[i])]} · {normal[i]:.0f}" for i in rows],
+                width=84, scale=max(1, 84 // w))
+    st.caption(text)
 st.markdown("##### What the anomalies look like")
-shown = [(k, x) for k, xs in examples.items() for x in xs[:3]]
+shown = [(k, x) for k, xs in bad["examples"].items() for x in xs[:3]]
 show_images(torch.stack([x for _, x in shown]), captions=[k.split(" (")[0] for k, _ in shown], width=84, scale=max(1, 84 // w))
 
 with st.expander("Why this can fail"):
@@ -159,6 +134,6 @@ with st.expander("Why this can fail"):
         "of black background can cost fewer nats than the model's own data: Nalisnick et al. (*Do Deep Generative "
         "Models Know What They Don't Know?*, ICLR 2019) found that models trained on Fashion-MNIST give MNIST digits "
         "*higher* likelihood than clothes. Pick the `fashion-z2` model to see how well this detector separates digits "
-        f"from clothes here. The score is {'the ELBO averaged over ' + str(SCORE_SAMPLES) + ' draws of z' if method == 'samples' else 'the −ELBO at z = μ'}; "
+        f"from clothes here. The score is {f'the −ELBO averaged over {SCORE_SAMPLES} draws of z' if method == 'samples' else 'the reconstruction at z = μ plus the KL'}; "
         "the threshold and the counts are on this page's test images, not on held-out data, so treat them as a "
         "demonstration rather than a validated detector.")

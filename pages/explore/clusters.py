@@ -5,8 +5,9 @@ import streamlit as st
 
 from pages.ui.cache import encoded, projection
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
-from explorer.clusters import CLUSTER_METHODS, centre_images, cluster_codes, contingency, nmi, purity
+from explorer.clusters import CLUSTER_METHODS, centre_images, cluster_codes, contingency, dominant_labels, nmi, purity
 from explorer.figures import cluster_scatter, contingency_heatmap
+from explorer.maps import AXIS_TITLES, place_codes
 
 remember("clusters_k", "clusters_method", "clusters_view")
 
@@ -57,18 +58,17 @@ m[0].metric("Purity", f"{purity(labels, assign):.3f}",
 m[1].metric("NMI", f"{nmi(labels, assign):.3f}",
             help="normalised mutual information between clusters and labels: 0 = unrelated, 1 = the same partition up "
                  "to renaming. Unlike purity it penalises splitting a class into many clusters.")
-majority = np.bincount(labels).max() / len(labels)
-m[2].metric("One big cluster", f"{majority:.3f}", help="purity when every image is in a single cluster: the baseline")
+m[2].metric("One big cluster", f"{purity(labels, np.zeros_like(labels)):.3f}",
+            help="purity when every image is in a single cluster: the baseline")
 m[3].metric("Codes clustered", f"{len(labels):,}", help=f"{split.name} test images, each as its {d}-D posterior mean")
 
 proj = projection(*sel.key, sel.dataset, view)
 coords, rows = proj["coords"], proj["rows"]
-centres_2d = centres[:, :2] if proj["method"] == "identity" else proj["pca"].transform(centres) if proj["pca"] is not None else None
-axis = {"identity": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}[proj["method"]]
+centres_2d = place_codes(centres, proj["method"], proj["pca"])
 left, right = st.columns([1.5, 1], gap="medium")
 with left:
     fig = cluster_scatter(coords, assign[rows], centres=centres_2d, labels=labels[rows], class_names=split.class_names,
-                          rows=rows, axis_titles=axis)
+                          rows=rows, axis_titles=AXIS_TITLES[proj["method"]])
     st.plotly_chart(fig, key="clusters_map", config={"scrollZoom": True, "displaylogo": False})
     st.caption(f"Colour = cluster; ✕ = each cluster's centre{' (not shown on t-SNE, which cannot place new points)' if centres_2d is None else ''}. "
                "Hover a dot for its true label.")
@@ -80,10 +80,8 @@ with right:
 
 st.markdown("##### Each cluster's centre, decoded")
 images = centre_images(sel.model, centres)
-captions = []
-for i, row in enumerate(table):
-    top = int(row.argmax())
-    captions.append(f"{i}: '{split.class_names[top]}' {row[top] / max(row.sum(), 1):.0%}" if row.sum() else f"{i}: empty")
+captions = [f"{i}: '{split.class_names[top[0]]}' {top[1]:.0%}" if top else f"{i}: empty"
+            for i, top in enumerate(dominant_labels(table))]
 _, _, w = sel.config.input_shape
 show_images(images, captions=captions, width=84, scale=max(1, 84 // w))
 st.caption(f"The {'k-means centroid' if method == 'kmeans' else 'Gaussian mixture mean'} of each cluster put through the "

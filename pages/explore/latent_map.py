@@ -7,9 +7,9 @@ import torch
 import vae
 from pages.ui.cache import encoded, load_model, projection
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
-from explorer.figures import ellipse_points
-from explorer.holes import density_grid
-from explorer.figures import add_density_overlay, latent_scatter
+from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
+from explorer.holes import decode_holes, density_grid
+from explorer.maps import AXIS_TITLES, ellipse_rows, place_codes
 
 remember("map_method", "map_ellipses", "map_holes")
 
@@ -52,10 +52,9 @@ coords, rows = proj["coords"], proj["rows"]
 
 highlights = {}
 user_codes = st.session_state.get("user_codes", {}).get(str(sel.entry.path), {})
-if user_codes and method in ("identity", "pca"):
-    pts = np.array(list(user_codes.values()))
-    pts2 = pts[:, :2] if method == "identity" else proj["pca"].transform(pts)
-    highlights = dict(zip(user_codes, pts2))
+placed = place_codes(np.array(list(user_codes.values())), proj["method"], proj["pca"]) if user_codes else None
+if placed is not None:
+    highlights = dict(zip(user_codes, placed))
 elif user_codes:
     controls[2].caption("Your digits are shown on PCA maps (t-SNE cannot place new points).")
 else:
@@ -63,12 +62,11 @@ else:
 
 ellipses = None
 if show_ellipses and d == 2:
-    pick = np.random.default_rng(0).choice(len(rows), size=min(300, len(rows)), replace=False)
-    ellipses = ellipse_points(enc["mu"][rows[pick]], np.exp(0.5 * enc["logvar"][rows[pick]]))
+    shown = ellipse_rows(rows)
+    ellipses = ellipse_points(enc["mu"][shown], np.exp(0.5 * enc["logvar"][shown]))
 
-axis = {"identity": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}[proj["method"]]
 fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
-                     axis_titles=axis)
+                     axis_titles=AXIS_TITLES[proj["method"]])
 grid = holes = None
 if show_holes and d == 2:
     grid = densities(*sel.key, sel.dataset)
@@ -96,21 +94,22 @@ with right:
         st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats")
 
 if grid is not None:
-    st.markdown("##### Holes: where the prior expects codes but no image was encoded")
+    st.markdown("##### Holes: where the prior expects codes but no test image was encoded")
     prior_name = "the learned mixture prior" if sel.config.prior == "mog" else "the prior N(0, I)"
     mass = grid.prior_mass_in_holes(HOLE_RATIO)
     c_text, c_images = st.columns([1, 1.6], gap="large")
     c_text.markdown(
         f"The dotted contours are {prior_name}; the training pushes the **aggregate posterior** q(z), the mixture of "
         "every image's q(z|x), towards it but never matches it exactly. In the red regions q(z) is below a tenth of "
-        f"p(z). A code drawn from the prior lands there with probability **{mass:.0%}**: the decoder never saw a "
-        "training code there, so it draws blends and smudges rather than clear digits.")
+        f"p(z). A code drawn from the prior lands there with probability **{mass:.0%}**: no test image is encoded "
+        "there, and most likely no training image either, so the decoder draws blends and smudges rather than clear "
+        "digits.")
     if len(holes):
-        y = torch.arange(len(holes)) % 10 if sel.config.conditional else None
-        images = vae.decode_images(sel.model, torch.from_numpy(holes).float(), labels=y)
         with c_images:
-            show_images(images, captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)],
-                        width=80, scale=4)
-            st.caption("Codes at the marked holes, decoded" + (" (as digits 0, 1, 2, …)" if y is not None else "") + ".")
+            show_images(decode_holes(sel.model, holes),
+                        captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)], width=80, scale=4)
+            classes = ", ".join(split.class_names[: min(3, sel.config.n_classes)])
+            st.caption("Codes at the marked holes, decoded" + (f" (as {classes}, … in turn)" if sel.config.conditional else "")
+                       + ".")
     else:
         c_images.success("No holes at this threshold: the aggregate posterior covers the prior everywhere it has mass.")

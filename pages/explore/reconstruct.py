@@ -1,19 +1,19 @@
 """Reconstructions: test images next to what the VAE makes of them; your own digits too."""
 
-import numpy as np
 import streamlit as st
 import torch
 
 import vae
+from explorer import uploads
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
-from explorer import uploads
+
+MODE_TEXT = dict(zip(RECONSTRUCTION_MODES, (
+    "decoder mean at z = μ (the usual 'reconstruction')",
+    "decoder mean at a sampled z ~ q(z|x)",
+    "a sample x ~ p(x|z) at a sampled z (what the model literally generates)")))
 
 remember("recon_user_label", "recon_mode", "recon_n", "recon_seed")
-
-# What preprocess_image reads, plus formats people pick for "a photo of a digit" that it cannot
-# read (SVG drawings, iPhone HEIC photos): let them through so the message can say what to do.
-UPLOAD_TYPES = ["png", "jpg", "jpeg", "bmp", "gif", "webp", "tif", "tiff", "svg", "heic", "heif"]
 
 st.title("Reconstructions")
 st.markdown("The encoder squeezes each image into a latent code; the decoder rebuilds it from that code alone. "
@@ -46,7 +46,7 @@ def remember_code(name: str, mu: torch.Tensor) -> None:
 with tab_test:
     split, _ = dataset_or_stop(sel.dataset)
     c1, c2, c3 = st.columns([2, 1, 1])
-    mode = c1.radio("Show", list(RECONSTRUCTION_MODES), format_func=RECONSTRUCTION_MODES.get, key="recon_mode")
+    mode = c1.radio("Show", RECONSTRUCTION_MODES, format_func=MODE_TEXT.get, key="recon_mode")
     n = c2.select_slider("Images", options=[8, 16, 24, 32], value=16, key="recon_n")
     seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="recon_seed")
 
@@ -69,13 +69,9 @@ with tab_test:
 
 
 @st.cache_data(show_spinner="Reading your images…", max_entries=256)
-def prepare_upload(data: bytes, size: int) -> tuple[np.ndarray | None, np.ndarray | None, str | None]:
-    """(preview as sent, model input (1, size, size), None) or (None, None, what is wrong): once per file, not per rerun."""
-    try:
-        x = uploads.preprocess_image(data, size=size).numpy()
-        return uploads.preview_image(data), x, None
-    except ValueError as e:
-        return None, None, str(e)
+def prepare_upload(data: bytes, size: int) -> uploads.Upload:
+    """The model input and a preview, or what is wrong with the file: once per file, not per rerun."""
+    return uploads.read_upload(data, size)
 
 
 def show_problem(name: str, problem: str) -> None:
@@ -102,14 +98,14 @@ def show_user_image(name: str, x: torch.Tensor, raw_preview=None) -> None:
 with tab_upload:
     st.markdown("Photograph or scan a digit you wrote (dark ink on light paper is fine). Each image is turned "
                 f"into an MNIST-style {h}x{w} input: greyscale, inverted, cropped to the ink, scaled and centred.")
-    files = st.file_uploader("Digit images", type=UPLOAD_TYPES, accept_multiple_files=True, key="uploads")
+    files = st.file_uploader("Digit images", type=uploads.UPLOAD_TYPES, accept_multiple_files=True, key="uploads")
     for f in files or []:
         with st.container(border=True):
-            preview, x, problem = prepare_upload(f.getvalue(), h)
-            if problem:
-                show_problem(f.name, problem)
+            upload = prepare_upload(f.getvalue(), h)
+            if upload.problem:
+                show_problem(f.name, upload.problem)
             else:
-                show_user_image(f.name, torch.from_numpy(x), preview)
+                show_user_image(f.name, upload.x, upload.preview)
 
 with tab_draw:
     st.markdown("Draw a digit with the mouse (or a finger). It is reconstructed as you draw and appears on the latent map.")

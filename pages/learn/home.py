@@ -8,6 +8,7 @@ from pages.ui.cache import encoded, live_metrics, projection
 from pages.ui.widgets import dataset_or_stop, require_model
 from explorer.figures import latent_scatter
 from explorer.images import tile, upscale
+from explorer.maps import AXIS_TITLES
 
 st.title("VAE Latent Explorer")
 st.markdown("#### Squeeze an image into a few numbers, then rebuild it, and see what those numbers mean.")
@@ -56,7 +57,7 @@ with right:
     proj = projection(*sel.key, sel.dataset, "identity" if d == 2 else "pca")
     rows = proj["rows"][:2000]
     fig = latent_scatter(proj["coords"][:2000], encoded(*sel.key, sel.dataset)["labels"][rows], split.class_names,
-                         rows=rows, axis_titles=("z₁", "z₂") if d == 2 else ("PC 1", "PC 2"), height=300)
+                         rows=rows, axis_titles=AXIS_TITLES[proj["method"]], height=300)
     fig.update_layout(legend=dict(title=None, font=dict(size=11)), dragmode=False)
     st.plotly_chart(fig, config={"displayModeBar": False, "scrollZoom": False}, key="home_map")
     st.caption(f"Where {len(rows):,} test images land: each dot is an image's code μ"

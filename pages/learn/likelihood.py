@@ -4,8 +4,6 @@ their units explained, and the decoder mean next to a real sample from p(x|z).""
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import streamlit as st
 import torch
@@ -14,35 +12,22 @@ from pages.ui.cache import load_model
 from pages.ui.widgets import dataset_or_stop, remember
 
 from explorer.images import tile, upscale
-from explorer import estimators, registry
+from explorer import estimators, likelihoods, registry
 
 remember("lik_seed", "lik_bernoulli", "lik_gaussian")
 
 N_IMAGES = 8
-DEFAULTS = {"bernoulli": "mnist-z2", "gaussian": "mnist-z2-gaussian"}
 
 
-def train_command(dataset: str | None) -> str:
-    """The CLI command that trains the Gaussian twin of the shipped Bernoulli model for `dataset`."""
-    if dataset in (None, "mnist"):
-        return ("vae-explorer train --dataset mnist --latent-dim 2 --hidden-dims 512,256 --likelihood gaussian \\\n"
-                "    --gaussian-std 0.1 --epochs 60 --iwae-k 1000 --out models/mnist-z2-gaussian")
-    small = dataset == "digits"
-    return (f"vae-explorer train --dataset {dataset} --latent-dim 2 --hidden-dims {'256,128' if small else '512,256'} "
-            f"--likelihood gaussian \\\n    --gaussian-std 0.1 --epochs {200 if small else 60}"
-            f"{' --batch-size 64' if small else ''} --iwae-k 1000 --out my-models/{dataset}-z2-gaussian")
-
-
-def model_choice_ui(kind: str, entries: list, dataset: str | None) -> object | None:
+def model_choice_ui(kind: str, entries: list, dataset: str | None) -> registry.ModelEntry | None:
     """A picker for the `kind` decoder's models (of `dataset` when given); None when there are none."""
-    options = [e for e in entries if e.card.config.likelihood == kind
-               and not e.card.config.conditional and (dataset is None or e.card.dataset == dataset)]
+    options = likelihoods.decoder_choices(entries, kind, dataset)
     if not options:
         return None
     names = [e.name for e in options]
     key = f"lik_{kind}"
     if st.session_state.get(key) not in names:
-        st.session_state[key] = DEFAULTS[kind] if DEFAULTS[kind] in names else names[0]
+        st.session_state[key] = likelihoods.default_choice(names, kind)
     name = st.selectbox(f"{kind.capitalize()} decoder", names, key=key,
                         format_func=lambda n: f"{n} · {next(e for e in options if e.name == n).card.dataset}")
     return next(e for e in options if e.name == name)
@@ -52,11 +37,7 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
     """Reconstructions, samples and losses of one model on the test images x."""
     model, card = load_model(str(entry.path), registry.weights_mtime(entry.path))
     c = model.config
-    g = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        q = model.encode(x)
-        params = model.decode(q.mu)
-        mean, sample = model.mean_image(params), model.sample_x(params, g)
+    mean, sample = likelihoods.mean_and_sample(model, x, seed)
     stats = estimators.reconstruction_stats(model, x, seed=seed)
     title = ("Bernoulli: binary cross-entropy" if c.likelihood == "bernoulli"
              else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
@@ -68,14 +49,14 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
     nll = float(stats.nll.mean())
     a.metric("Nats per image", f"{nll:.1f}", help="−log p(x|z) per image at one sampled z, as in training, "
              "averaged over these images")
-    b.metric("Nats per pixel", f"{nll / c.n_pixels:.4f}", help=f"the same, divided over the {c.n_pixels} pixels")
+    b.metric("Nats per pixel", f"{float(stats.nll_per_pixel.mean()):.4f}", help=f"the same, divided over the {c.n_pixels} pixels")
     d.metric("MSE per pixel", f"{float(stats.mse.mean()):.4f}", help="mean squared error of the decoder mean: "
              "the one number here that compares across the two decoders")
     if c.likelihood == "gaussian":
-        const = c.n_pixels * (math.log(c.gaussian_std) + 0.5 * math.log(2 * math.pi))
-        scaled = c.n_pixels * float(stats.mse.mean()) / (2 * c.gaussian_std**2)
-        st.caption(f"= {c.n_pixels} × MSE / (2σ²) + {c.n_pixels} × (log σ + ½ log 2π) = {scaled:.1f} + ({const:.1f}) "
-                   f"= {scaled + const:.1f} nats. The constant is negative because σ = {c.gaussian_std:g} < 1/√(2π).")
+        terms = estimators.gaussian_nll_split(c, stats)
+        st.caption(f"= {c.n_pixels} × MSE / (2σ²) + {c.n_pixels} × (log σ + ½ log 2π) = {terms.squared_error:.1f} + "
+                   f"({terms.constant:.1f}) = {terms.total:.1f} nats. The constant is negative because "
+                   f"σ = {c.gaussian_std:g} < 1/√(2π).")
     else:
         st.caption(f"Even a perfect reconstruction costs nats here: a grey pixel (0 < x < 1) is a coin that cannot be "
                    f"predicted exactly. Bits per pixel: {estimators.bits_per_dim(nll, c.n_pixels):.3f}.")
@@ -121,7 +102,7 @@ for col, entry in zip(cols, (bern, gauss)):
             st.info(f"No Gaussian-decoder {dataset or ''} model is installed. Train one with the command line "
                     f"({'about 6 minutes on 2 CPU cores' if dataset in (None, 'mnist') else 'minutes or less'}), "
                     "then reload this page:")
-            st.code(train_command(dataset), language="bash", wrap_lines=True)
+            st.code(likelihoods.gaussian_twin_command(dataset), language="bash", wrap_lines=True)
         else:
             st.info("No Bernoulli-decoder model is installed: train one on the Train page.")
 
