@@ -1,42 +1,41 @@
-"""Background training jobs: `TrainingJob` runs `fit` in a child process and publishes snapshots.
+"""Background training jobs: `TrainingJob` trains a model in a child process and publishes
+snapshots; `SweepJob` trains several models in turn (a beta sweep) through the same machinery.
 
 The app starts a job and redraws from `job.snapshot()` a few times a second; the job never
-touches the UI and the UI never touches the model, so the only shared state is a small record
-behind a lock (epoch history, step progress, the latest reconstructions, the outcome), filled
-by a thread that reads the child's reports from a pipe.
+touches the UI and the UI never touches a model, so the only shared state is a small record
+behind a lock (which model is training, its epoch history and step progress, the latest
+reconstructions, the models finished so far, the outcome). A thread of this process fills it
+from the reports the child process sends up a pipe (or, with `isolate=False`, by training itself).
 Stopping sets an event that `fit`'s callbacks return, so training ends at the next step and the
 model keeps the last finished epoch (`fit` rolls back), which is then saved like the CLI does:
-`save_model` (atomic) with a `ModelCard`, status "complete", "stopped" or
-"diverged".
+`save_model` (atomic) with a `ModelCard`, status "complete", "stopped" or "diverged", and the
+job's models that have not started yet are skipped. A model that diverges or fails does not stop
+the next one.
 
-Each job builds its own fresh `VAE`: nothing is shared with models cached by the app, and
-several jobs (one per browser session) can run at once, each saving into its own directory.
+Each model is built fresh by `build_model(config, seed)`: nothing is shared with models cached
+by the app, and the models of a sweep all start from the same initial weights. Several jobs (one
+per browser session) can run at once, each saving into its own directories.
 
 Why a process: a job in a thread of the app's server starved. Every torch operation releases
 the GIL and must win it back, and a busy Streamlit server always has a thread holding it (one
 per script run), so each of the hundreds of operations in a training step waited for a switch
-interval. Measured on 2 cores, digits, MLP 256-128: 62 epochs in 6 s alone, none in 6 s beside
-two busy Python threads (34 in a child process); in the browser load test
-(benchmarks/load_test.py) 1 epoch in 68 s while ten sessions dragged sliders (683 in 60 s in a
-child process). A child process has its own interpreter and GIL. It is a fresh `python` (not a
-fork of a threaded server, which is unsafe) that imports torch and this package (about 2 s) and
-talks to the job over two pipes. It runs at a lower priority (nice 10), so that on a small
-machine the pages' reruns come first and training takes the CPU time they leave. The child
-treats Ctrl-C and SIGTERM as Stop (it finishes the step, saves the last finished epoch and
-exits) and does the same when its parent disappears (its pipe from the parent ends), so a killed
-server never leaves a training process behind. `isolate=False` runs the job in a thread of this
-process instead (quick, for tests and scripts that are not servers; always so where there are no
-POSIX pipes to pass).
+interval. A child process has its own interpreter and GIL. It is a fresh `python` (not a fork of
+a threaded server, which is unsafe) that imports torch and this package and talks to the job
+over two pipes. It runs at a lower priority (nice 10), so that on a small machine the pages'
+reruns come first and training takes the CPU time they leave. The child process treats Ctrl-C
+and SIGTERM as Stop (it finishes the step, saves the last finished epoch and exits) and does the
+same when its parent disappears (its pipe from the parent ends), so a killed server never leaves
+a training process behind. `isolate=False` trains in a thread of this process instead (quick,
+for tests and scripts that are not servers; always so where there are no POSIX pipes to pass).
 
 Threads: on a small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work
 (two jobs, or a job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch
-is imported (the app and the child process both do), avoids that (measured: 50 digits epochs
-66 s -> 7 s on 2 busy cores). A child training on small images (at most SMALL_IMAGE_PIXELS, the
-8x8 digits) uses one thread: its matrices are too small to gain from two, and waking a second
-thread for every operation cost time. Measured with the Train page's defaults in a browser on 2
-cores: the job 4.0 s with one thread against 5.3-6.3 s with torch's default two, and 17-21 s
-against 25-36 s while another process kept the cores busy. MNIST-sized models keep torch's
-default (benchmark 5: one thread trains the 784-400-20 MLP at about 0.6x the speed of two).
+is imported (the app and the child process both do), avoids that. A child process training on
+small images (at most SMALL_IMAGE_PIXELS, the 8x8 digits) uses one torch thread: its matrices
+are too small to gain from two, and waking a second thread for every operation costs time.
+MNIST-sized models keep torch's default.
+
+Measured: benchmarks/RESULTS.md, "Measurements quoted from code (moved from docstrings)", 'Training jobs'.
 """
 
 from __future__ import annotations
@@ -53,14 +52,15 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
 
+from vae.card import Metrics
 from vae.checkpoint import validate_name
 from vae.config import TrainConfig, VAEConfig
-from vae.data import DATASETS, DatasetUnavailable, load_dataset
+from vae.data import DATASETS, DatasetUnavailable, Split, load_dataset
 from vae.model import VAE, build_model
 from vae.train import StepInfo, run_training, save_run
 
@@ -70,10 +70,13 @@ log = logging.getLogger(__name__)
 
 STATES = ("pending", "running", "done", "stopped", "diverged", "failed")
 FINISHED = ("done", "stopped", "diverged", "failed")
+_SEVERITY = ("done", "diverged", "failed", "stopped")  # least to most serious: see _summary
+_REPORTS = ("epoch", "begin", "outcome", "finish")  # what a child process reports besides "set": a method each
 N_RECON = 8  # test images reconstructed after every epoch
-SMALL_IMAGE_PIXELS = 256  # children training on images this small use one torch thread (module docstring)
-# Jobs still running in this process, by output path: two sessions must not train into the
-# same directory at once, and an exiting interpreter stops them so each saves its last epoch.
+SMALL_IMAGE_PIXELS = 256  # child processes training on images this small use one torch thread (module docstring)
+# Jobs still running in this process, by output path (a sweep under each of its models' paths):
+# two sessions must not train into the same directory at once, and an exiting interpreter stops
+# them so each saves its last epoch.
 _ACTIVE: dict[Path, "TrainingJob"] = {}
 _ACTIVE_LOCK = threading.Lock()
 _EXIT_WAIT_SECONDS = 10.0
@@ -88,7 +91,7 @@ def is_training(path: str | Path) -> bool:
 def _stop_all_at_exit() -> None:
     """Stop running jobs and give them a moment to save (like Ctrl-C in the CLI), then exit."""
     with _ACTIVE_LOCK:
-        jobs = list(_ACTIVE.values())
+        jobs = list(dict.fromkeys(_ACTIVE.values()))  # each job once, however many paths it holds
     for job in jobs:
         job.stop()
     deadline = time.monotonic() + _EXIT_WAIT_SECONDS
@@ -96,21 +99,38 @@ def _stop_all_at_exit() -> None:
         job.join(max(0.0, deadline - time.monotonic()))
 
 
-def image_shape(dataset: str) -> tuple[int, int, int]:
-    """(C, H, W) of a dataset's images without loading it: 8x8 for `digits`, else 28x28."""
-    if dataset not in DATASETS:
-        raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
-    return (1, 8, 8) if dataset == "digits" else (1, 28, 28)
+@dataclass(frozen=True)
+class RunOutcome:
+    """How one model of a job ended (picklable: it travels up from the child process).
+
+    state: "done", "stopped", "diverged" or "failed"; message: says why, and where it was saved.
+    saved_path: None when nothing was saved; epochs: finished epochs (those saved).
+    metrics: the saved model's test metrics (None when nothing was saved).
+    """
+
+    name: str
+    beta: float
+    state: str
+    message: str
+    saved_path: Path | None
+    seconds: float
+    epochs: int
+    metrics: Metrics | None
 
 
 @dataclass(frozen=True)
 class JobSnapshot:
     """Everything a page shows about a job, copied at one instant (safe to keep and read).
 
+    name, beta, epoch, epochs, step, history, recon: about the model in training (or the last one).
+    run, runs: that model is number run + 1 of the job's `runs` (1 of 1 for a `TrainingJob`).
     history: the epoch records `fit` produced so far (see `vae.train.fit`), as copies.
     recon: (2, N_RECON, H, W) uint8, row 0 fixed test inputs and row 1 their reconstructions
         (decoder means for z = mu) after the latest finished epoch; None before the first.
-    progress: fraction of all training steps done, in [0, 1].
+    progress: fraction of the whole job done, in [0, 1]: each model counts for an equal share,
+        split by its training steps.
+    outcomes: the models finished so far, in order.
+    saved_path: where the latest saved model went (None before one is saved).
     """
 
     name: str
@@ -127,6 +147,10 @@ class JobSnapshot:
     saved_path: Path | None
     elapsed: float
     stop_requested: bool
+    run: int
+    runs: int
+    beta: float
+    outcomes: tuple[RunOutcome, ...]
 
     @property
     def finished(self) -> bool:
@@ -141,38 +165,48 @@ class JobSnapshot:
 class _Progress:
     state: str = "pending"
     message: str = "waiting to start"
+    run: int = 0  # index of the model in training
     epoch: int = 0
     step: int = 0
     steps_per_epoch: int = 0
     history: list[dict[str, Any]] = field(default_factory=list)
     recon: np.ndarray | None = None
-    saved_path: Path | None = None
+    outcomes: list[RunOutcome] = field(default_factory=list)
     t_start: float | None = None
     t_end: float | None = None
 
 
 @dataclass(frozen=True)
-class _Spec:
-    """What a worker needs to train and save one model (picklable: it travels to the child process)."""
+class _Run:
+    """One model of a job: its directory name, its training run, and where it is saved."""
 
     name: str
-    dataset: str
-    config: VAEConfig
     train_config: TrainConfig
     path: Path
+
+
+@dataclass(frozen=True)
+class _Spec:
+    """What a worker needs to train and save a job's models (picklable: it travels to the child process)."""
+
+    dataset: str
+    config: VAEConfig
+    runs: tuple[_Run, ...]
     download: bool | None
+    trained_in: str
 
 
 class TrainingJob:
     """Train a new VAE on a named dataset in the background and save it to `out_dir / name`.
 
     name: the model's directory name, checked with `validate_name` (ValueError if unsafe).
-    config: the architecture; its input_shape must match the dataset (see `image_shape`).
+    config: the architecture; its input_shape must match the dataset (see `vae.data.image_shape`).
     overwrite: False refuses (ValueError) a name that already exists in `out_dir`; a name that
         another job is training into right now is always refused.
     download: passed to `load_dataset` (None: download only when VAE_DATA_DIR is unset).
     isolate: True (default) trains in a child process, so a busy server cannot starve it (see
         the module docstring); False trains in a daemon thread of this process.
+    trained_in: recorded in each saved model's card.
     """
 
     def __init__(
@@ -186,20 +220,30 @@ class TrainingJob:
         overwrite: bool = False,
         download: bool | None = None,
         isolate: bool = True,
+        trained_in: str = "app",
     ):
-        self.name = validate_name(name)
+        self._setup([(name, train_config)], dataset, config, out_dir, overwrite, download, isolate, trained_in)
+
+    def _setup(self, runs: Sequence[tuple[str, TrainConfig]], dataset: str, config: VAEConfig, out_dir: str | Path,
+               overwrite: bool, download: bool | None, isolate: bool, trained_in: str) -> None:
         if dataset not in DATASETS:
             raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+        if not runs:
+            raise ValueError("a job needs at least one model to train")
         self.dataset = dataset
         self.config = config
-        self.train_config = train_config
         self.out_dir = Path(out_dir).expanduser()
-        self.path = self.out_dir / self.name
-        if self.path.exists() and not overwrite:
-            raise ValueError(
-                f"a model named {self.name!r} already exists in {self.out_dir}; choose another name or overwrite it"
-            )
+        self.runs = tuple(_Run(validate_name(name), tcfg, self.out_dir / name) for name, tcfg in runs)
+        names = [r.name for r in self.runs]
+        if len(set(names)) < len(names):
+            raise ValueError(f"two models of one job cannot share a name: {', '.join(names)}")
+        for run in self.runs:
+            if run.path.exists() and not overwrite:
+                raise ValueError(
+                    f"a model named {run.name!r} already exists in {self.out_dir}; choose another name or overwrite it"
+                )
         self.download = download
+        self.trained_in = trained_in
         self.isolate = isolate and os.name == "posix"  # the pipes below need POSIX file descriptors
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -207,18 +251,34 @@ class TrainingJob:
         self._p = _Progress()
         self._thread = threading.Thread(target=self._run, name=f"vae-train-{self.name}", daemon=True)
 
+    @property
+    def name(self) -> str:
+        """The model's name (a sweep's first model's)."""
+        return self.runs[0].name
+
+    @property
+    def path(self) -> Path:
+        """Where the model is saved (a sweep's first model's)."""
+        return self.runs[0].path
+
+    @property
+    def train_config(self) -> TrainConfig:
+        return self.runs[0].train_config
+
     # -- control ------------------------------------------------------------------------------
 
     def start(self) -> "TrainingJob":
-        """Start training in the background; returns self. ValueError if the path is taken."""
-        key = self.path.resolve()
+        """Start training in the background; returns self. ValueError if a path is taken."""
+        keys = [run.path.resolve() for run in self.runs]
         with _ACTIVE_LOCK:
-            if key in _ACTIVE:
-                raise ValueError(f"a model named {self.name!r} is being trained right now; choose another name")
+            busy = [run.name for run, key in zip(self.runs, keys) if key in _ACTIVE]
+            if busy:
+                advice = "choose another name" if len(self.runs) == 1 else "try again when that training ends"
+                raise ValueError(f"a model named {busy[0]!r} is being trained right now; {advice}")
             if not _ACTIVE:
                 atexit.unregister(_stop_all_at_exit)  # registered once, only when jobs exist
                 atexit.register(_stop_all_at_exit)
-            _ACTIVE[key] = self
+            _ACTIVE.update(dict.fromkeys(keys, self))
         with self._lock:
             self._p.state, self._p.t_start = "running", time.perf_counter()
             self._p.message = "starting the training process" if self.isolate else "loading the dataset"
@@ -226,7 +286,7 @@ class TrainingJob:
         return self
 
     def stop(self) -> None:
-        """Ask training to end at the next step; the last finished epoch is saved."""
+        """Ask training to end at the next step; the last finished epoch is saved, later models are skipped."""
         with self._lock:
             self._stop.set()
             if self._down is not None:
@@ -244,21 +304,25 @@ class TrainingJob:
     def snapshot(self) -> JobSnapshot:
         with self._lock:
             p = self._p
-            epochs = self.train_config.epochs
+            run = self.runs[p.run]
+            epochs = run.train_config.epochs
             done_steps = len(p.history) * p.steps_per_epoch + p.step
             total = epochs * p.steps_per_epoch
-            progress = 1.0 if p.state == "done" else (done_steps / total if total else 0.0)
+            # Earlier models count in full (even one that stopped or diverged early): never backwards.
+            progress = 1.0 if p.state == "done" else (p.run + (done_steps / total if total else 0.0)) / len(self.runs)
             end = p.t_end if p.t_end is not None else time.perf_counter()
             recon = None
             if p.recon is not None:
                 recon = p.recon.copy()
                 recon.flags.writeable = False
+            saved = [o.saved_path for o in p.outcomes if o.saved_path is not None]
             return JobSnapshot(
-                name=self.name, dataset=self.dataset, state=p.state, message=p.message,
+                name=run.name, dataset=self.dataset, state=p.state, message=p.message,
                 epoch=p.epoch, epochs=epochs, step=p.step, steps_per_epoch=p.steps_per_epoch,
                 progress=min(1.0, max(0.0, progress)), history=tuple(dict(r) for r in p.history), recon=recon,
-                saved_path=p.saved_path, elapsed=0.0 if p.t_start is None else end - p.t_start,
-                stop_requested=self._stop.is_set(),
+                saved_path=saved[-1] if saved else None, elapsed=0.0 if p.t_start is None else end - p.t_start,
+                stop_requested=self._stop.is_set(), run=p.run, runs=len(self.runs),
+                beta=run.train_config.beta, outcomes=tuple(p.outcomes),
             )
 
     # -- reports from the worker (here, or read from the child's pipe) -------------------------
@@ -273,16 +337,26 @@ class TrainingJob:
             self._p.history.append(dict(record))
             self._p.recon, self._p.step = recon, 0
 
-    def _finish(self, state: str, message: str, saved_path: Path | None = None) -> None:
-        self._set(state=state, message=message, saved_path=saved_path, t_end=time.perf_counter())
+    def _begin(self, index: int) -> None:
+        """The next model starts: its progress replaces the last one's."""
+        with self._lock:
+            p = self._p
+            p.run, p.epoch, p.step, p.steps_per_epoch, p.history, p.recon = index, 0, 0, 0, [], None
+
+    def _outcome(self, outcome: RunOutcome) -> None:
+        with self._lock:
+            self._p.outcomes.append(outcome)
+
+    def _finish(self, state: str, message: str) -> None:
+        self._set(state=state, message=message, t_end=time.perf_counter())
 
     def _stopped(self) -> bool:
         return self._stop.is_set()
 
-    # -- the background thread ------------------------------------------------------------------
+    # -- the job's thread in this process: it trains (isolate=False) or waits on the child process ---
 
     def _spec(self) -> _Spec:
-        return _Spec(self.name, self.dataset, self.config, self.train_config, self.path, self.download)
+        return _Spec(self.dataset, self.config, self.runs, self.download, self.trained_in)
 
     def _run(self) -> None:
         try:
@@ -292,11 +366,12 @@ class TrainingJob:
                 _work(self._spec(), self)
         except Exception as e:  # noqa: BLE001 - e.g. no process could be started
             log.exception("training job %r failed", self.name)
-            self._finish("failed", f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log")
+            self._finish("failed", _unexpected(e))
         finally:
             with _ACTIVE_LOCK:
-                if _ACTIVE.get(self.path.resolve()) is self:
-                    del _ACTIVE[self.path.resolve()]
+                for run in self.runs:
+                    if _ACTIVE.get(run.path.resolve()) is self:
+                        del _ACTIVE[run.path.resolve()]
 
     def _run_child(self) -> None:
         """Train in a child Python process; apply its reports here until it closes its pipe.
@@ -330,11 +405,9 @@ class TrainingJob:
                     break
                 if kind == "set":
                     self._set(**payload)
-                elif kind == "epoch":
-                    self._epoch(*payload)
-                elif kind == "finish":
-                    self._finish(*payload)
-                    finished = True
+                elif kind in _REPORTS:  # the payload is the arguments of the method of that name
+                    getattr(self, f"_{kind}")(*payload)
+                    finished = finished or kind == "finish"
         finally:
             reports.close()
             child.wait()
@@ -344,6 +417,34 @@ class TrainingJob:
         if not finished:
             self._finish("failed", f"the training process ended unexpectedly (exit code {child.returncode}); "
                                    "details are in the server log")
+
+
+class SweepJob(TrainingJob):
+    """Train several models of one dataset and architecture in turn, in one job: a beta sweep, say.
+
+    The data is loaded once and one child process trains them all, each saved to `out_dir / name`
+    as soon as it is done. `snapshot()` tells which model is training (run of runs) and lists the
+    finished ones; its progress is that of the whole sweep.
+    runs: (name, TrainConfig) pairs, trained in this order. Every model is built by
+        `build_model(config, seed)`, so models with the same seed start from the same weights.
+    overwrite: True (default) replaces models of the same names (an earlier sweep's).
+    The other arguments are TrainingJob's. Stop ends the model in training (its last finished
+    epoch is saved) and skips the rest; a model that diverges or fails does not stop the next.
+    """
+
+    def __init__(
+        self,
+        runs: Sequence[tuple[str, TrainConfig]],
+        dataset: str,
+        config: VAEConfig,
+        out_dir: str | Path,
+        *,
+        overwrite: bool = True,
+        download: bool | None = None,
+        isolate: bool = True,
+        trained_in: str = "app",
+    ):
+        self._setup(list(runs), dataset, config, out_dir, overwrite, download, isolate, trained_in)
 
 
 class _PipeSink:
@@ -379,8 +480,14 @@ class _PipeSink:
     def _epoch(self, record: dict[str, Any], recon: np.ndarray) -> None:
         self._send("epoch", (dict(record), recon))
 
-    def _finish(self, state: str, message: str, saved_path: Path | None = None) -> None:
-        self._send("finish", (state, message, saved_path))
+    def _begin(self, index: int) -> None:
+        self._send("begin", (index,))
+
+    def _outcome(self, outcome: RunOutcome) -> None:
+        self._send("outcome", (outcome,))
+
+    def _finish(self, state: str, message: str) -> None:
+        self._send("finish", (state, message))
 
     def _stopped(self) -> bool:
         if not self._stop:
@@ -417,29 +524,60 @@ def _child_main(down_fd: int, up_fd: int) -> None:
 
 
 def _work(spec: _Spec, sink) -> None:
-    """Train and save, reporting through `sink` (a TrainingJob or a _PipeSink); every failure is a message."""
+    """Load the data once, then train and save each model in turn, reporting through `sink` (a
+    TrainingJob or a _PipeSink). Every failure is a message; after a stop the rest are skipped."""
     try:
-        _train(spec, sink)
+        sink._set(message="loading the dataset")
+        train = load_dataset(spec.dataset, "train", download=spec.download)
+        test = load_dataset(spec.dataset, "test", download=spec.download)
+        if train.image_shape != spec.config.input_shape:
+            raise ValueError(f"{spec.dataset} images are {train.image_shape}, "
+                             f"the config expects {spec.config.input_shape}")
     except DatasetUnavailable as e:
         sink._finish("failed", str(e))
+        return
     except ValueError as e:  # a config that does not fit the data
         sink._finish("failed", f"could not train: {e}")
-    except OSError as e:  # the models folder is not writable, the disk is full...
-        log.warning("training job %r could not save: %s", spec.name, e)
-        sink._finish("failed", f"could not save the model to {spec.path}: {e.strerror or e}")
+        return
     except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
-        log.exception("training job %r failed", spec.name)
-        sink._finish("failed", f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log")
+        log.exception("training job %r could not load %s", spec.runs[0].name, spec.dataset)
+        sink._finish("failed", _unexpected(e))
+        return
+    outcomes: list[RunOutcome] = []
+    for i, run in enumerate(spec.runs):
+        if outcomes and sink._stopped():
+            break
+        sink._begin(i)
+        outcome = _train_or_fail(spec, run, train, test, sink)
+        sink._outcome(outcome)
+        outcomes.append(outcome)
+    sink._finish(*_summary(outcomes, spec.runs))
 
 
-def _train(spec: _Spec, sink) -> None:
-    cfg, tcfg = spec.config, spec.train_config
-    sink._set(message="loading the dataset")
-    train = load_dataset(spec.dataset, "train", download=spec.download)
-    test = load_dataset(spec.dataset, "test", download=spec.download)
-    if train.image_shape != cfg.input_shape:
-        raise ValueError(f"{spec.dataset} images are {train.image_shape}, the config expects {cfg.input_shape}")
-    model = build_model(cfg, tcfg.seed)  # a fresh model: never one the app has cached
+def _unexpected(e: Exception) -> str:
+    return f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log"
+
+
+def _train_or_fail(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> RunOutcome:
+    """`_train`, with a failure as a "failed" outcome, so that the next model still trains."""
+    t0 = time.perf_counter()
+    try:
+        return _train(spec, run, train, test, sink)
+    except ValueError as e:  # a config the model cannot be built or trained with
+        message = f"could not train: {e}"
+    except OSError as e:  # the models folder is not writable, the disk is full...
+        log.warning("training job %r could not save: %s", run.name, e)
+        message = f"could not save the model to {run.path}: {e.strerror or e}"
+    except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
+        log.exception("training job %r failed", run.name)
+        message = _unexpected(e)
+    return RunOutcome(run.name, run.train_config.beta, "failed", message, None, time.perf_counter() - t0, 0, None)
+
+
+def _train(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> RunOutcome:
+    """Train one fresh model (never one the app has cached) and save it if an epoch finished."""
+    cfg, tcfg = spec.config, run.train_config
+    model = build_model(cfg, tcfg.seed)
     fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
     labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
     sink._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
@@ -452,27 +590,45 @@ def _train(spec: _Spec, sink) -> None:
         sink._epoch(record, _recon_row(model, fixed, fixed_y))
         return sink._stopped()
 
-    run = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
-    history, status, error, seconds = run.history, run.status, run.error, run.seconds
+    result = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
+    history, status, error, seconds = result.history, result.status, result.error, result.seconds
+    n = len(history)
+
+    def outcome(state: str, message: str, metrics: Metrics | None = None) -> RunOutcome:
+        saved_path = None if metrics is None else run.path
+        return RunOutcome(run.name, tcfg.beta, state, message, saved_path, seconds, n, metrics)
+
     if not history:
         if status == "diverged":
-            sink._finish("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
-        else:
-            sink._finish("stopped", "stopped before the first epoch finished: nothing was saved")
-        return
+            return outcome("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
+        return outcome("stopped", "stopped before the first epoch finished: nothing was saved")
     sink._set(message="computing test metrics and saving")
-    metrics = save_run(model, spec.path, run, spec.dataset, tcfg, len(train), test.x, trained_in="app",
+    metrics = save_run(model, run.path, result, spec.dataset, tcfg, len(train), test.x, trained_in=spec.trained_in,
                        test_labels=labels.get("test_labels"))
-    n = len(history)
     summary = f"test -ELBO {metrics.neg_elbo:.1f} nats per image"
     if status == "complete":
-        sink._finish("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {spec.name}", spec.path)
-    elif status == "stopped":
-        sink._finish("stopped", f"stopped after {n} of {tcfg.epochs} epochs ({summary}); saved as {spec.name}", spec.path)
-    else:
-        sink._finish(
-            "diverged", f"{error}. Saved the last good epoch ({n}) as {spec.name}; try a smaller learning rate.", spec.path
-        )
+        return outcome("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {run.name}", metrics)
+    if status == "stopped":
+        return outcome("stopped", f"stopped after {n} of {tcfg.epochs} epochs ({summary}); saved as {run.name}", metrics)
+    return outcome("diverged", f"{error}. Saved the last good epoch ({n}) as {run.name}; try a smaller learning rate.",
+                   metrics)
+
+
+def _summary(outcomes: list[RunOutcome], runs: tuple[_Run, ...]) -> tuple[str, str]:
+    """The job's final state and message. A job of one model ends as that model did; a longer one
+    in the most serious of its models' states (see _SEVERITY), "stopped" if models were skipped."""
+    skipped = [run.name for run in runs[len(outcomes):]]
+    state = "stopped" if skipped else max((o.state for o in outcomes), key=_SEVERITY.index)
+    if len(runs) == 1:
+        return state, outcomes[0].message
+    saved = [o.name for o in outcomes if o.saved_path is not None]
+    if state == "done":
+        return state, f"trained {len(saved)} models; saved as {', '.join(saved)}"
+    parts = [f"saved {len(saved)} of {len(runs)} models" + (f" ({', '.join(saved)})" if saved else "")]
+    parts += [f"{o.name}: {o.message}" for o in outcomes if o.state != "done"]
+    if skipped:
+        parts.append(f"skipped {', '.join(skipped)}")
+    return state, "; ".join(parts)
 
 
 def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

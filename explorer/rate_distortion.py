@@ -1,8 +1,10 @@
-"""Rate and distortion: where a model sits between KL and reconstruction, a live beta sweep, latent usage.
+"""Rate and distortion: where a model sits between KL and reconstruction, a beta sweep, latent usage.
 
 A model's test KL is its *rate* R and its reconstruction term its *distortion* D, so
 -ELBO = D + R, and a beta-VAE (Higgins et al. 2017) trades one for the other (Alemi et al.,
-"Fixing a Broken ELBO", 2018). Latent usage: the KL of each latent dimension and the active
+"Fixing a Broken ELBO", 2018). The beta sweep trains one model per beta in the background
+(`explorer.jobs.SweepJob`, the Train page's machinery) and saves each, so its points come from
+the models' cards like every other. Latent usage: the KL of each latent dimension and the active
 units of Burda, Grosse & Salakhutdinov (2016), Cov_x(E_q[z_d]) > 0.01 (a dimension below it has
 collapsed to the prior).
 """
@@ -12,15 +14,18 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
 
-from vae.card import Metrics, ModelCard
+from vae.card import ModelCard
 from vae.config import TrainConfig, VAEConfig
 from vae.latent import active_units
-from vae.model import VAE, DiagonalGaussian, build_model
+from vae.model import DiagonalGaussian
+
+from .jobs import JobSnapshot, SweepJob
+from .registry import ModelEntry
 
 
 # ---------------------------------------------------------------------------------------------
@@ -104,21 +109,68 @@ def iso_elbo_levels(points: Sequence[RDPoint], n: int = 5) -> list[float]:
     return [round(start + i * step, 10) for i in range(count)]
 
 
-@dataclass
-class SweepResult:
-    """One beta of a sweep: the trained model, how the run ended and its test metrics."""
+def model_source(entry: ModelEntry) -> str:
+    """How a listed model came to be, for the plot's legend: "sweep", "shipped" or "yours"."""
+    if entry.card is not None and entry.card.trained_in == "beta sweep":
+        return "sweep"
+    return "shipped" if entry.shipped else "yours"
 
-    beta: float
-    model: VAE
-    status: str
-    metrics: Metrics
-    seconds: float
-    saved_path: Path | None = None
 
-    def point(self, name: str, dataset: str) -> RDPoint:
-        return RDPoint(name=name, dataset=dataset, beta=self.beta, rate=self.metrics.kl,
-                       distortion=self.metrics.recon, latent_dim=self.model.config.latent_dim,
-                       likelihood=self.model.config.likelihood, source="sweep")
+def cards_of(entries: Iterable[ModelEntry]) -> list[tuple[str, ModelCard | None, str]]:
+    """(name, card, source) of each listed model, as `rate_distortion_points` takes them."""
+    return [(e.name, e.card, model_source(e)) for e in entries]
+
+
+def datasets_of(entries: Iterable[ModelEntry]) -> list[str]:
+    """The datasets the usable models were trained on, sorted."""
+    return sorted({e.card.dataset for e in entries if e.card is not None})
+
+
+def likelihoods_of(entries: Iterable[ModelEntry], dataset: str) -> list[str]:
+    """The decoder likelihoods among the usable models of `dataset`, sorted."""
+    return sorted({e.card.config.likelihood for e in entries if e.card is not None and e.card.dataset == dataset})
+
+
+def preferred(options: Sequence[Any], *wishes: Any) -> Any:
+    """The first wish that is one of `options`, else the first option (None when there are none)."""
+    return next((w for w in wishes if w in options), options[0] if options else None)
+
+
+def plot_note(points: Sequence[RDPoint], skipped: Sequence[tuple[str, str]], dataset: str, likelihood: str,
+              selected: str | None) -> str:
+    """The caption under the plot (markdown): what it shows, and which models it leaves out and why."""
+    note = (f"{len(points)} {dataset} models with a {likelihood} decoder; test-set means in nats per image, from each "
+            "model's card.")
+    if selected and selected not in {p.name for p in points}:
+        note += f" The selected model ({selected}) is not on this plot."
+    if skipped:
+        note += " Left out: " + "; ".join(f"**{n}** ({why})" for n, why in skipped) + "."
+    return note
+
+
+def points_table(points: Iterable[RDPoint]) -> list[dict[str, Any]]:
+    """The points as table rows, best bound (lowest -ELBO) first."""
+    return [{"model": p.name, "β": p.beta, "z": p.latent_dim, "rate R (KL)": round(p.rate, 2),
+             "distortion D": round(p.distortion, 2), "−ELBO = D + R": round(p.neg_elbo, 2), "kind": p.source}
+            for p in sorted(points, key=lambda p: p.neg_elbo)]
+
+
+def compare_candidates(entries: Iterable[ModelEntry], selected: str, dataset: str) -> list[ModelEntry]:
+    """The other usable models of `dataset`, strongest beta first: the likeliest to show collapsed dimensions."""
+    others = [e for e in entries if e.card is not None and e.card.dataset == dataset and e.name != selected]
+    return sorted(others, key=lambda e: -e.card.beta)
+
+
+# ---------------------------------------------------------------------------------------------
+# The beta sweep: one model per beta, trained in the background by a `SweepJob`
+# ---------------------------------------------------------------------------------------------
+
+SWEEP_PREFIX = "digits-sweep"
+SWEEP_BETAS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0)
+SWEEP_DEFAULT_BETAS = (0.25, 0.5, 1.0, 2.0, 4.0)
+# The shipped digits-z2's architecture, so its point (200 epochs) compares with the sweep's.
+# Measured: benchmarks/RESULTS.md, "Measurements quoted from code (moved from docstrings)", 'Beta sweep'.
+SWEEP_CONFIG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(256, 128))
 
 
 def sweep_name(prefix: str, beta: float) -> str:
@@ -126,59 +178,54 @@ def sweep_name(prefix: str, beta: float) -> str:
     return f"{prefix}-beta{beta:g}"
 
 
-def beta_sweep(
-    train_x: torch.Tensor,
-    test_x: torch.Tensor,
-    betas: Sequence[float],
-    config: VAEConfig,
-    train_config: TrainConfig,
-    on_progress: Callable[[int, float, float], bool | None] | None = None,
-    save_dir: str | Path | None = None,
+def sweep_job(
+    betas: Iterable[float],
+    epochs: int,
+    out_dir: str | Path,
+    *,
+    config: VAEConfig = SWEEP_CONFIG,
     dataset: str = "digits",
-    name_prefix: str = "digits-sweep",
-) -> list[SweepResult]:
-    """Train one fresh model per beta (same architecture, seed and data) and measure each on `test_x`.
+    prefix: str = SWEEP_PREFIX,
+    **job_options: Any,
+) -> SweepJob:
+    """A job (not yet started) that trains one model per beta, smallest first, on the CPU.
 
-    Every model starts from the same initial weights (seeded by `train_config.seed`), so the
-    points differ only by beta. on_progress(i, beta, fraction of the whole sweep done) is called
-    at every step; returning True stops the sweep after the current model's last finished epoch.
-    With `save_dir`, each model is saved there as `sweep_name(name_prefix, beta)` (replacing an
-    earlier sweep model of that name) with a full card, like a model trained on the Train page.
+    Same architecture, seed and data for every beta, and every model starts from the same initial
+    weights (`build_model(config, seed)`), so the points differ only by beta. Each is saved in
+    `out_dir` as `sweep_name(prefix, beta)`, replacing an earlier sweep's model of that name, with
+    a full card (trained_in "beta sweep", so the plot marks it as a sweep point). job_options go
+    to `SweepJob` (e.g. isolate=False).
     """
-    from vae.train import model_metrics, run_training, save_run
-
-
+    betas = sorted({float(b) for b in betas})
     if not betas:
         raise ValueError("give at least one beta")
-    results: list[SweepResult] = []
-    stop = False
-    for i, beta in enumerate(betas):
-        cfg = TrainConfig(**{**train_config.to_dict(), "beta": float(beta)})
-        model = build_model(config, cfg.seed)
+    base = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, seed=0, device="cpu")
+    runs = [(sweep_name(prefix, b), TrainConfig(**{**base.to_dict(), "beta": b})) for b in betas]
+    return SweepJob(runs, dataset, config, out_dir, trained_in="beta sweep", **job_options)
 
-        def on_step(info, i=i, beta=beta) -> bool:
-            nonlocal stop
-            done = (info.epoch * info.steps_per_epoch + info.step + 1) / (cfg.epochs * info.steps_per_epoch)
-            if on_progress is not None and on_progress(i, float(beta), (i + done) / len(betas)):
-                stop = True
-            return stop
 
-        run = run_training(model, train_x, None, cfg, on_step=on_step)
-        if not run.history:  # stopped or diverged before one epoch: nothing to measure
-            break
-        model.eval()
-        saved = None
-        if save_dir is not None:
-            saved = Path(save_dir) / sweep_name(name_prefix, float(beta))
-            metrics = save_run(model, saved, run, dataset, cfg, len(train_x), test_x, trained_in="beta sweep")
-        else:
-            metrics = Metrics.from_dict(model_metrics(model, test_x, seed=cfg.seed))
-        for p in model.parameters():
-            p.requires_grad_(False)
-        results.append(SweepResult(float(beta), model, run.status, metrics, run.seconds, saved))
-        if stop:
-            break
-    return results
+def sweep_progress_text(snap: JobSnapshot) -> str:
+    """One line for a running sweep's progress bar: which model, which epoch, what is finished."""
+    if snap.steps_per_epoch:
+        text = (f"Model {snap.run + 1} of {snap.runs} (β = {snap.beta:g}) · epoch {snap.epoch} of {snap.epochs} · "
+                f"{snap.elapsed:.0f} s")
+    else:
+        text = f"Model {snap.run + 1} of {snap.runs} (β = {snap.beta:g}): {snap.message}…"
+    finished = [f"β = {o.beta:g}" + ("" if o.state == "done" else f" ({o.state})") for o in snap.outcomes]
+    if finished:
+        text += " · finished: " + ", ".join(finished)
+    if snap.stop_requested:
+        text += " · stopping after this step…"
+    return text
+
+
+def sweep_report(snap: JobSnapshot) -> str:
+    """What a finished sweep did and how long it took, for the page."""
+    saved = [o for o in snap.outcomes if o.saved_path is not None]
+    text = f"β sweep finished in {snap.elapsed:.0f} s: {snap.message.rstrip('.')}."
+    if saved:
+        text += " Their points are on the plot, and the models in the sidebar picker."
+    return text
 
 
 # ---------------------------------------------------------------------------------------------

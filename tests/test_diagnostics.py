@@ -1,6 +1,7 @@
 """explorer.estimators and explorer.rate_distortion against oracles: torch.distributions, numerical integration over the latent,
 the model cards, and the laws the estimators must obey (unbiasedness, 1/n variance, monotone bounds)."""
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -12,7 +13,7 @@ from torch.distributions import Normal, kl_divergence
 import vae
 
 from explorer.figures import iwae_vs_k, kl_error_loglog, kl_estimates_histogram, latent_usage_bars, rate_distortion_plot
-from explorer import estimators, rate_distortion
+from explorer import estimators, jobs, rate_distortion, registry
 
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
@@ -80,33 +81,77 @@ def test_iso_elbo_levels_are_round_and_span_the_points():
     assert one[0] <= 137.8 <= one[-1]
 
 
-def test_beta_sweep_trades_rate_for_distortion_and_reports_progress(tmp_path):
-    train, test = vae.load_dataset("digits", "train"), vae.load_dataset("digits", "test")
-    cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
-    tcfg = vae.TrainConfig(epochs=4, batch_size=64, device="cpu")
-    seen = []
-    results = rate_distortion.beta_sweep(train.x, test.x, [0.1, 8.0], cfg, tcfg, on_progress=lambda i, b, f: seen.append((i, b, f)),
-                            save_dir=tmp_path)
-    assert [r.beta for r in results] == [0.1, 8.0] and all(r.status == "complete" for r in results)
-    low, high = results
-    assert low.metrics.kl > high.metrics.kl and low.metrics.recon < high.metrics.recon
-    fractions = [f for _, _, f in seen]
-    assert fractions == sorted(fractions) and fractions[-1] == pytest.approx(1.0) and {i for i, _, _ in seen} == {0, 1}
-    saved = vae.load_card(tmp_path / "digits-sweep-beta8")
-    assert saved.train_config.beta == 8.0 and saved.trained_in == "beta sweep"
-    assert saved.metrics.kl == pytest.approx(high.metrics.kl)
-    point = high.point("x", "digits")
-    assert point.source == "sweep" and point.rate == high.metrics.kl
+SWEEP_TINY = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
 
 
-def test_beta_sweep_stops_when_asked():
-    train, test = vae.load_dataset("digits", "train"), vae.load_dataset("digits", "test")
-    cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
-    results = rate_distortion.beta_sweep(train.x, test.x, [1.0, 2.0, 4.0], cfg, vae.TrainConfig(epochs=3, device="cpu"),
-                            on_progress=lambda i, b, f: f > 0.2)
-    assert len(results) == 1 and results[0].status == "stopped"
+def entry(name, c, source="yours"):
+    return registry.ModelEntry(name, Path("/models") / name, c, None, source)
+
+
+def test_a_beta_sweep_job_in_its_process_trades_rate_for_distortion_and_saves_sweep_models(tmp_path):
+    job = rate_distortion.sweep_job([8.0, 0.1], 3, tmp_path, config=SWEEP_TINY).start()  # a real child process
+    assert job.join(180), job.snapshot().message
+    snap = job.snapshot()
+    assert snap.state == "done" and [o.beta for o in snap.outcomes] == [0.1, 8.0], snap.message
+    low, high = (o.metrics for o in snap.outcomes)
+    assert low.kl > high.kl and low.recon < high.recon
+    entries = [entry(path.name, c) for path, c, _ in vae.list_models(tmp_path)]
+    assert [e.name for e in entries] == ["digits-sweep-beta0.1", "digits-sweep-beta8"]
+    for e, beta in zip(entries, (0.1, 8.0)):
+        assert e.card.beta == beta and e.card.trained_in == "beta sweep" and e.card.train_config.epochs == 3
+        assert e.card.train_config.device == "cpu" and e.card.config == SWEEP_TINY
+    points, _ = rate_distortion.rate_distortion_points(rate_distortion.cards_of(entries), "digits")
+    assert [(p.name, p.source, p.rate) for p in points] == [
+        ("digits-sweep-beta0.1", "sweep", low.kl), ("digits-sweep-beta8", "sweep", high.kl)]
+    assert rate_distortion.sweep_report(snap).startswith(
+        f"β sweep finished in {snap.elapsed:.0f} s: trained 2 models; saved as digits-sweep-beta0.1, digits-sweep-beta8.")
+
+
+def test_sweep_job_trains_each_beta_once_smallest_first_and_needs_one(tmp_path):
+    job = rate_distortion.sweep_job([4, 0.5, 4.0], 20, tmp_path)
+    assert [r.name for r in job.runs] == ["digits-sweep-beta0.5", "digits-sweep-beta4"]
+    assert [r.train_config.beta for r in job.runs] == [0.5, 4.0] and job.trained_in == "beta sweep"
+    assert {(r.train_config.epochs, r.train_config.seed) for r in job.runs} == {(20, 0)}
+    assert job.config == rate_distortion.SWEEP_CONFIG and job.dataset == "digits"
+    assert job.snapshot().state == "pending" and not (tmp_path / "digits-sweep-beta0.5").exists()  # not started
     with pytest.raises(ValueError, match="at least one beta"):
-        rate_distortion.beta_sweep(train.x, test.x, [], cfg, vae.TrainConfig(epochs=1, device="cpu"))
+        rate_distortion.sweep_job([], 10, tmp_path)
+
+
+def test_sweep_progress_text_names_the_model_the_epoch_and_the_finished_ones(tmp_path):
+    start = rate_distortion.sweep_job([0.5, 4.0], 10, tmp_path).snapshot()
+    assert rate_distortion.sweep_progress_text(start) == "Model 1 of 2 (β = 0.5): waiting to start…"
+    done = jobs.RunOutcome("digits-sweep-beta0.5", 0.5, "done", "trained", tmp_path, 1.0, 10, None)
+    mid = dataclasses.replace(start, run=1, beta=4.0, epoch=3, steps_per_epoch=23, elapsed=7.2, outcomes=(done,),
+                              stop_requested=True)
+    assert rate_distortion.sweep_progress_text(mid) == (
+        "Model 2 of 2 (β = 4) · epoch 3 of 10 · 7 s · finished: β = 0.5 · stopping after this step…")
+
+
+def test_where_a_model_comes_from_and_which_to_compare_with():
+    sweep = vae.ModelCard(vae.VAEConfig(latent_dim=2), "digits", train_config=vae.TrainConfig(beta=4.0),
+                          trained_in="beta sweep")
+    assert rate_distortion.model_source(entry("s", sweep)) == "sweep"
+    assert rate_distortion.model_source(entry("m", card(), "shipped")) == "shipped"
+    assert rate_distortion.model_source(entry("m", card(), "folder")) == "yours"
+    entries = [entry("a", card(beta=0.5)), entry("b", card(beta=8)), entry("sel", card(beta=2)),
+               entry("m", card("mnist", beta=16)), entry("g", card(beta=2, likelihood="gaussian"))]
+    assert [e.name for e in rate_distortion.compare_candidates(entries, "sel", "digits")] == ["b", "g", "a"]
+    assert rate_distortion.datasets_of(entries) == ["digits", "mnist"]
+    assert rate_distortion.likelihoods_of(entries, "digits") == ["bernoulli", "gaussian"]
+    assert rate_distortion.preferred(["x", "y"], None, "z", "y", "x") == "y"
+    assert rate_distortion.preferred(["x", "y"], "z") == "x" and rate_distortion.preferred([], "x") is None
+
+
+def test_plot_note_and_table_of_the_points():
+    points = [rate_distortion.RDPoint("a", "d", 1.0, 7.0, 130.0, 2, "bernoulli"),
+              rate_distortion.RDPoint("b", "d", 4.0, 3.0, 120.0, 2, "bernoulli", source="sweep")]
+    note = rate_distortion.plot_note(points, [("c", "conditional model")], "d", "bernoulli", selected="x")
+    assert note.startswith("2 d models with a bernoulli decoder") and "selected model (x) is not on this plot" in note
+    assert note.endswith("Left out: **c** (conditional model).")
+    assert "not on this plot" not in rate_distortion.plot_note(points, [], "d", "bernoulli", selected="a")
+    rows = rate_distortion.points_table(points)
+    assert [(r["model"], r["−ELBO = D + R"], r["kind"]) for r in rows] == [("b", 123.0, "sweep"), ("a", 137.0, "shipped")]
 
 
 # --- latent usage -------------------------------------------------------------------------------

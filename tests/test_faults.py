@@ -195,7 +195,7 @@ def test_without_an_atomic_swap_a_kill_between_the_renames_loses_nothing(tmp_pat
         _save(tmp_path / "m", seed=2)
     monkeypatch.setattr(vae.checkpoint.os, "replace", real_replace)
     _age(next(tmp_path.glob(".m.old-*")), 120)
-    assert load_card(tmp_path / "m")["dataset"] == "digits"
+    assert load_card(tmp_path / "m").dataset == "digits"
     assert _same(load_model(tmp_path / "m")[0], old)
 
 
@@ -266,7 +266,7 @@ def test_stopping_a_job_process_saves_its_last_finished_epoch(tmp_path):
     snap = job.snapshot()
     n = len(snap.history)
     assert snap.state == "stopped" and 2 <= n < 1000 and f"stopped after {n} of 1000" in snap.message
-    assert len(load_card(tmp_path / "p")["history"]) == n
+    assert len(load_card(tmp_path / "p").history) == n
 
 
 def test_a_job_process_reports_failures_as_messages(tmp_path, monkeypatch):

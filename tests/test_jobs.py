@@ -1,12 +1,16 @@
-"""Background training jobs: complete, stop, diverge, fail cleanly, and run side by side."""
+"""Background training jobs: complete, stop, diverge, fail cleanly, run side by side, and train
+several models in one job (a sweep)."""
 
 import numpy as np
 import pytest
+import torch
 
-import explorer.jobs
+import vae.model
+import vae.train
 from vae.checkpoint import load_card, load_model
 from vae.config import TrainConfig, VAEConfig
-from explorer.jobs import TrainingJob, image_shape, is_training
+from vae.data import image_shape
+from explorer.jobs import SweepJob, TrainingJob, is_training
 from vae.train import TrainingDiverged, fit
 from explorer import jobs
 
@@ -109,7 +113,7 @@ def test_an_existing_name_needs_overwrite(tmp_path):
         _job(tmp_path)
     job = TrainingJob("tiny", "digits", CFG, TrainConfig(epochs=1), tmp_path, overwrite=True)
     assert _run(job).state == "done"
-    assert load_card(tmp_path / "tiny")["history"]
+    assert load_card(tmp_path / "tiny").history
 
 
 def test_a_missing_dataset_fails_with_a_message_naming_it(tmp_path, monkeypatch):
@@ -177,7 +181,7 @@ def test_interpreter_exit_stops_running_jobs_and_they_save(tmp_path):
         assert not job.join(0.05), job.snapshot().message
     jobs._stop_all_at_exit()  # what atexit runs
     snap = job.snapshot()
-    assert snap.state == "stopped" and load_card(tmp_path / "exiting")["status"] == "stopped"
+    assert snap.state == "stopped" and load_card(tmp_path / "exiting").status == "stopped"
 
 
 def test_a_conditional_job_trains_on_labels_and_saves_a_conditional_model(tmp_path):
@@ -187,3 +191,131 @@ def test_a_conditional_job_trains_on_labels_and_saves_a_conditional_model(tmp_pa
     model, card = load_model(snap.saved_path)
     assert model.config == cfg and card.metrics.neg_elbo > 0
     assert snap.recon.shape == (2, jobs.N_RECON, 8, 8)
+
+
+# --- several models in one job (SweepJob: the β sweep's runner) ------------------------------------
+
+
+def _sweep(tmp_path, betas, epochs=2, isolate=False, **job):
+    """A job of one model per beta, named b<beta>, in the given order."""
+    runs = [(f"b{beta:g}", TrainConfig(epochs=epochs, batch_size=64, beta=beta)) for beta in betas]
+    return SweepJob(runs, "digits", CFG, tmp_path, isolate=isolate, trained_in="beta sweep", **job)
+
+
+def _watch(job):
+    """Start the job and snapshot it until it ends; returns the snapshots, the last one final."""
+    job.start()
+    seen = [job.snapshot()]
+    for _ in range(TIMEOUT * 100):
+        if job.join(0.01):
+            break
+        seen.append(job.snapshot())
+    assert job.join(0), "the sweep did not finish"
+    return seen + [job.snapshot()]
+
+
+def test_a_sweep_trains_its_models_in_order_and_saves_each_with_its_beta(tmp_path):
+    seen = _watch(_sweep(tmp_path, [2.0, 0.5, 1.0]))
+    snap = seen[-1]
+    assert snap.state == "done" and snap.runs == 3 and snap.progress == 1.0, snap.message
+    assert [(o.name, o.beta, o.state, o.epochs) for o in snap.outcomes] == [
+        ("b2", 2.0, "done", 2), ("b0.5", 0.5, "done", 2), ("b1", 1.0, "done", 2)]
+    assert snap.message == "trained 3 models; saved as b2, b0.5, b1"
+    assert snap.saved_path == tmp_path / "b1"  # the latest saved
+    for o in snap.outcomes:
+        card = load_card(o.saved_path)
+        assert card.beta == o.beta and card.trained_in == "beta sweep" and card.status == "complete"
+        assert card.metrics.kl == o.metrics.kl and [r["epoch"] for r in card.history] == [1, 2]
+    # The snapshots follow the models in order, and the whole sweep's progress never goes back.
+    runs = [s.run for s in seen]
+    progress = [s.progress for s in seen]
+    assert runs == sorted(runs) and set(runs) == {0, 1, 2}
+    assert progress == sorted(progress) and 0.0 <= progress[0] < 1 / 3 < progress[-1] == 1.0
+    assert all(s.beta == (2.0, 0.5, 1.0)[s.run] and s.name == ("b2", "b0.5", "b1")[s.run] for s in seen)
+    assert all(len(s.outcomes) in (s.run, s.run + 1) for s in seen)  # finished models, listed as they end
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["b0.5", "b1", "b2"]  # no temporary folders left
+
+
+def test_every_model_of_a_sweep_starts_from_the_same_weights(tmp_path, monkeypatch):
+    initial = []
+
+    def recording_build_model(config, seed):
+        model = vae.model.build_model(config, seed)
+        initial.append({k: v.clone() for k, v in model.state_dict().items()})
+        return model
+
+    monkeypatch.setattr(jobs, "build_model", recording_build_model)
+    snap = _watch(_sweep(tmp_path, [0.5, 4.0], epochs=1))[-1]
+    assert snap.state == "done" and len(initial) == 2
+    assert all(torch.equal(initial[0][k], initial[1][k]) for k in initial[0])
+    (m0, _), (m1, _) = (load_model(o.saved_path) for o in snap.outcomes)
+    assert any(not torch.equal(a, b) for a, b in zip(m0.state_dict().values(), m1.state_dict().values()))  # β differs
+
+
+def test_stopping_a_sweep_keeps_the_finished_epochs_and_skips_the_rest(tmp_path):
+    job = _sweep(tmp_path, [0.5, 1.0, 2.0], epochs=500).start()
+    while len(job.snapshot().history) < 2:
+        assert not job.join(0.05), job.snapshot().message
+    job.stop()
+    assert job.join(TIMEOUT)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.stop_requested and snap.run == 0 and snap.progress < 1 / 3
+    (first,) = snap.outcomes
+    assert first.state == "stopped" and 2 <= first.epochs < 500 and first.saved_path == tmp_path / "b0.5"
+    card = load_card(first.saved_path)
+    assert card.status == "stopped" and len(card.history) == first.epochs
+    load_model(first.saved_path)
+    assert not (tmp_path / "b1").exists() and not (tmp_path / "b2").exists()
+    assert "saved 1 of 3 models (b0.5)" in snap.message and snap.message.endswith("skipped b1, b2")
+
+
+def test_a_diverging_model_is_reported_and_the_others_are_still_trained(tmp_path, monkeypatch):
+    real_fit = fit
+
+    def fit_diverging_at_beta_8(model, train, test, cfg, **kw):
+        if cfg.beta == 8.0:
+            raise TrainingDiverged("training diverged in epoch 1, step 3: the loss became nan", [])
+        return real_fit(model, train, test, cfg, **kw)
+
+    monkeypatch.setattr(vae.train, "fit", fit_diverging_at_beta_8)
+    snap = _watch(_sweep(tmp_path, [0.5, 8.0, 2.0], epochs=1))[-1]
+    assert [(o.name, o.state) for o in snap.outcomes] == [("b0.5", "done"), ("b8", "diverged"), ("b2", "done")]
+    assert snap.state == "diverged" and snap.progress == 1.0
+    assert "saved 2 of 3 models (b0.5, b2)" in snap.message and "b8: training diverged in epoch 1" in snap.message
+    assert snap.outcomes[1].saved_path is None and not (tmp_path / "b8").exists()
+    assert load_card(tmp_path / "b2").beta == 2.0
+
+
+def test_a_sweep_holds_every_path_it_trains_into_until_it_ends(tmp_path):
+    job = _sweep(tmp_path, [0.5, 1.0], epochs=500).start()
+    try:
+        assert is_training(tmp_path / "b0.5") and is_training(tmp_path / "b1")
+        with pytest.raises(ValueError, match="'b1' is being trained right now; choose another name"):
+            TrainingJob("b1", "digits", CFG, TrainConfig(epochs=1), tmp_path, overwrite=True).start()
+        with pytest.raises(ValueError, match="'b0.5' is being trained right now; try again when that training ends"):
+            _sweep(tmp_path, [0.5, 2.0]).start()  # a second sweep into the same folder, from another session
+    finally:
+        job.stop()
+        assert job.join(TIMEOUT)
+    assert not is_training(tmp_path / "b0.5") and not is_training(tmp_path / "b1")
+
+
+def test_a_sweep_refuses_repeated_names_and_needs_a_model(tmp_path):
+    with pytest.raises(ValueError, match="cannot share a name"):
+        _sweep(tmp_path, [1.0, 1.0])
+    with pytest.raises(ValueError, match="at least one model"):
+        SweepJob([], "digits", CFG, tmp_path)
+    (tmp_path / "b1").mkdir()
+    _sweep(tmp_path, [1.0])  # a sweep replaces its earlier models by default
+    with pytest.raises(ValueError, match="already exists"):
+        _sweep(tmp_path, [1.0], overwrite=False)
+
+
+def test_a_sweep_in_a_child_process_trains_and_saves_every_model(tmp_path):
+    seen = _watch(_sweep(tmp_path, [0.5, 4.0], epochs=2, isolate=True))
+    snap = seen[-1]
+    assert snap.state == "done" and [o.name for o in snap.outcomes] == ["b0.5", "b4"], snap.message
+    assert [load_card(tmp_path / n).beta for n in ("b0.5", "b4")] == [0.5, 4.0]
+    assert snap.outcomes[0].metrics.kl > snap.outcomes[1].metrics.kl  # a larger β buys a lower rate
+    progress = [s.progress for s in seen]
+    assert progress == sorted(progress) and {s.run for s in seen} == {0, 1}

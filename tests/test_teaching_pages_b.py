@@ -78,27 +78,50 @@ def test_active_units_of_mnist_z16(app):
     assert "mnist-z16: 11 of 16 active" in chart_titles(at)
 
 
-def test_beta_sweep_adds_its_points_and_can_save_them(app, user_dir):
+def start_sweep(at, betas, epochs):
+    at.multiselect(key="rd_sweep_betas").set_value(betas)
+    at.slider(key="rd_sweep_epochs").set_value(epochs)
+    ok(at.button(key="rd_sweep_run").click().run())
+    return at.session_state["rd_sweep_job"]
+
+
+def sweep_labels(at):
+    rd = json.loads(at.get("plotly_chart")[0].proto.spec)
+    return next((tr["text"] for tr in rd["data"] if tr.get("name") == "β sweep"), [])
+
+
+def test_beta_sweep_trains_in_the_background_and_adds_its_saved_models(app, user_dir):
     at = open_page(app, "rate_distortion")
-    at.multiselect(key="rd_sweep_betas").set_value([0.5, 4.0])
-    at.slider(key="rd_sweep_epochs").set_value(10)
-    ok(at.button(key="rd_sweep_run").click().run())
-    points = at.session_state["rd_sweep_points"]
-    assert [p.beta for p in points] == [0.5, 4.0] and points[0].rate > points[1].rate
+    job = start_sweep(at, [4.0, 0.5], 10)
+    # The page comes back at once: a progress bar and a Stop button while the job trains.
+    assert at.button(key="rd_sweep_stop") and at.button(key="rd_sweep_run").disabled
+    assert "Model 1 of 2 (β = 0.5)" in at.get("progress")[0].proto.text
+    assert job.join(180), job.snapshot().message
+    ok(at.run())  # AppTest does not run `run_every` fragments by itself: a full run sees the end
+    assert at.session_state["rd_sweep_announced"] and not at.get("progress")
     assert at.selectbox(key="rd_dataset").value == "digits"  # the plot moved to the sweep's dataset
-    rd = json.loads(at.get("plotly_chart")[0].proto.spec)
-    sweep = next(tr for tr in rd["data"] if tr.get("name") == "β sweep")
-    assert sweep["text"] == ["digits-sweep-beta0.5 · β=0.5", "digits-sweep-beta4 · β=4"]
-    assert any("Trained 2 models" in s.value for s in at.success)
-    # saved: the models join the user's folder (and the picker) and stay on the plot as sweep points
-    at.toggle(key="rd_sweep_save").set_value(True)
-    at.multiselect(key="rd_sweep_betas").set_value([2.0])
-    ok(at.button(key="rd_sweep_run").click().run())
-    assert (user_dir / "digits-sweep-beta2" / "card.json").exists() and at.session_state["rd_sweep_points"] == []
-    rd = json.loads(at.get("plotly_chart")[0].proto.spec)
-    sweep = next(tr for tr in rd["data"] if tr.get("name") == "β sweep")
-    assert sweep["text"] == ["digits-sweep-beta2 · β=2"]
-    assert any(o.startswith("digits-sweep-beta2 ·") for o in at.sidebar.selectbox(key="model_picker").options)
+    assert sweep_labels(at) == ["digits-sweep-beta0.5 · β=0.5", "digits-sweep-beta4 · β=4"]
+    (done,) = at.success
+    assert "β sweep finished in" in done.value and "trained 2 models" in done.value
+    assert all((user_dir / f"digits-sweep-beta{b}" / "card.json").exists() for b in ("0.5", "4"))
+    picker = at.sidebar.selectbox(key="model_picker").options
+    assert any(o.startswith("digits-sweep-beta4 ·") for o in picker)
+    assert not at.button(key="rd_sweep_run").disabled  # ready for another sweep
+
+
+def test_stop_ends_the_sweep_keeping_the_model_in_training_and_skipping_the_rest(app, user_dir):
+    at = open_page(app, "rate_distortion")
+    job = start_sweep(at, [0.5, 4.0], 100)
+    while not job.snapshot().history:  # let one epoch finish so there is something to keep
+        assert not job.join(0.1), job.snapshot().message
+    ok(at.button(key="rd_sweep_stop").click().run())
+    assert job.join(180)
+    ok(at.run())
+    (stopped,) = at.warning
+    assert "saved 1 of 2 models (digits-sweep-beta0.5)" in stopped.value and "skipped digits-sweep-beta4" in stopped.value
+    assert vae.load_card(user_dir / "digits-sweep-beta0.5").status == "stopped"
+    assert not (user_dir / "digits-sweep-beta4").exists()
+    assert sweep_labels(at) == ["digits-sweep-beta0.5 · β=0.5"]
 
 
 def test_rate_distortion_leaves_out_conditional_models_and_compares_the_strongest_beta(app, user_dir):
