@@ -20,6 +20,8 @@ TINY = {
     "tiny-z2": dict(latent_dim=2),
     "tiny-z16": dict(latent_dim=16),
     "tiny-conv": dict(latent_dim=2, arch="conv", hidden_dims=(4, 8)),
+    "tiny-z1": dict(latent_dim=1),
+    "tiny-cvae": dict(latent_dim=2, n_classes=10),
 }
 
 
@@ -160,3 +162,22 @@ def test_coming_back_to_the_decoder_keeps_its_settings(user_models, monkeypatch)
         assert not at.exception, [e.value for e in at.exception]
         assert at.segmented_control(key="dec_start").value == "A test image"
         assert at.session_state["dec_z"] == z_before
+
+
+def test_the_prior_tab_says_how_many_codes_it_decodes(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    assert any(c.value.startswith("64 codes drawn from the prior") for c in at.caption)
+    at = open_decoder(user_models, monkeypatch, "tiny-cvae")
+    captions = [c.value for c in at.caption if "codes drawn from" in c.value]
+    assert len(captions) == 1 and captions[0].startswith("60 codes drawn from the prior")  # 6 rows of 10 digits
+    assert "one column of 6 per digit" in captions[0]
+
+
+def test_a_one_dimensional_latent_gets_one_slider_and_no_manifold(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z1")
+    assert component_data(at)["dims"] == [0] and at.session_state["dec_z"] == [0.0]
+    assert any("one-dimensional" in i.value for i in at.info)
+    at.toggle(key="dec_server").set_value(True).run()
+    (slider,) = [s for s in at.slider if s.key and s.key.startswith("dec_srv_")]
+    slider.set_value(1.25).run()
+    assert not at.exception and at.session_state["dec_z"] == [1.25]

@@ -1,0 +1,115 @@
+"""The codes behind the Decoder page's grids, and the words under them.
+
+The same style given every label (a conditional model), the learned manifold around the current
+code, lerp and slerp between two test codes, and samples from the prior: each is a batch of
+codes (and labels) for the page to decode, with the layout that shows it. The codes come from
+`vae.latent`; nothing here needs a model or Streamlit.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from vae.latent import grid_values, interpolate, manifold_codes, prior_samples
+
+from .images import mark_cell, nearest_cell
+
+PRIOR_SAMPLES = 64  # an unconditional model's prior grid: 4 rows of 16
+PRIOR_ROWS_PER_LABEL = 6  # a conditional model's: this many rows, one column per label
+INTERPOLATIONS = (
+    ("lerp", "**Linear (lerp)**: the straight line between the two codes"),
+    ("slerp", "**Spherical (slerp)**: follows the sphere, keeping the norm the prior expects"),
+)
+
+
+def code_text(z: Sequence[float]) -> str:
+    """The readout of a code: "z = [+0.50, -1.00]"."""
+    return "z = [" + ", ".join(f"{v:+.2f}" for v in z) + "]"
+
+
+def same_style(z: Sequence[float], n_classes: int) -> tuple[np.ndarray, tuple[int, ...]]:
+    """Codes (n_classes, D), all equal to z, and the labels 0..n_classes-1 to decode them with."""
+    return np.array([list(z)] * n_classes, dtype=np.float32), tuple(range(n_classes))
+
+
+def same_style_caption(z: Sequence[float]) -> str:
+    return (f"The same style {code_text(z)} given each label: the conditional model separates *what* digit "
+            "from *how* it is written.")
+
+
+@dataclass(frozen=True)
+class Manifold:
+    """An n x n grid of codes over dimensions dims = (x, y), the others held at the current code.
+
+    codes: (n*n, D) float32, row-major, top row at the highest y (`vae.latent.manifold_codes`).
+    cell: (row, col) of the grid cell nearest the current code. scale: how much the page enlarges
+    the tiled grid; image_size: one image's height and width before that.
+    """
+
+    codes: np.ndarray
+    n: int
+    dims: tuple[int, int]
+    cell: tuple[int, int]
+    scale: int
+    image_size: int
+    latent_dim: int
+
+    def mark(self, grid: np.ndarray) -> np.ndarray:
+        """RGB copy of the enlarged, tiled grid with a box around the cell nearest the current code."""
+        big = self.image_size > 8  # 28x28 images have an empty margin a thicker box may cover
+        return mark_cell(grid, *self.cell, cell=self.image_size, pad=2, scale=self.scale, inset=int(big))
+
+    def text(self) -> str:
+        dx, dy = self.dims
+        others = "" if self.latent_dim == 2 else ", the other dimensions stay at the current code"
+        return (f"Each cell decodes a code on a {self.n} × {self.n} grid of standard-normal quantiles (5 % to 95 %): "
+                f"z{dx} grows left to right, z{dy} bottom to top{others}.")
+
+
+def manifold(z: Sequence[float], dims: tuple[int, int], image_size: int) -> Manifold:
+    """The manifold grid through the current code z: 15 x 15 cells for 28x28 images, 10 x 10 for 8x8."""
+    big = image_size > 8
+    n = 15 if big else 10
+    codes = manifold_codes(len(z), n=n, dims=dims, base=torch.tensor(list(z), dtype=torch.float32))
+    cell = nearest_cell(grid_values(n), (z[dims[0]], z[dims[1]]))
+    return Manifold(codes.numpy(), n, dims, cell, 2 if big else 5, image_size, len(z))
+
+
+def interpolations(mu_a: np.ndarray, mu_b: np.ndarray, steps: int) -> list[tuple[str, np.ndarray]]:
+    """(label, codes (steps, D)) for each way from code a to code b, lerp first."""
+    a, b = torch.as_tensor(mu_a), torch.as_tensor(mu_b)
+    return [(label, interpolate(a, b, steps, method).numpy()) for method, label in INTERPOLATIONS]
+
+
+@dataclass(frozen=True)
+class PriorGrid:
+    """Codes drawn from the prior, tiled `nrow` to a row; labels: one per code (conditional models)."""
+
+    codes: np.ndarray
+    nrow: int
+    labels: tuple[int, ...] | None
+    caption: str
+
+
+def prior_grid(latent_dim: int, seed: int, prior: torch.nn.Module | None = None, n_classes: int = 0,
+               mixture: bool = False) -> PriorGrid:
+    """Codes from the model's prior (`model.prior`; None: N(0, I)), seeded.
+
+    A conditional model (n_classes > 0) gets PRIOR_ROWS_PER_LABEL rows with one column per label;
+    an unconditional one PRIOR_SAMPLES codes, 16 to a row. mixture: the prior is a learned mixture
+    (only the caption's words depend on it).
+    """
+    if n_classes:
+        n, nrow = PRIOR_ROWS_PER_LABEL * n_classes, n_classes
+        labels: tuple[int, ...] | None = tuple(i % n_classes for i in range(n))
+    else:
+        n, nrow, labels = PRIOR_SAMPLES, 16, None
+    codes = prior_samples(latent_dim, n, torch.Generator().manual_seed(seed), prior=prior).numpy()
+    source = "its learned mixture prior" if mixture else "the prior z ~ N(0, I)"
+    caption = (f"{n} codes drawn from {source} (seed {seed}), decoded: what the model generates from scratch"
+               + (f", one column of {PRIOR_ROWS_PER_LABEL} per digit." if n_classes else "."))
+    return PriorGrid(codes, nrow, labels, caption)

@@ -1,0 +1,91 @@
+"""What the Train page shows of a run: its progress line, curves sized for a projector, the row of
+reconstructions, how it ended, and how a stored model trained.
+
+Everything here reads a `jobs.JobSnapshot` or a `vae.ModelCard` and returns text, a figure or
+HTML; the page only places them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from vae.card import ModelCard
+
+from .figures import training_curves
+from .images import png_data_url, tile, upscale
+from .jobs import JobSnapshot
+
+RECON_ROW_HEIGHT = 84  # screen pixels of one reconstructed image
+_EPOCH_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
+
+
+def progress_text(snap: JobSnapshot) -> str:
+    """The progress bar's line: epoch and step once training runs, else what the job is doing."""
+    if snap.steps_per_epoch:
+        text = f"Epoch {snap.epoch} of {snap.epochs} · step {snap.step} of {snap.steps_per_epoch} · {snap.elapsed:.0f} s"
+    else:
+        text = f"{snap.message}…"
+    return text + (" · stopping after this step…" if snap.stop_requested else "")
+
+
+def last_epoch_text(history: Sequence[dict[str, Any]]) -> str:
+    """Markdown: the latest epoch's train (and test) −ELBO."""
+    last = history[-1]
+    test = f" · test −ELBO **{last['test_neg_elbo']:.1f}**" if "test_neg_elbo" in last else ""
+    return f"Epoch {last['epoch']}: train −ELBO **{last['train_neg_elbo']:.1f}**{test} nats per image"
+
+
+def curves_figure(history: Sequence[dict[str, Any]]):
+    """Train and test −ELBO, reconstruction and KL per epoch, with large type for a projector."""
+    fig = training_curves(list(history), height=360)
+    step = next((s for s in _EPOCH_TICKS if s >= len(history) / 8), _EPOCH_TICKS[-1])  # whole epochs only
+    fig.update_xaxes(tick0=0, dtick=step, title_font_size=16)
+    fig.update_yaxes(title_text="nats per image", title_font_size=16)
+    fig.update_annotations(font_size=18)  # the panel titles
+    fig.update_layout(font=dict(size=15), margin=dict(l=10, r=10, t=40, b=10),
+                      legend=dict(orientation="h", x=0.5, xanchor="center", y=-0.25, yanchor="top", font_size=16))
+    return fig
+
+
+def recon_html(snap: JobSnapshot) -> str:
+    """Inputs above, reconstructions below, as one crisp tiled image with its caption.
+
+    Inline (a data URL): the live view redraws twice a second, and an image served by URL could
+    be gone from the server by the time a busy browser asks for it.
+    """
+    _, n, h, w = snap.recon.shape  # (2, N, H, W): inputs, reconstructions
+    grid = tile(snap.recon.reshape(-1, 1, h, w) / 255.0, nrow=n, pad=1, pad_value=90)
+    caption = f"Top: test images · bottom: their reconstructions (z = μ) after epoch {len(snap.history)}"
+    return (f'<figure style="margin:0"><img src="{png_data_url(upscale(grid, max(1, round(RECON_ROW_HEIGHT / h))))}" '
+            f'alt="{caption}" style="width:100%;image-rendering:pixelated;border-radius:4px">'
+            f'<figcaption style="text-align:center;font-size:14px;opacity:0.6;margin-top:4px">{caption}'
+            '</figcaption></figure>')
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """How a finished job ended, for an alert: kind "success", "warning" or "error", with its icon."""
+
+    kind: str
+    icon: str
+    text: str
+
+
+def outcome(snap: JobSnapshot) -> Outcome:
+    kind = {"done": "success", "stopped": "warning"}.get(snap.state, "error")
+    icon = {"done": ":material/check_circle:", "stopped": ":material/pause_circle:"}.get(snap.state, ":material/error:")
+    more = " It is selected in the sidebar: explore it on the other pages." if snap.saved_path else ""
+    return Outcome(kind, icon, f"**{snap.name}**: {snap.message.rstrip('.')}.{more}")
+
+
+def run_summary(card: ModelCard) -> str:
+    """One line on how a stored model trained: epochs, time, status, dataset and the run's settings."""
+    seconds = "" if card.train_seconds is None else f" in {card.train_seconds:.0f} s"
+    text = f"{len(card.history)} epochs{seconds} ({card.status or 'complete'}) on {card.dataset}"
+    tc = card.train_config
+    if tc is not None:
+        text += (f" · batch {tc.batch_size} · learning rate {tc.lr:g} ({tc.schedule}) · β {tc.beta:g}"
+                 f" · warm-up {tc.warmup_epochs} · seed {tc.seed}")
+    return text

@@ -1,0 +1,136 @@
+"""The Decoder page's Streamlit pieces: cached decoding of code grids, and the tabs under the explorer.
+
+Layout only: the codes and captions come from `explorer.decoder_grids`. Models are cached
+resources, so the caches here take a model's key (path, modification time), never the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import streamlit as st
+import torch
+
+import vae
+from explorer.browser_decoder import decoder_spec, points_payload
+from explorer.decoder_grids import interpolations, manifold, prior_grid
+from explorer.images import png_bytes, tile, upscale
+from explorer.registry import model_zip
+from vae.latent import decode_images
+
+from .cache import encoded, load_model, png, showable_split
+from .widgets import Selected
+
+
+def test_codes(path: str, mtime: float, dataset: str) -> dict[str, Any] | None:
+    """Test-set codes and images, or None when the dataset is not on this machine."""
+    try:
+        split, note = showable_split(dataset)
+        return {**encoded(path, mtime, dataset), "x": split.x, "class_names": split.class_names, "note": note}
+    except vae.DatasetUnavailable:
+        return None
+
+
+@st.cache_data(show_spinner=False, max_entries=8)
+def browser_payload(path: str, mtime: float, dataset: str, with_points: bool) -> dict[str, Any]:
+    """What the live decoder needs once per model: the decoder spec, and the test codes for its pad."""
+    m, _ = load_model(path, mtime)
+    points = None
+    if with_points:
+        test = test_codes(path, mtime, dataset)
+        points = points_payload(test["mu"], test["labels"]) if test else {"n": 0, "xy": "", "labels": []}
+    return {"spec": decoder_spec(m), "points": points}  # a conditional spec carries every label's bias
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int,
+                 labels: int | tuple[int, ...] | None = None) -> np.ndarray:
+    """Codes (N, D) decoded and tiled `nrow` to a row (uint8)."""
+    m, _ = load_model(path, mtime)
+    return tile(decode_images(m, torch.from_numpy(codes), labels=None if labels is None else torch.tensor(labels)),
+                nrow=nrow)
+
+
+def show(where, image: np.ndarray, **kwargs) -> None:
+    """st.image as (cached) PNG: JPEG would smear the crisp, upscaled pixels."""
+    where.image(png(image), **kwargs)
+
+
+def row_scale(sel: Selected) -> int:
+    """How much to enlarge a row of images: 3 for 28x28, 8 for 8x8."""
+    return 3 if sel.config.input_shape[1] > 8 else 8
+
+
+def label_ui(sel: Selected, class_names: list[str]) -> int | None:
+    """A conditional model's label picker; returns the label, or None for a plain VAE."""
+    if not sel.config.conditional:
+        return None
+    st.session_state.setdefault("dec_label", 0)
+    st.segmented_control("Digit (the label y this conditional model is given)", range(sel.config.n_classes),
+                         key="dec_label", required=True,
+                         format_func=lambda k: class_names[k] if k < len(class_names) else str(k))
+    st.caption("The sliders set the **style** code z; the label picks the digit. Every digit below is drawn with the "
+               "same z: the same slant, thickness and width.")
+    return st.session_state["dec_label"]
+
+
+def manifold_tab(sel: Selected, z: list[float], dims: list[int], digit: int | None) -> None:
+    d, h = sel.config.latent_dim, sel.config.input_shape[1]
+    if d == 1:
+        st.info("A one-dimensional latent space has no plane to map: every code lies on the line of the z0 slider.")
+        return
+    if d == 2:
+        dx, dy = 0, 1
+    else:
+        ca, cb, _ = st.columns([1, 1, 3])
+        dx = ca.selectbox("x axis", range(d), index=dims[0], format_func=lambda k: f"z{k}", key="dec_man_x")
+        dy = cb.selectbox("y axis", range(d), index=dims[1] if len(dims) > 1 else 1, format_func=lambda k: f"z{k}",
+                          key="dec_man_y")
+        if dx == dy:
+            st.warning("Pick two different dimensions.")
+            return
+    m = manifold(z, (dx, dy), h)
+    grid = upscale(decoded_grid(*sel.key, m.codes, m.n, digit), m.scale)
+    pic, text = st.columns([1.6, 1], gap="large")
+    show(pic, m.mark(grid))  # its own width: never resampled
+    text.markdown(m.text())
+    text.markdown("The :red[**red box**] is the cell nearest to your current code.")
+    text.download_button("Manifold grid (PNG)", lambda: png_bytes(grid), file_name=f"{sel.entry.name}-manifold.png",
+                         mime="image/png", on_click="ignore", icon=":material/download:", key="dec_dl_manifold")
+
+
+def interpolation_tab(sel: Selected, test: dict[str, Any] | None, class_names: list[str], digit: int | None) -> None:
+    if test is None:
+        st.info("The test images for this model are not on this machine, so there is nothing to interpolate between.")
+        return
+    n_test = len(test["mu"])
+    ca, cb, cc = st.columns([1, 1, 2])
+    a = ca.number_input("From test image #", 0, n_test - 1, 0, key="dec_from")
+    b = cb.number_input("to test image #", 0, n_test - 1, min(1, n_test - 1), key="dec_to")
+    steps = cc.slider("Steps", 3, 16, 10, key="dec_steps")
+    big = row_scale(sel)
+    ends, rows = st.columns([1, 5], gap="medium")
+    show(ends, upscale(tile(test["x"][[a, b]], nrow=1), big),
+         caption=f"#{a} ({class_names[int(test['labels'][a])]}) over #{b} ({class_names[int(test['labels'][b])]})")
+    for label, codes in interpolations(test["mu"][a], test["mu"][b], steps):
+        rows.markdown(label)
+        show(rows, upscale(decoded_grid(*sel.key, codes, steps, digit), big))
+
+
+def prior_tab(sel: Selected) -> None:
+    seed = st.session_state.setdefault("dec_prior_seed", 0)
+    c_btn, c_txt = st.columns([1, 4], vertical_alignment="center")
+    if c_btn.button("Reseed", icon=":material/casino:", key="dec_reseed"):
+        st.session_state["dec_prior_seed"] = seed = seed + 1
+    cfg = sel.config
+    grid = prior_grid(cfg.latent_dim, seed, sel.model.prior, cfg.n_classes, mixture=cfg.prior == "mog")
+    c_txt.caption(grid.caption)
+    show(st, upscale(decoded_grid(*sel.key, grid.codes, grid.nrow, grid.labels), 2 if cfg.input_shape[1] > 8 else 6))
+
+
+def model_tab(sel: Selected) -> None:
+    st.markdown(f"**{sel.entry.name}**: the weights (`model.safetensors`, no pickled code) and `card.json` "
+                "with its configuration, training history and metrics. Load it with `vae.load_model(path)`.")
+    st.download_button("Model (.zip)", lambda: model_zip(sel.entry.path), file_name=f"{sel.entry.name}.zip",
+                       mime="application/zip", on_click="ignore", icon=":material/download:", key="dec_dl_model")
