@@ -226,7 +226,8 @@ def latent_usage_bars(usage, title: str = "", height: int = 320):
         hovertemplate="%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{hovertext}<extra></extra>",
     ))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title or None,
-                      xaxis_title="latent dimension", yaxis_title="mean KL (nats)", bargap=0.25, showlegend=False)
+                      xaxis_title="latent dimension", yaxis_title="mean KL to N(0, 1) (nats)", bargap=0.25,
+                      showlegend=False)
     return fig
 
 

@@ -52,7 +52,7 @@ def form_ui(running: bool, offline: dict[str, bool]) -> TrainForm | None:
         beta = c1.number_input("β", min_value=0.0, max_value=50.0, value=1.0, step=0.5, key="train_beta",
                                help="Weight of the KL term: 1 is the true ELBO; more pushes codes to the prior (β-VAE).")
         warmup = c2.number_input("KL warm-up", min_value=0, max_value=500, value=0, step=1, key="train_warmup",
-                                 help="Epochs over which the KL weight rises from 0 to β.")
+                                 help="Epochs over which the KL weight rises linearly to β (β/warm-up in the first epoch).")
         seed = c3.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed")
         c1, c2 = st.columns(2)
         conditional = c1.toggle("Conditional VAE (give it the label)", key="train_conditional",

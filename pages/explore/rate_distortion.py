@@ -27,7 +27,11 @@ def usage_ui(entry: registry.ModelEntry, key: str) -> None:
     usage = usage_of(str(entry.path), registry.weights_mtime(entry.path), entry.card.dataset)
     st.plotly_chart(latent_usage_bars(usage, f"{entry.name}: {usage.n_active} of {usage.latent_dim} active"), key=key,
                     config={"displaylogo": False})
-    st.caption(f"β = {entry.card.beta:g} · total KL {usage.kl.sum():.2f} nats")
+    if entry.card.config.prior == "standard":
+        st.caption(f"β = {entry.card.beta:g} · total KL {usage.kl.sum():.2f} nats")
+    else:  # a mixture's KL does not split by dimension: the bars measure each dimension against N(0, 1)
+        st.caption(f"β = {entry.card.beta:g} · bars: KL of each dimension to N(0, 1), a measure of use; the model's "
+                   "own KL is to its learned mixture prior and does not split by dimension")
 
 
 st.title("β & rate–distortion")
