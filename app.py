@@ -28,7 +28,9 @@ navigation = st.navigation(
         "Learn": [st.Page("pages/learn/home.py", title="What is a VAE?", icon=":material/school:", default=True),
                   st.Page("pages/learn/toy.py", title="2-D toy VAE", icon=":material/bubble_chart:"),
                   st.Page("pages/learn/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
-                  st.Page("pages/learn/kl.py", title="KL: exact vs sampled", icon=":material/functions:")],
+                  st.Page("pages/learn/kl.py", title="KL: exact vs sampled", icon=":material/functions:"),
+                  st.Page("pages/learn/reparameterisation.py", title="Why reparameterise?", icon=":material/call_split:"),
+                  st.Page("pages/learn/inference.py", title="Inference for one image", icon=":material/target:")],
         "Explore": [
             st.Page("pages/explore/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
             st.Page("pages/explore/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
@@ -39,7 +41,8 @@ navigation = st.navigation(
             st.Page("pages/explore/rate_distortion.py", title="β & rate–distortion", icon=":material/balance:"),
         ],
         "Build": [st.Page("pages/build/train.py", title="Train a model", icon=":material/model_training:")],
-    }
+    },
+    expanded=True,  # every page listed: a lecturer should not have to find "View more"
 )
 st.session_state["selected"] = model_picker_ui()
 navigation.run()

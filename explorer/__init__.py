@@ -9,5 +9,6 @@ code z and its grids), uploads (a user's photo or drawing -> a model input), job
 child process), train_form and train_progress (the Train page's checks and live view), toy (a VAE on 2-D points), holes (prior vs aggregate
 posterior), maps (axes, placing new codes, ellipse subsets), anomaly, clusters, rate_distortion
 (and the beta sweep), estimators (KL estimators, IWAE bounds, units), likelihoods (Bernoulli
-against Gaussian decoders).
+against Gaussian decoders), inference and inference_figures (one image's posterior and the
+amortisation and approximation gaps), gradients (score-function against pathwise gradients).
 """

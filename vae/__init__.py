@@ -4,7 +4,8 @@ Pure PyTorch / NumPy: no Streamlit, no Plotly, no UI text. Modules, in reading o
 config (dataclasses), model (the VAE, its diagonal Gaussian and priors), losses (the ELBO as
 distortion + rate, the IWAE bound), data (datasets by name), train (fit, evaluate), card (typed
 model cards), checkpoint (safe, atomic model folders), latent (encoding, decoding, grids, paths,
-projections), cli (the `vae-explorer` command). The app's own logic lives in `explorer/`.
+projections), inference (a Gaussian fitted to one image's posterior, the true posterior on a
+grid, the inference gaps), cli (the `vae-explorer` command). The app's own logic lives in `explorer/`.
 """
 
 __version__ = "0.1.0"

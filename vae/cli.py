@@ -1,4 +1,4 @@
-"""Command-line interface: `vae-explorer train | evaluate | info`.
+"""Command-line interface: `vae-explorer train | evaluate | gaps | info`.
 
 The flags are a contract (scripts, the README and the benchmarks use them). Every failure a
 user can cause (missing dataset, bad flag value, broken checkpoint, diverging run) ends with a
@@ -83,6 +83,17 @@ def build_parser() -> argparse.ArgumentParser:
     e.add_argument("--update-card", action="store_true", help="store the metrics in the model's card.json")
     e.add_argument("--json", action="store_true", help="print one JSON object")
     e.add_argument("--quiet", action="store_true", help="no progress bar")
+
+    g = sub.add_parser("gaps", help="approximation and amortisation gaps on test images",
+                       description="log p(x) - ELBO(encoder) split into the approximation gap (log p(x) - ELBO of the best "
+                                   "Gaussian fitted to each image) and the amortisation gap (that ELBO - the encoder's), "
+                                   "after Cremer, Li & Duvenaud (2018); means in nats per image over the first --n test images.")
+    g.add_argument("model_dir", type=Path)
+    g.add_argument("--n", type=int, default=100, help="number of test images (the first N)")
+    g.add_argument("--steps", type=int, default=500, help="Adam steps fitting each image's Gaussian")
+    g.add_argument("--seed", type=int, default=0)
+    g.add_argument("--offline", action="store_true", help="never download datasets")
+    g.add_argument("--json", action="store_true", help="print one JSON object")
 
     i = sub.add_parser("info", help="show a model's card", description="Print a model directory's card.json.")
     i.add_argument("model_dir", type=Path)
@@ -276,6 +287,43 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_gaps(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .checkpoint import load_model
+    from .data import load_dataset
+    from .inference import inference_gaps
+
+    if args.n < 1:
+        raise ValueError(f"--n must be an integer >= 1, got {args.n}")
+    if args.steps < 1:
+        raise ValueError(f"--steps must be an integer >= 1, got {args.steps}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
+    model, card = load_model(args.model_dir)
+    test = load_dataset(card.dataset, "test", download=False if args.offline else None)
+    x = test.x[: args.n]
+    y = test.y[: len(x)] if model.config.conditional else None
+    with tqdm(total=len(x), desc="fitting a Gaussian per image", unit="image", disable=None, leave=False,
+              file=sys.stderr) as bar:
+        gaps = inference_gaps(model, x, y, steps=args.steps, seed=args.seed, on_image=lambda done: bar.update(done - bar.n))
+    means = {"log_px": gaps.log_px.mean(), "elbo_encoder": gaps.elbo_encoder.mean(),
+             "elbo_optimised": gaps.elbo_optimised.mean(), "approximation_gap": gaps.approximation_gap.mean(),
+             "amortisation_gap": gaps.amortisation_gap.mean()}
+    if args.json:
+        print(json.dumps({**{k: float(v) for k, v in means.items()}, "log_px_method": gaps.method, "steps": args.steps,
+                          "n_images": len(x), "dataset": card.dataset}))
+        return 0
+    print(f"inference gaps on {card.dataset} ({len(x):,} test images, nats per image; log p(x) by {gaps.method}):")
+    rows = [("log p(x)", "log_px"), ("ELBO, best Gaussian", "elbo_optimised"), ("ELBO, encoder", "elbo_encoder"),
+            ("approximation gap", "approximation_gap"), ("amortisation gap", "amortisation_gap")]
+    print("\n".join(f"  {label:<20}{means[key]:9.2f}" for label, key in rows))
+    total = means["approximation_gap"] + means["amortisation_gap"]
+    if total > 0:
+        print(f"  the amortisation gap is {means['amortisation_gap'] / total:.0%} of log p(x) - ELBO(encoder)")
+    return 0
+
+
 def _cmd_info(args: argparse.Namespace) -> int:
     from .checkpoint import check_weights, load_card
 
@@ -345,7 +393,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetUnavailable
 
     args = build_parser().parse_args(argv)
-    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "info": _cmd_info}[args.command]
+    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "gaps": _cmd_gaps, "info": _cmd_info}[args.command]
     try:
         return command(args)
     except (CheckpointError, DatasetUnavailable, ValueError, OSError) as e:  # OSError: e.g. --out not writable
