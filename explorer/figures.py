@@ -463,3 +463,63 @@ def ellipse_points(mu: np.ndarray, std: np.ndarray, n: int = 40) -> tuple[np.nda
     ys = mu[:, 1:2] + std[:, 1:2] * np.sin(t)
     gap = np.full((len(mu), 1), np.nan)
     return np.hstack([xs, gap]).ravel(), np.hstack([ys, gap]).ravel()
+
+
+# Score function in red, pathwise (reparameterised) in blue, on the gradient-estimator figures.
+ESTIMATOR_COLOURS = {"score function": "#e15759", "pathwise (reparameterised)": "#4e79a7"}
+
+
+def gradient_spread_loglog(spread, component: int, name: str, height: int = 380):
+    """Log-log plot of each gradient estimator's spread (std over repeats) against the samples n, for
+    the gradient component `component` (called `name`) of a `gradients.GradientSpread`, beside the
+    theory lines sigma_1 / sqrt(n)."""
+    import plotly.graph_objects as go
+
+    fig = go.Figure()
+    rows = {"score function": (spread.score_std, spread.score_sigma_1),
+            "pathwise (reparameterised)": (spread.pathwise_std, spread.pathwise_sigma_1)}
+    for label, (std, sigma_1) in rows.items():
+        colour = ESTIMATOR_COLOURS[label]
+        fig.add_trace(go.Scatter(x=spread.n, y=sigma_1[component] / np.sqrt(spread.n), mode="lines",
+                                 line=dict(color=colour, width=1.5, dash="dash"), opacity=0.6, showlegend=False,
+                                 hoverinfo="skip"))
+        fig.add_trace(go.Scatter(x=spread.n, y=std[:, component], mode="lines+markers", name=label,
+                                 line=dict(color=colour, width=3), marker=dict(size=9), customdata=spread.repeats,
+                                 hovertemplate=f"{label}<br>n = %{{x}}<br>spread %{{y:.4g}}"
+                                               "<br>(over %{customdata} repeats)<extra></extra>"))
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color="grey", dash="dash"),
+                             name="σ₁ / √n (theory)"))
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=15),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
+                      xaxis=dict(type="log", title="samples n per estimate", tickvals=list(spread.n)),
+                      yaxis=dict(type="log", title=f"spread of ∂ELBO/∂{name} (std)", dtick=1))
+    return fig
+
+
+def gradient_estimates_histogram(score: np.ndarray, pathwise: np.ndarray, reference: float, reference_label: str,
+                                 n_samples: int, name: str, height: int = 420):
+    """Histograms of repeated n-sample estimates of one gradient component by both estimators, with the
+    reference value (exact, or from many draws) dashed. Top: both on the same bins, so the scales compare
+    (the pathwise estimates may all fall in one bar); bottom: the pathwise ones zoomed in, on their own bins."""
+    import plotly.graph_objects as go
+    from plotly.subplots import make_subplots
+
+    fig = make_subplots(rows=2, cols=1, row_heights=[0.62, 0.38], vertical_spacing=0.2, subplot_titles=(
+        "both estimators, same bins", "pathwise alone, zoomed in"))
+    pathwise_label = "pathwise (reparameterised)"
+    for label, values in (("score function", score), (pathwise_label, pathwise)):
+        fig.add_trace(go.Histogram(x=values, nbinsx=40, name=label, marker_color=ESTIMATOR_COLOURS[label], opacity=0.75,
+                                   bingroup="same", hovertemplate=f"{label}<br>%{{x:.4g}}: %{{y}} estimates<extra></extra>"),
+                      row=1, col=1)
+    fig.add_trace(go.Histogram(x=pathwise, nbinsx=30, marker_color=ESTIMATOR_COLOURS[pathwise_label], opacity=0.75,
+                               showlegend=False, hovertemplate="%{x:.4g}: %{y} estimates<extra></extra>"), row=2, col=1)
+    style = dict(color="#222", width=2, dash="dash")
+    for row in (1, 2):
+        fig.add_vline(x=reference, line=style, row=row, col=1)
+    fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=style, name=reference_label))
+    fig.update_annotations(font_size=14)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), barmode="overlay", font=dict(size=15),
+                      legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
+    fig.update_xaxes(title_text=f"estimate of ∂/∂{name} with n = {n_samples} sample{'s' if n_samples > 1 else ''}", row=2, col=1)
+    fig.update_yaxes(title_text="repeats", row=1, col=1)
+    return fig

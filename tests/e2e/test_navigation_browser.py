@@ -24,6 +24,8 @@ PAGES = [
     ("2-D toy VAE", "toy", "2-D toy VAE"),
     ("Likelihood & samples", "likelihood", "Likelihood & samples"),
     ("KL: exact vs sampled", "kl", "KL: exact vs sampled"),
+    ("Why reparameterise?", "reparameterisation", "Why reparameterise?"),
+    ("Inference for one image", "inference", "Inference for one image"),
     ("Reconstructions", "reconstruct", "Reconstructions"),
     ("Latent map", "latent_map", "Latent map"),
     ("Decoder", "decoder", "Decoder: from a code z to an image"),
