@@ -12,7 +12,9 @@ from vae.config import TrainConfig, VAEConfig
 from vae.data import image_shape
 from explorer.jobs import SweepJob, TrainingJob, is_training
 from vae.train import TrainingDiverged, fit
-from explorer import jobs
+from explorer import job_worker, jobs
+
+pytestmark = pytest.mark.slow
 
 CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
 TIMEOUT = 120  # seconds; a tiny job takes well under one on an idle machine
@@ -244,7 +246,7 @@ def test_every_model_of_a_sweep_starts_from_the_same_weights(tmp_path, monkeypat
         initial.append({k: v.clone() for k, v in model.state_dict().items()})
         return model
 
-    monkeypatch.setattr(jobs, "build_model", recording_build_model)
+    monkeypatch.setattr(job_worker, "build_model", recording_build_model)
     snap = _watch(_sweep(tmp_path, [0.5, 4.0], epochs=1))[-1]
     assert snap.state == "done" and len(initial) == 2
     assert all(torch.equal(initial[0][k], initial[1][k]) for k in initial[0])
