@@ -47,7 +47,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import benchlib as B  # noqa: E402
-from tests.appserver import chromium, streamlit_app  # noqa: E402
+from tools.appserver import chromium, streamlit_app  # noqa: E402
 
 ROOT = B.REPO_ROOT
 DEFAULT_MODEL = "mnist-z2"

@@ -49,7 +49,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tests.appserver import CHROMIUM, CHROMIUM_ARGS, streamlit_app  # noqa: E402
+from tools.appserver import CHROMIUM, CHROMIUM_ARGS, streamlit_app  # noqa: E402
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS-load.md"
 # Many pages share one browser: none of them may be throttled as a background page.

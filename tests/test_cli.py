@@ -18,6 +18,8 @@ from vae.config import VAEConfig
 from vae.model import build_model
 from vae.train import model_metrics
 
+pytestmark = pytest.mark.slow
+
 TINY = ["--dataset", "digits", "--latent-dim", "2", "--hidden-dims", "32", "--epochs", "2", "--batch-size", "64", "--quiet"]
 
 

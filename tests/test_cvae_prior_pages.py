@@ -16,6 +16,8 @@ import vae
 from explorer.browser_decoder import decode_with_spec
 from explorer import browser_decoder
 
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 

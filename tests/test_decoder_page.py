@@ -15,6 +15,8 @@ from streamlit.testing.v1 import AppTest
 import vae
 from explorer.browser_decoder import decode_with_spec
 
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 TINY = {
     "tiny-z2": dict(latent_dim=2),

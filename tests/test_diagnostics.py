@@ -15,6 +15,8 @@ import vae
 from explorer.figures import iwae_vs_k, kl_error_loglog, kl_estimates_histogram, latent_usage_bars, rate_distortion_plot
 from explorer import estimators, jobs, rate_distortion, registry
 
+pytestmark = pytest.mark.slow
+
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 

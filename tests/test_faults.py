@@ -32,6 +32,8 @@ from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, list_models, load_card, load
 from vae.config import TrainConfig, VAEConfig
 from vae.model import VAE
 
+pytestmark = pytest.mark.slow
+
 EPOCHS = 1
 # 2.2 M parameters (9 MB of weights): a save then takes tens of milliseconds, a window worth aiming at.
 TRAIN = ["train", "--dataset", "digits", "--latent-dim", "2", "--hidden-dims", "1024,1024", "--epochs", str(EPOCHS),

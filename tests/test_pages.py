@@ -8,6 +8,10 @@ import numpy as np
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from explorer.registry import showable_split
+
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
@@ -50,12 +54,18 @@ def test_home_opens_on_the_shipped_model_with_live_numbers(app):
     assert 100 < neg_elbo < 200
     assert len(app.latex) == 3 and len(_images(app)) == 1
     assert not app.error
-    # The small latent map: 2,000 test codes, one WebGL trace per digit, on the model's own axes.
+    # The numbers are measured on the test split the app shows: full MNIST when VAE_DATA_DIR holds
+    # it, else the bundled 1,000-image sample test split (the caption says which).
+    split, _ = showable_split("mnist", "test")
+    assert any(f"measured just now on {len(split):,} {split.name} test images" in c.value for c in app.caption)
+    # The small latent map: up to 2,000 test codes, one WebGL trace per digit, on the model's own axes.
     (chart,) = app.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
     traces = [t for t in spec["data"] if t["type"] == "scattergl"]
     assert sorted(t["name"] for t in traces) == [str(i) for i in range(10)]
-    assert sum(len(_array(t["customdata"])) for t in traces) == 2000 and spec["layout"]["xaxis"]["title"]["text"] == "z₁"
+    n_points = min(2000, len(split))
+    assert sum(len(_array(t["customdata"])) for t in traces) == n_points and spec["layout"]["xaxis"]["title"]["text"] == "z₁"
+    assert any(f"Where {n_points:,} test images land" in c.value for c in app.caption)
 
 
 def test_home_map_of_a_16_d_model_shows_principal_components(app):

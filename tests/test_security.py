@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from tests.appserver import streamlit_app
+from tools.appserver import streamlit_app
 from vae.checkpoint import WEIGHTS_FILE, CheckpointError, list_models, load_model
 
 ROOT = Path(__file__).resolve().parent.parent

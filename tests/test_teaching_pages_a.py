@@ -12,6 +12,8 @@ from streamlit.testing.v1 import AppTest
 import vae
 from data_root import data_root
 
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 

@@ -7,6 +7,8 @@ from vae.config import TrainConfig, VAEConfig
 from vae.model import VAE
 from vae.train import TrainingDiverged, evaluate, fit, model_metrics
 
+pytestmark = pytest.mark.slow
+
 CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
 
 

@@ -8,6 +8,8 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 
+pytestmark = pytest.mark.slow
+
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 

@@ -7,7 +7,10 @@ Debian's /usr/bin/chromium (Playwright's own browser download is never used); `p
 page per test and saves a full-page screenshot to `test-artifacts/<test>.png` when the test fails;
 `new_page` opens more, each in its own browser context (a separate Streamlit session), with the
 same screenshots (`<test>-1.png`, ...).
-Without Chromium the tests skip, except in CI (`CI=true`), where they fail.
+Without Chromium the tests skip, except in CI (`CI=true`), where they fail. Every test here is
+marked `browser`, so `pytest -m "not browser"` leaves them out.
+The server inherits this process's `VAE_DATA_DIR` (set or unset), so a test can compute what the
+server shows with `explorer.registry.showable_split`.
 """
 
 from __future__ import annotations
@@ -20,10 +23,19 @@ from typing import Iterator
 
 import pytest
 
-from tests.appserver import CHROMIUM, CHROMIUM_MISSING, chromium, streamlit_app
+from tools.appserver import CHROMIUM, CHROMIUM_MISSING, chromium, streamlit_app
 
 ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = ROOT / "test-artifacts"
+E2E = Path(__file__).resolve().parent
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config, items):
+    """Mark every test under tests/e2e `browser` (before `-m` deselects), wherever it was collected from."""
+    for item in items:
+        if E2E in item.path.resolve().parents:
+            item.add_marker(pytest.mark.browser)
 
 
 @dataclass

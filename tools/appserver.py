@@ -4,6 +4,10 @@ One place for what the browser tests, the security test and the latency and load
 all need: a free port on 127.0.0.1, the server's output in a log file, /_stcore/health polled
 until it answers (or a clear error with the log's tail), the server stopped afterwards; and
 Debian's Chromium (never a downloaded browser) with the flags a closed network needs.
+
+The server inherits the caller's environment, `VAE_DATA_DIR` included, so it shows the same test
+images the caller sees through `explorer.registry.showable_split` (full MNIST when the folder
+holds it, else the bundled 5,000-digit sample).
 """
 
 from __future__ import annotations
@@ -53,12 +57,12 @@ def streamlit_app(log: Path, env: dict[str, str] | None = None, flags: tuple[str
     """Run the app until the block ends; yields once it answers on http://127.0.0.1:<port>.
 
     log: file for the server's output. env: added to this process's environment (VAE_DATA_DIR
-    defaults to ../shared/data). flags: `streamlit run` options besides the port; pass
-    ("--server.headless", "true") to test what a user's plain command line gets.
+    gets no default: set or unset, the server sees the caller's data). flags: `streamlit run`
+    options besides the port; pass ("--server.headless", "true") to test what a user's plain
+    command line gets.
     """
     port = free_port()
     env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
-    env.setdefault("VAE_DATA_DIR", str(ROOT.parent / "shared" / "data"))
     cmd = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"), *flags, "--server.port", str(port)]
     url = f"http://127.0.0.1:{port}"
     with open(log, "wb") as out:

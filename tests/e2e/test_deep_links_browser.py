@@ -1,0 +1,39 @@
+"""A link to any page, opened on a server that has just started, shows the app: navigation and picker.
+
+Streamlit treats `.py` files directly inside `pages/` beside the entry script as a legacy multipage
+app until `st.navigation` first runs; a deep link on a fresh server would then run the page
+without app.py (no sidebar picker, no navigation). The pages live in sub-folders to prevent that;
+this test opens each page's URL as the very first request of its own fresh server.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from tests.e2e.conftest import serve_app
+
+ROOT = Path(__file__).resolve().parents[2]
+# url path of each page: st.Page derives it from the file name
+URLS = [Path(p).stem for p in re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text())]
+
+
+@pytest.mark.parametrize("url_path", [u for u in URLS if u != "home"])
+def test_a_deep_link_on_a_fresh_server_runs_the_whole_app(url_path, browser, tmp_path):
+    with serve_app(tmp_path) as server:
+        context = browser.new_context(viewport={"width": 1400, "height": 1000})
+        try:
+            page = context.new_page()
+            page.set_default_timeout(90_000)
+            page.goto(f"{server.url}/{url_path}")
+            # the picker shows the default model once app.py has run: the page did not run alone
+            picker = page.locator("section[data-testid='stSidebar'] .st-key-model_picker input[role='combobox']")
+            picker.wait_for()
+            assert picker.input_value().startswith("mnist-z2 ·"), picker.input_value()
+            assert page.locator("[data-testid='stSidebarNav'] a").count() == len(URLS)
+            assert page.url.endswith(f"/{url_path}")
+            assert page.locator("[data-testid='stException']").count() == 0
+        finally:
+            context.close()
