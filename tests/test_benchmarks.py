@@ -134,12 +134,13 @@ def _tiny_model(folder: Path, name: str, metrics_images: int | None = None, iwae
     torch.manual_seed(0)
     cfg = vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), **config)
     model = vae.VAE(cfg).eval()
-    metrics = {}
+    metrics = None
     if metrics_images:
         test = vae.load_dataset("digits", "test")
         labels = test.y[:metrics_images] if cfg.conditional else None
-        metrics = vae.model_metrics(model, test.x[:metrics_images], iwae_k=iwae_k, seed=3, labels=labels)
-    card = vae.ModelCard.new(cfg, "digits", {"epochs": 1, "seed": 3, "beta": 1.0}, [], metrics)
+        metrics = vae.Metrics.from_dict(vae.model_metrics(model, test.x[:metrics_images], iwae_k=iwae_k, seed=3,
+                                                          labels=labels))
+    card = vae.ModelCard.new(cfg, "digits", train_config=vae.TrainConfig(epochs=1, seed=3), metrics=metrics)
     return vae.save_model(model, folder / name, card)
 
 
@@ -154,7 +155,7 @@ def test_quality_evaluates_every_model_in_the_folder_and_names_the_ones_it_canno
     (bad_weights / "model.safetensors").write_bytes(b"truncated")
     mnist_card = _tiny_model(models, "needs-mnist")
     card = json.loads((mnist_card / "card.json").read_text())
-    card.dataset = "mnist"  # 8x8 weights, 28x28 images: must be refused, not crash
+    card["dataset"] = "mnist"  # 8x8 weights, 28x28 images: must be refused, not crash
     (mnist_card / "card.json").write_text(json.dumps(card))
 
     out = _run("quality.py", "--smoke", "--models", str(models), "--n-images", "40", "--iwae-k", "5",

@@ -10,6 +10,8 @@ import pytest
 from data_root import require_shipped_model
 from vae.cli import main
 
+pytestmark = pytest.mark.slow  # each test trains or measures a model for seconds
+
 DIGITS = Path(__file__).resolve().parent.parent / "models" / "digits-z2"
 
 
