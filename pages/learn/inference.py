@@ -9,7 +9,7 @@ from pages.ui.cache import encoded
 from pages.ui.inference_views import (
     encoder_view, gap_metrics_ui, gap_table_ui, gaps_view, grid_view, image_ui, run_view, subset_gaps_ui,
 )
-from pages.ui.widgets import dataset_or_stop, remember, require_model
+from pages.ui.widgets import dataset_or_stop, remember, require_model, require_variational
 
 remember("inf_source", "inf_row", "inf_start", "inf_step", "inf_subset_n", "inf_label")
 
@@ -18,12 +18,15 @@ st.markdown(
     "The encoder is a shortcut. **Variational inference** proper fits a Gaussian q(z) = N(μ, σ²) to *one* image "
     "by gradient steps on that image's ELBO; the VAE's encoder instead **amortises** the work: one network outputs "
     "μ and σ for every image in a single forward pass. How much does the shortcut cost?")
-st.latex(r"\log p(x) - \mathrm{ELBO}(q_{\text{enc}}) = \underbrace{\log p(x) - \mathrm{ELBO}(q^{*})}_{\text{approximation gap}}"
-         r" + \underbrace{\mathrm{ELBO}(q^{*}) - \mathrm{ELBO}(q_{\text{enc}})}_{\text{amortisation gap}}")
+# two lines: one line is cut at the right edge on a 1024-pixel projector with the sidebar open
+st.latex(r"\begin{aligned}\log p(x) - \mathrm{ELBO}(q_{\text{enc}}) &= \underbrace{\log p(x) - \mathrm{ELBO}(q^{*})}"
+         r"_{\text{approximation gap}} \\ &+ \underbrace{\mathrm{ELBO}(q^{*}) - \mathrm{ELBO}(q_{\text{enc}})}"
+         r"_{\text{amortisation gap}}\end{aligned}")
 st.caption("q* is the best diagonal Gaussian for this image (Cremer, Li & Duvenaud, *Inference Suboptimality in "
            "Variational Autoencoders*, ICML 2018). All numbers in nats; every ELBO from the same 1,000 draws of z.")
 
 sel = require_model()
+require_variational(sel, "there is no encoder Gaussian to compare with an optimised one, and no gaps to split")
 split, _ = dataset_or_stop(sel.dataset)
 two_d = sel.config.latent_dim == 2
 

@@ -63,13 +63,12 @@ def image_ui(sel: Selected, split) -> tuple[np.ndarray, int | None, str]:
     source = st.radio("Image", SOURCES, horizontal=True, key="inf_source", label_visibility="collapsed")
     conditional = sel.config.conditional
     if source == SOURCES[0]:
-        c1, c2 = st.columns([1.3, 1], vertical_alignment="bottom")
-        row = int(c1.number_input(f"Test image (0 … {len(split) - 1})", 0, len(split) - 1, key="inf_row"))
+        row = int(st.number_input(f"Test image (0 … {len(split) - 1})", 0, len(split) - 1, key="inf_row"))
 
         def another() -> None:
             st.session_state["inf_row"] = int(np.random.default_rng().integers(len(split)))
 
-        c2.button("Another", icon=":material/shuffle:", key="inf_another", on_click=another)
+        st.button("Another", icon=":material/shuffle:", key="inf_another", on_click=another)
         label = int(split.y[row])
         show_images(split.x[row : row + 1], [f"#{row} · {split.class_names[label]}"], width=112, scale=4)
         return split.x[row : row + 1].numpy(), label if conditional else None, f"{split.name}#{row}"
