@@ -10,5 +10,6 @@ child process), train_form and train_progress (the Train page's checks and live 
 posterior), maps (axes, placing new codes, ellipse subsets), anomaly, clusters, rate_distortion
 (and the beta sweep), estimators (KL estimators, IWAE bounds, units), likelihoods (Bernoulli
 against Gaussian decoders), inference and inference_figures (one image's posterior and the
-amortisation and approximation gaps), gradients (score-function against pathwise gradients).
+amortisation and approximation gaps), gradients (score-function against pathwise gradients), kl_comparison (what the KL buys: a VAE beside its
+plain-autoencoder twin).
 """

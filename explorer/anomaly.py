@@ -100,13 +100,18 @@ def score_is_deterministic(model: VAE, method: str) -> bool:
 
 def score_notes(model: VAE, method: str) -> list[str]:
     """What a reader needs to know beside `method`'s scores for this model, one sentence each: how
-    a conditional model scores an unlabelled image, and that a mixture prior's KL is sampled."""
+    a conditional model scores an unlabelled image, that a mixture prior's KL is sampled, and that
+    a plain autoencoder's score is its reconstruction alone."""
     notes = []
     k = getattr(model.config, "n_classes", 0)
     if k > 0:
         notes.append(f"A conditional model needs a label; an unlabelled image gets its scores s(x|y) for all K = {k} "
                      "labels combined: −log((1/K) Σ_y exp(−s(x|y))). With the averaged −ELBO as s, that estimates the "
                      "bound on −log p(x) with every label equally likely.")
+    if not getattr(model.config, "variational", True):
+        notes.append("This model is a plain autoencoder: its score is the reconstruction cost alone, with no KL and no "
+                     "draws of z (both scores agree). That is the classic reconstruction-error detector, not a bound on "
+                     "−log p(x).")
     if method == "mean" and not score_is_deterministic(model, method):
         notes.append("This model's learned mixture prior has no closed-form KL, so even at z = μ the KL in the score is "
                      "a one-draw estimate: seeded here, but not a deterministic score.")

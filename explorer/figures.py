@@ -523,3 +523,20 @@ def gradient_estimates_histogram(score: np.ndarray, pathwise: np.ndarray, refere
     fig.update_xaxes(title_text=f"estimate of ∂/∂{name} with n = {n_samples} sample{'s' if n_samples > 1 else ''}", row=2, col=1)
     fig.update_yaxes(title_text="repeats", row=1, col=1)
     return fig
+
+
+def add_prior_circles(fig, axis_range: tuple[float, float], radii: tuple[float, ...] = (1.0, 2.0)):
+    """Solid (1σ) and dotted (2σ) circles of the prior N(0, I)'s contours on a 2-D latent scatter, and both axes
+    fixed to `axis_range`, so maps of different models compare at a glance."""
+    import plotly.graph_objects as go
+
+    t = np.linspace(0, 2 * np.pi, 121)
+    for r in radii:
+        # WebGL like the codes, so the circles draw on top of them rather than under.
+        fig.add_trace(go.Scattergl(x=r * np.cos(t), y=r * np.sin(t), mode="lines", name=f"prior {r:g}σ",
+                                 line=dict(color="#111111", width=1.5, dash="solid" if r == 1 else "dot"),
+                                 hoverinfo="skip", showlegend=False))
+    # constrain="domain": keep exactly these ranges and shrink the plot area to hold the aspect ratio.
+    fig.update_xaxes(range=list(axis_range), constrain="domain")
+    fig.update_yaxes(range=list(axis_range), constrain="domain")
+    return fig

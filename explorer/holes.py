@@ -58,6 +58,20 @@ class DensityGrid:
         return np.array(chosen).reshape(-1, 2)
 
 
+AE_KERNEL_STD = 0.03  # of the order of a trained 2-D VAE's posterior sigma on MNIST
+
+
+def aggregate_logvar(logvar: np.ndarray, variational: bool, kernel_std: float = AE_KERNEL_STD) -> np.ndarray:
+    """The log-variances that build q(z) in `density_grid`: the encoder's own for a VAE.
+
+    A plain autoencoder's codes are points (its logvar is a stand-in for zero width), so q(z)
+    would be zero between them; a fixed Gaussian kernel of std `kernel_std` around each code (a
+    kernel density estimate) gives "near a code" a width comparable to a VAE's posteriors.
+    """
+    logvar = np.asarray(logvar, dtype=np.float32)
+    return logvar if variational else np.full_like(logvar, 2 * math.log(kernel_std))
+
+
 @torch.no_grad()
 def density_grid(
     prior: torch.nn.Module, mu: np.ndarray | torch.Tensor, logvar: np.ndarray | torch.Tensor, n: int = 90,

@@ -75,13 +75,15 @@ def rate_distortion_points(
     cards: (name, card, source) triples. Only models with the same decoder `likelihood` are
     comparable (a Gaussian decoder's nats depend on its fixed std); conditional models are left
     out because their label carries information for free, so their D + R bounds log p(x|y), not
-    log p(x). Returns (points, [(name, reason)]) for the models of `dataset` that were skipped.
+    log p(x); plain autoencoders too, since they have no KL to place on the rate axis. Returns (points, [(name, reason)]) for the models of `dataset` that were skipped.
     """
     points, skipped = [], []
     for name, card, source in cards:
         if card is None or card.dataset != dataset:
             continue
-        if card.config.conditional:
+        if not card.config.variational:
+            skipped.append((name, "plain autoencoder: no KL, its rate is not measured (a point code has infinite rate)"))
+        elif card.config.conditional:
             skipped.append((name, "conditional model: its rate is measured given the label"))
         elif card.config.likelihood != likelihood:
             skipped.append((name, f"{card.config.likelihood} decoder: its distortion is in other units"))
@@ -156,8 +158,12 @@ def points_table(points: Iterable[RDPoint]) -> list[dict[str, Any]]:
 
 
 def compare_candidates(entries: Iterable[ModelEntry], selected: str, dataset: str) -> list[ModelEntry]:
-    """The other usable models of `dataset`, strongest beta first: the likeliest to show collapsed dimensions."""
-    others = [e for e in entries if e.card is not None and e.card.dataset == dataset and e.name != selected]
+    """The other usable VAEs of `dataset`, strongest beta first: the likeliest to show collapsed dimensions.
+
+    Plain autoencoders are left out: they have no KL per dimension to show.
+    """
+    others = [e for e in entries if e.card is not None and e.card.dataset == dataset and e.name != selected
+              and e.card.config.variational]
     return sorted(others, key=lambda e: -e.card.beta)
 
 

@@ -67,7 +67,7 @@ def _run_and_kill(out: Path, seed: int, *, at_save: float | None = None, after: 
     """Start a training run into `out`; SIGKILL it `at_save` seconds after its save begins, or
     `after` seconds after it starts. Returns when the kill landed: 'save', 'training' or 'finished'."""
     before = set(_temporaries(out))
-    proc = subprocess.Popen([*_cli(), *TRAIN, "--seed", str(seed), "--out", str(out)], env=_env(), stdout=subprocess.DEVNULL,
+    proc = subprocess.Popen([*_cli(), *TRAIN, "--seed", str(seed), "--out", str(out), "--force"], env=_env(), stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     try:
         t0 = time.monotonic()

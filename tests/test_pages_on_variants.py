@@ -1,8 +1,8 @@
 """Every page opens without an exception on the shipped models that differ from a plain VAE.
 
 The conditional model needs labels wherever it is called, the mixture prior has no closed-form
-KL, the Gaussian decoder has other units: a page that forgets one of these must still say
-something sensible instead of crashing.
+KL, the Gaussian decoder has other units, the plain autoencoder has no q(z|x) and no KL: a page
+that forgets one of these must still say something sensible instead of crashing.
 """
 
 import re
@@ -11,10 +11,12 @@ from pathlib import Path
 import pytest
 from streamlit.testing.v1 import AppTest
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
 PAGES = sorted(re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text()))
-VARIANTS = ["mnist-cvae-z2", "mnist-mog-z2", "mnist-z2-gaussian"]
+VARIANTS = ["mnist-cvae-z2", "mnist-mog-z2", "mnist-z2-gaussian", "mnist-ae-z2"]
 
 
 def test_the_navigation_lists_every_page_file():

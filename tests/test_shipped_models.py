@@ -9,10 +9,12 @@ from data_root import held_out_split
 import vae
 from explorer import registry
 
+pytestmark = pytest.mark.slow
+
 MODELS = Path(__file__).resolve().parent.parent / "models"
 SHIPPED = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
 EXPECTED = {"mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-z2-beta4", "mnist-z2-gaussian",
-            "mnist-cvae-z2", "mnist-mog-z2"}
+            "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2"}
 
 
 def test_the_shipped_models_are_present():
@@ -62,8 +64,26 @@ def test_readme_model_table_quotes_the_cards():
     readme = (MODELS.parent / "README.md").read_text()
     rows = {line.split("|")[1].strip().strip("`"): line for line in readme.splitlines() if line.startswith("| `")}
     for path in SHIPPED:
-        m = vae.load_card(path).metrics
+        card = vae.load_card(path)
+        m = card.metrics
         assert path.name in rows, f"{path.name} missing from the README's model table"
+        if not card.config.variational:
+            # A plain autoencoder has no ELBO, KL or IWAE bound: the row says so instead of quoting its 0 KL.
+            elbo, recon, kl, iwae = (c.strip() for c in rows[path.name].split("|")[7:11])
+            assert (elbo, kl, iwae) == ("n/a", "n/a", "n/a") and recon == f"{m.recon:.2f}", (path.name, rows[path.name])
+            continue
         assert f"{m.neg_elbo:.2f}" in rows[path.name], (path.name, m.neg_elbo)
         if m.iwae_nll is not None:
             assert f"{m.iwae_nll:.2f}" in rows[path.name], (path.name, m.iwae_nll)
+
+
+def test_the_autoencoder_is_mnist_z2_without_the_kl():
+    """mnist-ae-z2 is the Latent map's comparison twin: mnist-z2's network and recipe, trained without the KL."""
+    from explorer.kl_comparison import twins
+
+    vae_card, ae_card = vae.load_card(MODELS / "mnist-z2"), vae.load_card(MODELS / "mnist-ae-z2")
+    assert twins(vae_card, ae_card)
+    keep = ("epochs", "batch_size", "lr", "schedule", "seed")
+    assert {k: getattr(ae_card.train_config, k) for k in keep} == {k: getattr(vae_card.train_config, k) for k in keep}
+    assert ae_card.metrics.kl == 0.0 and ae_card.metrics.iwae_nll is None
+    assert all(row["train_kl"] == 0.0 for row in ae_card.history)

@@ -1,7 +1,7 @@
 """VAE Latent Explorer core: a compact PyTorch variational autoencoder.
 
 Pure PyTorch / NumPy: no Streamlit, no Plotly, no UI text. Modules, in reading order:
-config (dataclasses), model (the VAE, its diagonal Gaussian and priors), losses (the ELBO as
+config (dataclasses), model (the VAE, its diagonal Gaussian, the autoencoder's point mass, and priors), losses (the ELBO as
 distortion + rate, the IWAE bound), data (datasets by name), train (fit, evaluate), card (typed
 model cards), checkpoint (safe, atomic model folders), latent (encoding, decoding, grids, paths,
 projections), inference (a Gaussian fitted to one image's posterior, the true posterior on a
@@ -22,7 +22,9 @@ from .losses import (
     ELBOTerms, elbo_terms, iwae_log_likelihood, kl_monte_carlo, log_importance_weights, neg_elbo_per_image,
     reconstruction_nll,
 )
-from .model import VAE, DiagonalGaussian, MixturePrior, StandardNormalPrior, VAEOutput, build_model, resolve_device
+from .model import (
+    VAE, DiagonalGaussian, MixturePrior, PointMass, StandardNormalPrior, VAEOutput, build_model, resolve_device,
+)
 from .train import FitResult, StepInfo, TrainingDiverged, TrainingRun, evaluate, fit, model_metrics, run_training, save_run
 
 __all__ = [name for name in dir() if not name.startswith("_")]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:  # the commands import the core lazily, so that --help answers
     import torch
 
     from .card import Metrics, ModelCard
+    from .config import VAEConfig
 
 
 def _hidden_dims(text: str) -> tuple[int, ...]:
@@ -54,6 +55,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--prior", default="standard", choices=("standard", "mog"),
                    help="p(z): N(0, I), or a learned mixture of Gaussians (KL by sampling)")
     t.add_argument("--prior-components", type=int, default=10, help="mixture components for --prior mog")
+    t.add_argument("--autoencoder", action="store_true",
+                   help="a plain deterministic autoencoder with the same layers: z = mu, no sampling, no KL term")
     t.add_argument("--epochs", type=int, default=30)
     t.add_argument("--batch-size", type=int, default=128)
     t.add_argument("--lr", type=float, default=1e-3)
@@ -155,7 +158,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         input_shape=image_shape(args.dataset), latent_dim=args.latent_dim, arch=args.arch,
         hidden_dims=args.hidden_dims, likelihood=args.likelihood, gaussian_std=args.gaussian_std,
         n_classes=len(CLASS_NAMES[args.dataset]) if args.conditional else 0, prior=args.prior,
-        prior_components=args.prior_components,
+        prior_components=args.prior_components, variational=not args.autoencoder,
     )
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
@@ -169,8 +172,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
     train = load_dataset(args.dataset, "train", download=download)
     test = load_dataset(args.dataset, "test", download=download)
     model = build_model(config, args.seed)
-    kind = ("conditional " if config.conditional else "") + config.arch
-    print(f"training {kind} VAE (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
+    kind = ("conditional " if config.conditional else "") + config.arch + (" VAE" if config.variational else " autoencoder")
+    print(f"training {kind} (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
           f"on {args.dataset}: {len(train):,} train / {len(test):,} test images", file=sys.stderr)
 
     interrupted = False
@@ -200,8 +203,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
             bar = None
-        print(f"epoch {record['epoch']:3d}/{tcfg.epochs}  train -ELBO {record['train_neg_elbo']:7.2f}  "
-              f"test -ELBO {record['test_neg_elbo']:7.2f} (recon {record['test_recon']:7.2f}, KL {record['test_kl']:5.2f})  "
+        loss = "-ELBO" if config.variational else "loss "  # an autoencoder's loss is its reconstruction term
+        print(f"epoch {record['epoch']:3d}/{tcfg.epochs}  train {loss} {record['train_neg_elbo']:7.2f}  "
+              f"test {loss} {record['test_neg_elbo']:7.2f} (recon {record['test_recon']:7.2f}, KL {record['test_kl']:5.2f})  "
               f"{record['seconds']:.1f}s", file=sys.stderr)
         return interrupted
 
@@ -217,25 +221,32 @@ def _cmd_train(args: argparse.Namespace) -> int:
     if not run.history:
         print("no epoch finished: nothing saved", file=sys.stderr)
         return 1
-    if args.iwae_k > 0 and not args.quiet:
+    if args.iwae_k > 0 and config.variational and not args.quiet:
         print(f"measuring log p(x) with {args.iwae_k} importance samples per test image...", file=sys.stderr)
     metrics = save_run(model, args.out, run, args.dataset, tcfg, len(train), test.x, iwae_k=args.iwae_k,
                        test_labels=test.y if config.conditional else None, trained_in="cli")
     print(f"test metrics on {args.dataset} ({len(test):,} images, nats per image):")
-    print("\n".join(_metric_rows(metrics, config.latent_dim)))
+    print("\n".join(_metric_rows(metrics, config)))
     print(f"saved {args.out} ({run.status}, {len(run.history)} epochs)", file=sys.stderr)
     return 1 if run.status == "diverged" else 0
 
 
-def _metric_rows(m: Metrics, latent_dim: int) -> list[str]:
-    """Indented rows of test metrics, nats per image, for a header the caller prints."""
-    rows = [f"  -ELBO           {m.neg_elbo:8.2f}",
-            f"  reconstruction  {m.recon:8.2f}",
-            f"  KL              {m.kl:8.2f}"]
+def _metric_rows(m: Metrics, config: VAEConfig) -> list[str]:
+    """Indented rows of test metrics, nats per image, for a header the caller prints.
+
+    A plain autoencoder has no ELBO (its KL is not a term of its loss): only its reconstruction.
+    """
+    if not config.variational:
+        rows = [f"  reconstruction  {m.recon:8.2f}",
+                "  -ELBO, KL, IWAE     n/a  (plain autoencoder: no q(z|x) distribution, no KL)"]
+    else:
+        rows = [f"  -ELBO           {m.neg_elbo:8.2f}",
+                f"  reconstruction  {m.recon:8.2f}",
+                f"  KL              {m.kl:8.2f}"]
     if m.iwae_nll is not None:
         rows.append(f"  -log p(x) IWAE  {m.iwae_nll:8.2f}  (k={m.iwae_k})")
     if m.active_units is not None:
-        rows.append(f"  active units    {m.active_units:8d} of {latent_dim}")
+        rows.append(f"  active units    {m.active_units:8d} of {config.latent_dim}")
     return rows
 
 
@@ -283,7 +294,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         print(json.dumps({**{k: getattr(metrics, k) for k in keys}, "dataset": dataset}))
     else:
         print(f"test metrics on {dataset} ({len(x):,} images, nats per image):")
-        print("\n".join(_metric_rows(metrics, model.config.latent_dim)))
+        print("\n".join(_metric_rows(metrics, model.config)))
     return 0
 
 
@@ -347,6 +358,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
             "standard prior" if c.prior == "standard" else f"mixture prior of {c.prior_components} Gaussians"]
     if c.conditional:
         arch.append(f"conditional on {c.n_classes} classes")
+    if not c.variational:
+        arch.append("plain autoencoder (no sampling, no KL term)")
     run = [f"{len(card.history)} of {tc.epochs} epochs" if tc else f"{len(card.history)} epochs",
            card.status or "status unknown"]
     if card.train_seconds is not None:
@@ -365,7 +378,7 @@ def _cmd_info(args: argparse.Namespace) -> int:
         lines.append(row("test metrics", "not measured (vae-explorer evaluate --update-card stores them)"))
     else:
         on = f", {m.n_images:,} images" if m.n_images is not None else ""
-        lines += [row("test metrics", f"nats per image{on}"), *_metric_rows(m, c.latent_dim)]
+        lines += [row("test metrics", f"nats per image{on}"), *_metric_rows(m, c)]
     lines.append(row("created", _created(card)))
     print("\n".join(lines))
     return 0

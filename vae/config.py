@@ -46,6 +46,10 @@ class VAEConfig:
         encoder and decoder also receive the one-hot label y in 0..K-1.
     prior: "standard" (N(0, I), KL in closed form) or "mog", a learned mixture of
         `prior_components` diagonal Gaussians (Tomczak & Welling 2018 in spirit; KL by sampling).
+    variational: True for a VAE. False makes a plain deterministic autoencoder with the same
+        layers (so the weights have the same shapes): z = mu, nothing is sampled, and the loss is
+        the reconstruction term alone (its KL is reported as 0). Cards written before this field
+        existed load as variational.
     """
 
     input_shape: tuple[int, int, int] = (1, 28, 28)
@@ -57,6 +61,7 @@ class VAEConfig:
     n_classes: int = 0
     prior: str = "standard"
     prior_components: int = 10
+    variational: bool = True
 
     def __post_init__(self) -> None:
         # JSON gives lists; keep tuples so the config stays hashable and comparable.
@@ -80,6 +85,10 @@ class VAEConfig:
             raise ValueError(f"prior must be one of {PRIORS}, got {self.prior!r}")
         if not isinstance(self.prior_components, int) or self.prior_components < 1:
             raise ValueError(f"prior_components must be an integer >= 1, got {self.prior_components!r}")
+        if not isinstance(self.variational, bool):
+            raise ValueError(f"variational must be true or false, got {self.variational!r}")
+        if not self.variational and self.prior != "standard":
+            raise ValueError("a plain autoencoder (variational false) has no KL term, so no prior to learn: use prior 'standard'")
         if self.arch == "conv":
             _, h, w = self.input_shape
             if h % 4 or w % 4:

@@ -19,7 +19,8 @@ equals the ELBO at k = 1 and tightens as k grows.
 
 With a learned mixture prior (`VAEConfig.prior == "mog"`) the KL has no closed form and is the
 one-sample estimate log q(z|x) - log p(z) at the z decoded for the reconstruction; conditional
-models take their labels `y` wherever the model is called.
+models take their labels `y` wherever the model is called. A plain autoencoder
+(`VAEConfig.variational` False) is trained on the reconstruction term alone: its KL is 0.
 """
 
 from __future__ import annotations
@@ -127,7 +128,9 @@ def elbo_terms(
     kl_per_dim = out.posterior.kl_per_dim()  # (B, D)
     if kl_estimator not in ("analytic", "mc"):
         raise ValueError(f"kl_estimator must be 'analytic' or 'mc', got {kl_estimator!r}")
-    if not out.prior.analytic_kl:
+    if not config.variational:
+        kl = kl_per_dim.sum(-1)  # zeros: a plain autoencoder's loss is the reconstruction alone
+    elif not out.prior.analytic_kl:
         # Reuse the reconstruction's z when it was sampled: one draw serves both terms.
         z = out.z if out.sampled else out.posterior.sample(generator)
         kl = out.posterior.log_prob(z) - out.prior.log_prob(z)
@@ -157,6 +160,8 @@ def log_importance_weights(model: VAE, x: torch.Tensor, k: int, chunk: int = 100
     """
     if k < 1:
         raise ValueError(f"k must be >= 1, got {k}")
+    if not model.config.variational:
+        raise ValueError("a plain autoencoder has no q(z|x) to sample from: its log p(x) bound is not defined")
     posterior = model.encode(x, y)
     log_w = []
     for start in range(0, k, chunk):

@@ -67,6 +67,28 @@ class DiagonalGaussian:
         return (-0.5 * ((z - self.mu) ** 2 / self.logvar.exp() + self.logvar + math.log(2 * math.pi))).sum(-1)
 
 
+class PointMass(DiagonalGaussian):
+    """What a plain autoencoder's encoder gives (`VAEConfig.variational` False): all mass at mu.
+
+    `sample` and `mode` both return mu, so the code is deterministic and no random numbers are
+    drawn; the KL is reported as zeros because the autoencoder's loss has no such term (to N(0, I)
+    it would be infinite). logvar is held at LOGVAR_MIN, a finite stand-in for zero width. A point
+    mass has no density, so `log_prob` refuses: importance sampling is not defined for it.
+    """
+
+    def __init__(self, mu: torch.Tensor):
+        super().__init__(mu, torch.full_like(mu, LOGVAR_MIN))
+
+    def sample(self, generator: torch.Generator | None = None) -> torch.Tensor:
+        return self.mu
+
+    def kl_per_dim(self) -> torch.Tensor:
+        return torch.zeros_like(self.mu)
+
+    def log_prob(self, z: torch.Tensor) -> torch.Tensor:
+        raise ValueError("a plain autoencoder's code is a point, not a distribution: log q(z|x) is not defined")
+
+
 def standard_normal_log_prob(z: torch.Tensor) -> torch.Tensor:
     """log N(z; 0, I) summed over the last dimension."""
     return (-0.5 * (z**2 + math.log(2 * math.pi))).sum(-1)
@@ -221,7 +243,10 @@ class VAE(nn.Module):
         return nn.functional.one_hot(y, k).to(self.to_moments.weight.dtype)
 
     def encode(self, x: torch.Tensor, y: torch.Tensor | None = None) -> DiagonalGaussian:
-        """q(z|x) (or q(z|x, y) for a conditional model) for x of shape (B, C, H, W) in [0, 1]."""
+        """q(z|x) (or q(z|x, y) for a conditional model) for x of shape (B, C, H, W) in [0, 1].
+
+        A plain autoencoder (config.variational False) returns a `PointMass` at mu instead.
+        """
         onehot = self.one_hot(y, x.shape[0])
         if onehot is None:
             h = self.encoder(x)
@@ -230,7 +255,8 @@ class VAE(nn.Module):
             h = self.encoder[self._label_at :](torch.cat([h, onehot], dim=1))
         # float32 whatever autocast ran the layers in: the loss and sampling need the precision.
         mu, logvar = self.to_moments(h).float().chunk(2, dim=-1)  # (B, D) each
-        return DiagonalGaussian(mu, logvar)
+        # A plain autoencoder keeps the same layers (same weight shapes) and ignores logvar.
+        return DiagonalGaussian(mu, logvar) if self.config.variational else PointMass(mu)
 
     def decode(self, z: torch.Tensor, y: torch.Tensor | None = None) -> torch.Tensor:
         """Decoder output for z of shape (B, D): Bernoulli logits, or the Gaussian mean in [0, 1].

@@ -85,10 +85,13 @@ def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_
                   on_progress: Callable[[int, int], None] | None = None) -> dict[str, Any]:
     """Test-set metrics in nats per image: ELBO terms, active units and (optionally) IWAE NLL.
 
+    A plain autoencoder has no IWAE bound (no q(z|x) to sample): iwae_k is ignored for it.
+
     on_progress(done, total) counts images of x measured: after the ELBO pass (done = 0 when the
     IWAE passes, which take nearly all the time, follow; else total) and after each IWAE batch.
     """
     n = int(x.shape[0])
+    iwae_k = iwae_k if model.config.variational else 0
     metrics = evaluate(model, x, seed=seed, labels=labels)
     mu = encode_dataset(model, x, labels).mu
     metrics["active_units"] = int(active_units(mu).sum())

@@ -6,12 +6,13 @@ import torch
 
 import vae
 from pages.ui.cache import encoded, load_model, projection
+from pages.ui.kl_views import vae_vs_autoencoder_ui
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
-from explorer.holes import decode_holes, density_grid
+from explorer.holes import AE_KERNEL_STD, aggregate_logvar, decode_holes, density_grid
 from explorer.maps import AXIS_TITLES, ellipse_rows, place_codes
 
-remember("map_method", "map_ellipses", "map_holes")
+remember("map_method", "map_ellipses", "map_holes", "kl_zoom")
 
 HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
 
@@ -20,7 +21,8 @@ HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
 def densities(path: str, mtime: float, dataset: str):
     model, _ = load_model(path, mtime)
     enc = encoded(path, mtime, dataset)
-    return density_grid(model.prior, enc["mu"], enc["logvar"], max_codes=len(enc["mu"]))
+    logvar = aggregate_logvar(enc["logvar"], model.config.variational)  # a kernel around an autoencoder's point codes
+    return density_grid(model.prior, enc["mu"], logvar, max_codes=len(enc["mu"]))
 
 
 st.title("Latent map")
@@ -43,7 +45,7 @@ else:
     method = controls[0].radio(
         f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method",
         format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (about 20 s, a 3,000-image subsample)"}.get)
-show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", disabled=d != 2,
+show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", disabled=d != 2 or not sel.config.variational,
                                    help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
 show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2,
                                 help="Dotted lines: the prior p(z). Red: where the prior has mass but no image is encoded.")
@@ -91,16 +93,19 @@ with right:
         show_images(torch.cat([x, r.x_hat]), captions=["input", "reconstruction"], width=140, scale=5)
         mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
         sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
-        st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats")
+        st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
+                    if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
 
 if grid is not None:
     st.markdown("##### Holes: where the prior expects codes but no test image was encoded")
     prior_name = "the learned mixture prior" if sel.config.prior == "mog" else "the prior N(0, I)"
     mass = grid.prior_mass_in_holes(HOLE_RATIO)
     c_text, c_images = st.columns([1, 1.6], gap="large")
+    pull = ("the training pushes the **aggregate posterior** q(z), the mixture of every image's q(z|x), towards it but "
+            "never matches it exactly." if sel.config.variational else "here q(z) is a Gaussian of σ = "
+            f"{AE_KERNEL_STD:g} around each of this plain autoencoder's point codes, which nothing pulled towards it.")
     c_text.markdown(
-        f"The dotted contours are {prior_name}; the training pushes the **aggregate posterior** q(z), the mixture of "
-        "every image's q(z|x), towards it but never matches it exactly. In the red regions q(z) is below a tenth of "
+        f"The dotted contours are {prior_name}; {pull} In the red regions q(z) is below a tenth of "
         f"p(z). A code drawn from the prior lands there with probability **{mass:.0%}**: no test image is encoded "
         "there, and most likely no training image either, so the decoder draws blends and smudges rather than clear "
         "digits.")
@@ -113,3 +118,5 @@ if grid is not None:
                        + ".")
     else:
         c_images.success("No holes at this threshold: the aggregate posterior covers the prior everywhere it has mass.")
+
+vae_vs_autoencoder_ui(sel.entry.name)

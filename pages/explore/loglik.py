@@ -7,7 +7,7 @@ import numpy as np
 import streamlit as st
 
 from pages.ui.cache import load_model, showable_split
-from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, remember, require_model, require_variational, show_images
 
 from explorer.figures import iwae_vs_k
 from explorer import estimators
@@ -47,6 +47,7 @@ with right:
     ks = st.multiselect("k (importance samples)", KS, default=KS, key="ll_ks")
 
 sel = require_model()
+require_variational(sel, "there is no q(z|x) to draw importance samples from, and no bound on log p(x)")
 split, note = dataset_or_stop(sel.dataset)
 if not ks:
     st.info("Pick at least one k.")

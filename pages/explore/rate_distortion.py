@@ -8,7 +8,7 @@ import streamlit as st
 import vae
 from pages.ui.cache import encoded
 from pages.ui.sweep_views import DATASET_PENDING_KEY, announce_if_finished, sweep_box_ui
-from pages.ui.widgets import dataset_or_stop, remember
+from pages.ui.widgets import dataset_or_stop, remember, require_variational
 
 from explorer.figures import latent_usage_bars, rate_distortion_plot
 from explorer import rate_distortion as rd, registry
@@ -98,6 +98,7 @@ if sel is None:
     st.info("Pick a model in the sidebar to see its latent dimensions.")
     st.stop()
 
+require_variational(sel, "it has no KL per latent dimension to show")
 others = {e.name: e for e in rd.compare_candidates(entries, sel.entry.name, sel.dataset)}  # strongest β first
 if sel.config.prior != "standard":
     st.caption(":material/info: This model has a learned prior: the bars show each dimension's KL to N(0, 1), "

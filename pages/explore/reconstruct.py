@@ -58,13 +58,15 @@ with tab_test:
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(int(seed)))[:n]
     x = split.x[idx]
     r = vae.latent.reconstruct(sel.model, x, mode=mode, seed=int(seed), labels=split.y[idx])
-    st.caption(f"Seed {seed} · top row: test images · bottom row: reconstructions · under each: −ELBO in nats "
-               f"(reconstruction + KL; lower means the model finds the image more typical)")
+    score = "−ELBO" if sel.config.variational else "loss"  # a plain autoencoder's loss is its reconstruction
+    st.caption(f"Seed {seed} · top row: test images · bottom row: reconstructions · under each: {score} in nats "
+               + ("(reconstruction + KL; lower means the model finds the image more typical)" if sel.config.variational
+                  else "(the reconstruction alone: this plain autoencoder has no KL)"))
     per_row = 8
     for start in range(0, n, per_row):
         rows = slice(start, start + per_row)
         show_images(x[rows], captions=[f"#{int(i)} · label {split.class_names[int(split.y[i])]}" for i in idx[rows]], width=88, scale=4)
-        show_images(r.x_hat[rows], captions=[f"−ELBO {v:.0f}" for v in r.neg_elbo[rows].tolist()], width=88, scale=4)
+        show_images(r.x_hat[rows], captions=[f"{score} {v:.0f}" for v in r.neg_elbo[rows].tolist()], width=88, scale=4)
     st.session_state["recon_grid"] = r.x_hat
 
 
@@ -91,6 +93,10 @@ def show_user_image(name: str, x: torch.Tensor, raw_preview=None) -> None:
     mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
     sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
     more = " …" if sel.config.latent_dim > 8 else ""
+    if not sel.config.variational:
+        cols[3].markdown(f"**{name}**  \nz = ({mu}{more})  \nreconstruction **{r.recon.item():.1f}** nats "
+                         "(a plain autoencoder: one code, no σ, no KL)")
+        return
     cols[3].markdown(f"**{name}**  \nμ = ({mu}{more})  \nσ = ({sd}{more})  \n−ELBO **{r.neg_elbo.item():.1f}** nats "
                      f"(reconstruction {r.recon.item():.1f} + KL {r.kl.item():.2f})")
 

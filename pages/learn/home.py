@@ -39,9 +39,11 @@ with right:
     st.caption(f"{c.arch.upper()} encoder/decoder, {c.latent_dim}-D latent, {c.likelihood} decoder, "
                f"measured just now on {m['n_images']:,} {m['dataset']} test images")
     a, b, d = st.columns(3)
-    a.metric("−ELBO", f"{m['neg_elbo']:.1f}", help="reconstruction + KL, nats per image; lower is better")
+    if not c.variational:
+        st.caption("A plain autoencoder: one code per image, trained without the KL term, so it has no ELBO.")
+    a.metric("−ELBO", f"{m['neg_elbo']:.1f}" if c.variational else "n/a", help="reconstruction + KL, nats per image; lower is better")
     b.metric("Reconstruction", f"{m['recon']:.1f}", help="−log p(x|z): how many nats the decoder needs to describe the image")
-    d.metric("KL (rate)", f"{m['kl']:.2f}", help="how much information the code carries about the image, in nats")
+    d.metric("KL (rate)", f"{m['kl']:.2f}" if c.variational else "n/a", help="how much information the code carries about the image, in nats")
     st.caption("All numbers are nats per image: summed over the pixels, averaged over the test images.")
 
     split, _ = dataset_or_stop(sel.dataset)

@@ -8,7 +8,7 @@ import streamlit as st
 import torch
 
 from pages.ui.cache import load_model, showable_split
-from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, remember, require_model, require_variational, show_images
 
 from explorer.figures import kl_error_loglog, kl_estimates_histogram
 from explorer import estimators
@@ -45,6 +45,7 @@ def error_curve(path: str, mtime: float, dataset: str, rows: tuple[int, ...], se
 
 st.title("KL: exact vs sampled")
 sel = require_model()
+require_variational(sel, "the KL term this page estimates is not defined (it is not in its loss)")
 if sel.config.prior != "standard":
     st.info(f"{sel.entry.name} has a learned mixture prior: its KL has no closed form (training estimates it by "
             "sampling), so there is nothing exact to compare with here. Pick a model with the standard-normal prior.")

@@ -13,7 +13,7 @@ import torch
 from explorer import gradients
 from explorer.figures import gradient_estimates_histogram, gradient_spread_loglog
 from pages.ui.cache import load_model, showable_split
-from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, remember, require_model, require_variational, show_images
 
 remember("rp_row", "rp_seed", "rp_component", "rp_n", "rp_toy_c")
 
@@ -46,6 +46,7 @@ def mean_spread(estimates) -> list[str]:
 
 st.title("Why reparameterise?")
 sel = require_model()
+require_variational(sel, "nothing is sampled during its training and there is no gradient through a sample to estimate")
 split, _ = dataset_or_stop(sel.dataset)
 
 left, right = st.columns([1.3, 1], gap="large")

@@ -125,7 +125,8 @@ def prior_tab(sel: Selected) -> None:
         st.session_state["dec_prior_seed"] = seed = seed + 1
     cfg = sel.config
     grid = prior_grid(cfg.latent_dim, seed, sel.model.prior, cfg.n_classes, mixture=cfg.prior == "mog")
-    c_txt.caption(grid.caption)
+    c_txt.caption(grid.caption + ("" if cfg.variational else " This plain autoencoder was never trained to put its codes "
+                                  "where N(0, I) draws land: see what the KL buys at the end of the Latent map page."))
     show(st, upscale(decoded_grid(*sel.key, grid.codes, grid.nrow, grid.labels), 2 if cfg.input_shape[1] > 8 else 6))
 
 

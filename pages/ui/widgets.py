@@ -119,6 +119,18 @@ def require_model() -> Selected:
     return selected
 
 
+def require_variational(sel: Selected, what: str) -> None:
+    """Stop the page, saying why, when the model is a plain autoencoder and `what` needs q(z|x) or a KL.
+
+    `what` completes "..., so {what}", e.g. "the KL term this page splits is not defined".
+    """
+    if not sel.config.variational:
+        st.info(f"**{sel.entry.name}** is a plain autoencoder: its encoder gives one code per image, not a "
+                f"distribution q(z|x), and it was trained without the KL term, so {what}. Pick a VAE in the sidebar "
+                "(e.g. mnist-z2, the same network trained with the KL) to use this page.", icon=":material/block:")
+        st.stop()
+
+
 def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 84, scale: int = 4) -> None:
     """A row of small images, crisp (nearest-neighbour) at up to `scale` times their size.
 
