@@ -126,8 +126,9 @@ def gradient_draws(f: Integrand, mu: torch.Tensor, logvar: torch.Tensor, n_draws
             log_q = DiagonalGaussian(mu_s, logvar_s).log_prob(z.detach())  # its own graph: f's is spent
             s_mu, s_logvar = torch.autograd.grad(log_q.sum(), [mu_s, logvar_s])
             value_times_score = values.detach().unsqueeze(1) * torch.cat([s_mu, s_logvar], 1)
-            pathwise.append((chain + explicit).double().cpu())
-            score.append((value_times_score + explicit).double().cpu())
+            # detach: torch 2.6's autograd.grad(materialize_grads=True) can return tensors that require grad
+            pathwise.append((chain + explicit).detach().double().cpu())
+            score.append((value_times_score + explicit).detach().double().cpu())
     return GradientDraws(torch.cat(score).numpy(), torch.cat(pathwise).numpy())
 
 
