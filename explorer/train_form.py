@@ -28,11 +28,7 @@ DATASET_NOTES = {
 }
 LEARNING_RATES = (1e-4, 3e-4, 1e-3, 3e-3, 1e-2, 3e-2, 1e-1)
 PRIOR_NAMES = {"standard": "N(0, I)", "mog": "learned mixture of 10 Gaussians"}
-# Measured on the project's 2-core CPU machine with the form's defaults (digits, z = 2, MLP
-# 256-128, batch 64, 50 epochs) in headless Chromium, from the Start click to the "trained"
-# message: 7.7-8.2 s on a quiet machine (the job itself 4 s: a child process starting in about
-# 2 s, one torch thread, see explorer/jobs.py), 19-28 s while another process kept both cores busy.
-# A recognisable 2-D manifold has formed by the end.
+# Start click to "trained" with the form's defaults: benchmarks/RESULTS.md, "Train page default run".
 MEASURED_SECONDS = 8
 
 
