@@ -17,6 +17,15 @@ def plotted(page, selector: str):
         .filter(t => t.visible !== false).map(t => Array.from(t.type === 'histogram' ? t.x : t.y))""", selector)
 
 
+def wait_changed(page, selector: str, before) -> None:
+    """Wait until plotly.js has drawn other data in the chart (it redraws a moment after the run ends)."""
+    page.wait_for_function("""([sel, before]) => {
+        const gd = document.querySelector(sel);
+        const now = gd && gd._fullData && gd._fullData.filter(t => t.visible !== false)
+            .map(t => Array.from(t.type === 'histogram' ? t.x : t.y));
+        return now && JSON.stringify(now) !== JSON.stringify(before); }""", arg=[selector, before], timeout=90_000)
+
+
 def ratio_text(page) -> str:
     return page.locator("[data-testid='stMarkdownContainer']").filter(has_text="times more samples").first.inner_text()
 
@@ -37,20 +46,16 @@ def test_changing_n_and_the_image_redraws_the_plots(page, app_server):
     page.wait_for_function("() => document.querySelector('[data-testid=\"stMain\"]').innerText.includes('At n = 30')",
                            timeout=90_000)
     wait_idle(page)
+    wait_changed(page, HIST, hist_before)
     assert "each from n = 30 draws" in page.locator("h3").filter(has_text="estimates of").first.inner_text()
-    assert plotted(page, HIST) != hist_before
     assert plotted(page, LOGLOG) == loglog_before
 
     # Another test image: new draws, so the log-log plot redraws too.
     field = page.locator(".st-key-rp_row input")
     field.fill("5")
     field.press("Enter")
-    page.wait_for_function("""(before) => {
-        const gd = document.querySelector(".st-key-rp_loglog .js-plotly-plot");
-        const now = gd && gd._fullData.filter(t => t.visible !== false).map(t => Array.from(t.y));
-        return now && JSON.stringify(now) !== JSON.stringify(before); }""", arg=loglog_before, timeout=90_000)
+    wait_changed(page, LOGLOG, loglog_before)
     wait_idle(page)
-    assert plotted(page, LOGLOG) != loglog_before
     assert page.get_by_text("#5 ·").count() >= 1
     assert page.locator("[data-testid='stException']").count() == 0
     assert not errors, errors
