@@ -10,7 +10,7 @@ from vae.checkpoint import load_card, load_model, save_model
 from vae.cli import main
 from vae.config import TrainConfig, VAEConfig
 from vae.losses import elbo_terms, iwae_log_likelihood, reconstruction_nll
-from vae.model import VAE, DiagonalGaussian, PointMass, build_model
+from vae.model import DiagonalGaussian, PointMass, build_model
 from vae.train import fit, model_metrics
 
 AE = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,), variational=False)

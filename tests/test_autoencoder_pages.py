@@ -10,6 +10,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 from explorer import kl_comparison as kc
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -39,8 +40,7 @@ def open_app(user_models, monkeypatch, name: str) -> AppTest:
     monkeypatch.setenv("VAE_USER_MODELS_DIR", str(user_models))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    picker = at.sidebar.selectbox(key="model_picker")
-    picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
+    select_model(at, name)
     return at
 
 

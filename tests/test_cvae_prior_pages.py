@@ -15,6 +15,7 @@ from streamlit.testing.v1 import AppTest
 import vae
 from explorer.browser_decoder import decode_with_spec
 from explorer import browser_decoder
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -38,8 +39,7 @@ def open_page(monkeypatch, user_models, page: str, model: str) -> AppTest:
     monkeypatch.setenv("VAE_USER_MODELS_DIR", str(user_models))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    picker = at.sidebar.selectbox(key="model_picker")
-    picker.select(next(o for o in picker.options if o.startswith(f"{model} ·"))).run()
+    select_model(at, model)
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]
     return at

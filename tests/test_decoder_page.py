@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 from explorer.browser_decoder import decode_with_spec
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -45,8 +46,7 @@ def open_decoder(user_models, monkeypatch, name: str) -> AppTest:
     monkeypatch.setenv("VAE_USER_MODELS_DIR", str(user_models))
     at = AppTest.from_file(APP, default_timeout=120)
     at.run()
-    picker = at.sidebar.selectbox(key="model_picker")
-    picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
+    select_model(at, name)
     at.switch_page("pages/explore/decoder.py").run()
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["selected"].entry.name == name and at.sidebar.selectbox(key="model_picker")

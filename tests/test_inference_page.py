@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +26,7 @@ def app(user_dir):
 
 
 def open_on(at, name):
-    picker = at.sidebar.selectbox(key="model_picker")
-    ok(picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run())
+    ok(select_model(at, name))
     return ok(at.switch_page(PAGE).run())
 
 

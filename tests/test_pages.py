@@ -9,6 +9,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from explorer.registry import showable_split
+from apptest import select_model as choose_model
 
 pytestmark = pytest.mark.slow
 
@@ -25,8 +26,7 @@ def app(tmp_path, monkeypatch):
 
 
 def select_model(at, name):
-    picker = at.sidebar.selectbox(key="model_picker")
-    picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run()
+    choose_model(at, name)
     assert not at.exception, [e.value for e in at.exception]
     assert at.session_state["picked_model_name"] == name
 

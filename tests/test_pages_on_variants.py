@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -31,8 +32,7 @@ def test_every_page_opens_on_the_model(model, tmp_path, monkeypatch):
     monkeypatch.setenv("VAE_USER_MODELS_DIR", str(tmp_path / "user-models"))
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
-    picker = at.sidebar.selectbox(key="model_picker")
-    picker.select(next(o for o in picker.options if o.startswith(f"{model} ·"))).run()
+    select_model(at, model)
     for page in PAGES:
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])

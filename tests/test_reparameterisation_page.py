@@ -13,6 +13,7 @@ from streamlit.testing.v1 import AppTest
 import vae
 from explorer import gradients
 from explorer.registry import showable_split
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -28,8 +29,7 @@ def ok(at):
 def open_page(user_dir, model="mnist-z2"):
     at = ok(AppTest.from_file(str(ROOT / "app.py"), default_timeout=300).run())
     if model != "mnist-z2":
-        picker = at.sidebar.selectbox(key="model_picker")
-        ok(picker.select(next(o for o in picker.options if o.startswith(f"{model} ·"))).run())
+        ok(select_model(at, model))
     return ok(at.switch_page(PAGE).run())
 
 

@@ -11,6 +11,7 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 from data_root import data_root
+from apptest import select_model
 
 pytestmark = pytest.mark.slow
 
@@ -32,8 +33,7 @@ def open_page(monkeypatch, user_models, page: str, model: str | None = None) -> 
     at = AppTest.from_file(APP, default_timeout=300)
     at.run()
     if model is not None:
-        picker = at.sidebar.selectbox(key="model_picker")
-        picker.select(next(o for o in picker.options if o.startswith(f"{model} ·"))).run()
+        select_model(at, model)
         assert at.session_state["picked_model_name"] == model
     at.switch_page(page).run()
     assert not at.exception, [e.value for e in at.exception]

@@ -9,6 +9,7 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae
+from apptest import select_model as choose_model
 
 pytestmark = pytest.mark.slow
 
@@ -34,8 +35,7 @@ def open_page(at, page):
 
 
 def select_model(at, name):
-    picker = at.sidebar.selectbox(key="model_picker")
-    return ok(picker.select(next(o for o in picker.options if o.startswith(f"{name} ·"))).run())
+    return ok(choose_model(at, name))
 
 
 def tiny_digits_model(user_dir, name, beta=1.0, **config):
