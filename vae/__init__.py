@@ -5,7 +5,8 @@ config (dataclasses), model (the VAE, its diagonal Gaussian, the autoencoder's p
 distortion + rate, the IWAE bound), data (datasets by name), train (fit, evaluate), card (typed
 model cards), checkpoint (safe, atomic model folders), latent (encoding, decoding, grids, paths,
 projections), inference (a Gaussian fitted to one image's posterior, the true posterior on a
-grid, the inference gaps), cli (the `vae-explorer` command). The app's own logic lives in `explorer/`.
+grid, the inference gaps), bnn (a Bayesian neural network classifier, Bayes by Backprop: the same ELBO over
+weights; imported as `vae.bnn`), cli (the `vae-explorer` command). The app's own logic lives in `explorer/`.
 """
 
 __version__ = "0.1.0"

@@ -21,6 +21,8 @@ from .data import DATASETS
 
 FORMAT_VERSION = 1
 STATUSES = ("complete", "stopped", "diverged")
+# card.json of the Bayesian classifier (vae.bnn) says so in its "kind"; a VAE's card has no kind.
+CLASSIFIER_KIND = "bayesian-classifier"
 
 
 def _number(value: Any, what: str) -> float:

@@ -34,7 +34,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
-from .card import ModelCard
+from .card import CLASSIFIER_KIND, ModelCard
 from .config import VAEConfig
 from .model import VAE
 
@@ -46,6 +46,10 @@ _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 class CheckpointError(ValueError):
     """A model directory is missing, unreadable, or does not match its own description."""
+
+
+class NotAVAE(CheckpointError):
+    """A sound model directory that holds another kind of model (the Bayesian classifier of `vae.bnn`)."""
 
 
 def validate_name(name: str) -> str:
@@ -60,16 +64,21 @@ def validate_name(name: str) -> str:
 
 def save_model(model: VAE, path: str | Path, card: ModelCard) -> Path:
     """Write `model` and `card` to directory `path` atomically; returns the path."""
-    path = Path(path)
     if card.config != model.config:
         raise ValueError("the card's config does not describe this model")
+    return write_model_dir(path, model.state_dict(), card.to_dict())
+
+
+def write_model_dir(path: str | Path, state: dict[str, torch.Tensor], card: dict) -> Path:
+    """Write tensors (as model.safetensors) and a card (as card.json) to directory `path` atomically."""
+    path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     _tidy(path)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.tmp-", dir=path.parent))
     try:
-        state = {k: v.detach().to("cpu").contiguous() for k, v in model.state_dict().items()}
+        state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
-        (tmp / CARD_FILE).write_text(json.dumps(card.to_dict(), indent=2, allow_nan=False) + "\n")
+        (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
         for f in (WEIGHTS_FILE, CARD_FILE):  # reach the disk before the rename makes it visible
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
@@ -174,6 +183,9 @@ def load_card(path: str | Path) -> ModelCard:
         raise CheckpointError(f"{path.name}: {CARD_FILE} is corrupted or truncated ({e})") from None
     except OSError as e:
         raise CheckpointError(f"{path.name}: {CARD_FILE} cannot be read ({e.strerror or e})") from None
+    if isinstance(data, dict) and data.get("kind") == CLASSIFIER_KIND:
+        raise NotAVAE(f"{path.name} is a Bayesian neural network classifier, not a VAE "
+                      "(the app shows it on its 'Bayesian neural network' page)")
     try:
         return ModelCard.from_dict(data)
     except ValueError as e:
@@ -259,7 +271,8 @@ def list_models(*roots: str | Path) -> list[tuple[Path, ModelCard | None, str | 
 
     Broken models are listed with their reason instead of raising, so a picker can show them:
     a missing or unreadable card, and (from its header, see `check_weights`) a missing,
-    truncated or mismatched weights file. NaN weights are found when the model is loaded.
+    truncated or mismatched weights file. NaN weights are found when the model is loaded. A
+    classifier saved beside the VAEs (`vae.bnn`, e.g. models/mnist-bnn) is not a VAE and is left out.
     """
     found = []
     for root in roots:
@@ -273,6 +286,8 @@ def list_models(*roots: str | Path) -> list[tuple[Path, ModelCard | None, str | 
                 card = load_card(path)
                 check_weights(path, card)
                 found.append((path, card, None))
+            except NotAVAE:  # a classifier beside the VAEs (models/mnist-bnn): not a VAE to offer
+                continue
             except CheckpointError as e:
                 found.append((path, None, str(e)))
     return found

@@ -1,4 +1,4 @@
-"""Command-line interface: `vae-explorer train | evaluate | gaps | info`.
+"""Command-line interface: `vae-explorer train | evaluate | gaps | train-bnn | info`.
 
 The flags are a contract (scripts, the README and the benchmarks use them). Every failure a
 user can cause (missing dataset, bad flag value, broken checkpoint, diverging run) ends with a
@@ -15,6 +15,7 @@ import dataclasses
 import json
 import signal
 import sys
+import time
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Sequence
@@ -97,6 +98,21 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--seed", type=int, default=0)
     g.add_argument("--offline", action="store_true", help="never download datasets")
     g.add_argument("--json", action="store_true", help="print one JSON object")
+
+    b = sub.add_parser("train-bnn", help="train a Bayesian neural network classifier and its deterministic twin",
+                       description="Train a digit classifier whose weights are Gaussians (Bayes by Backprop, Blundell et al. "
+                                   "2015) and a deterministic network of the same layers; save both in one folder.")
+    b.add_argument("--dataset", default="mnist", choices=DATASETS)
+    b.add_argument("--hidden-dims", type=_hidden_dims, default=(200, 200), help="comma-separated widths")
+    b.add_argument("--prior-std", type=float, default=1.0, help="std s of the prior N(0, s^2) on every weight")
+    b.add_argument("--epochs", type=int, default=20)
+    b.add_argument("--batch-size", type=int, default=128)
+    b.add_argument("--lr", type=float, default=1e-3)
+    b.add_argument("--samples", type=int, default=30, help="weight draws per prediction in the test metrics")
+    b.add_argument("--seed", type=int, default=0)
+    b.add_argument("--offline", action="store_true", help="never download datasets")
+    b.add_argument("--out", required=True, type=Path, help="folder to write, e.g. models/mnist-bnn")
+    b.add_argument("--force", action="store_true", help="replace a model already saved at --out")
 
     i = sub.add_parser("info", help="show a model's card", description="Print a model directory's card.json.")
     i.add_argument("model_dir", type=Path)
@@ -335,10 +351,56 @@ def _cmd_gaps(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_info(args: argparse.Namespace) -> int:
-    from .checkpoint import check_weights, load_card
+def _cmd_train_bnn(args: argparse.Namespace) -> int:
+    from . import bnn
+    from .data import load_dataset
 
-    card = load_card(args.model_dir)
+    if min(args.epochs, args.batch_size, args.samples) < 1 or not args.lr > 0:
+        raise ValueError("--epochs, --batch-size and --samples must be >= 1 and --lr > 0")
+    _check_out(args.out, args.force)
+    download = False if args.offline else None
+    train, test = (load_dataset(args.dataset, s, download=download) for s in ("train", "test"))
+    c, h, w = train.image_shape
+    config = bnn.BNNConfig(in_features=c * h * w, hidden_dims=args.hidden_dims, n_classes=len(train.class_names),
+                           prior_std=args.prior_std)
+    bayes, det = bnn.build_networks(config, args.seed)
+    start, histories = time.perf_counter(), {}
+    for name, net in zip(bnn.NETWORKS, (bayes, det)):
+        print(f"training the {name} network ({'-'.join(map(str, config.sizes))}) on {args.dataset}: "
+              f"{len(train):,} train / {len(test):,} test images", file=sys.stderr)
+        histories[name] = bnn.fit_classifier(
+            net, train.x, train.y, epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, seed=args.seed,
+            test=(test.x, test.y), n_samples=min(args.samples, 10),
+            on_epoch=lambda r: print(f"epoch {r['epoch']:3d}/{args.epochs}  train loss {r['train_loss']:7.4f}"
+                                     + (f" (NLL {r['train_nll']:.4f} + KL/N {r['train_kl']:.4f})" if r["train_kl"] else "")
+                                     + f"  test accuracy {r['test_accuracy']:.4f}  {r['seconds']:.1f}s", file=sys.stderr))
+    seconds = time.perf_counter() - start
+    metrics = {name: bnn.classifier_metrics(net, test.x, test.y, args.samples, args.seed)
+               for name, net in zip(bnn.NETWORKS, (bayes, det))}
+    card = bnn.ClassifierCard.new(config=config, dataset=args.dataset, epochs=args.epochs, batch_size=args.batch_size,
+                                  lr=args.lr, seed=args.seed, n_train=len(train), n_test=len(test), history=histories,
+                                  metrics=metrics, train_seconds=seconds, name=args.out.name)
+    bnn.save_classifier(args.out, bayes, det, card)
+    print(_classifier_metric_rows(card))
+    print(f"saved {args.out} ({_duration(seconds)})", file=sys.stderr)
+    return 0
+
+
+def _classifier_metric_rows(card: Any) -> str:
+    rows = [f"test metrics on {card.dataset} ({card.n_test:,} images):"]
+    for name, m in card.metrics.items():
+        rows.append(f"  {name:<14} accuracy {m.accuracy:.4f}  NLL {m.nll:.4f} nats  ECE {m.ece:.4f}"
+                    + (f"  ({m.n_samples} weight draws)" if m.n_samples > 1 else ""))
+    return "\n".join(rows)
+
+
+def _cmd_info(args: argparse.Namespace) -> int:
+    from .checkpoint import NotAVAE, check_weights, load_card
+
+    try:
+        card = load_card(args.model_dir)
+    except NotAVAE:
+        return _classifier_info(args)
     check_weights(args.model_dir, card)  # from the file's header: a missing or mismatched weights file
     if args.json:
         print(json.dumps(card.to_dict(), indent=2))
@@ -384,6 +446,25 @@ def _cmd_info(args: argparse.Namespace) -> int:
     return 0
 
 
+def _classifier_info(args: argparse.Namespace) -> int:
+    from .bnn import load_classifier
+
+    _, _, card = load_classifier(args.model_dir)
+    if args.json:
+        print(json.dumps(card.to_dict(), indent=2))
+        return 0
+    c = card.config
+    print("\n".join([
+        f"{'model':<16}{args.model_dir}",
+        f"{'kind':<16}Bayesian neural network classifier (Bayes by Backprop) and its deterministic twin",
+        f"{'dataset':<16}{card.dataset} ({card.n_train:,} train / {card.n_test:,} test images)",
+        f"{'layers':<16}{'-'.join(map(str, c.sizes))}, prior N(0, {c.prior_std:g}^2) on every weight",
+        f"{'training':<16}{card.epochs} epochs each, batch {card.batch_size}, lr {card.lr:g}, seed {card.seed}, "
+        f"{_duration(card.train_seconds)}",
+        _classifier_metric_rows(card)]))
+    return 0
+
+
 def _duration(seconds: float) -> str:
     if seconds < 59.5:
         return f"{seconds:.1f} s"
@@ -406,7 +487,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetUnavailable
 
     args = build_parser().parse_args(argv)
-    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "gaps": _cmd_gaps, "info": _cmd_info}[args.command]
+    command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "gaps": _cmd_gaps, "train-bnn": _cmd_train_bnn,
+               "info": _cmd_info}[args.command]
     try:
         return command(args)
     except (CheckpointError, DatasetUnavailable, ValueError, OSError) as e:  # OSError: e.g. --out not writable
