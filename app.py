@@ -30,7 +30,8 @@ navigation = st.navigation(
                   st.Page("pages/learn/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
                   st.Page("pages/learn/kl.py", title="KL: exact vs sampled", icon=":material/functions:"),
                   st.Page("pages/learn/reparameterisation.py", title="Why reparameterise?", icon=":material/call_split:"),
-                  st.Page("pages/learn/inference.py", title="Inference for one image", icon=":material/target:")],
+                  st.Page("pages/learn/inference.py", title="Inference for one image", icon=":material/target:"),
+                  st.Page("pages/learn/bnn.py", title="Bayesian neural network", icon=":material/hub:")],
         "Explore": [
             st.Page("pages/explore/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
             st.Page("pages/explore/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),

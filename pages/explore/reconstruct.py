@@ -5,7 +5,7 @@ import torch
 
 import vae
 from explorer import uploads
-from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
 
 MODE_TEXT = dict(zip(RECONSTRUCTION_MODES, (
@@ -115,22 +115,14 @@ with tab_upload:
 
 with tab_draw:
     st.markdown("Draw a digit with the mouse (or a finger). It is reconstructed as you draw and appears on the latent map.")
-    st.write("")  # room for the pad's floating toolbar
-    try:
-        from streamlit_drawable_canvas import st_canvas
-    except Exception as e:  # the canvas component could not register: say so, keep the page working
-        st.warning(f"The drawing pad is not available here ({type(e).__name__}). Upload an image instead.")
-    else:
-        left, right = st.columns([1, 2])
-        with left:
-            canvas = st_canvas(stroke_width=22, stroke_color="#000000", background_color="#FFFFFF", height=280, width=280,
-                               drawing_mode="freedraw", return_image_data=True, key="draw_canvas")
-        with right:
-            image = canvas.image_data if canvas is not None else None
-            if image is None or (image[..., :3] > 250).all():
-                st.info("The pad is empty: draw a digit on the left.")
-            else:
-                try:
-                    show_user_image("your drawing", uploads.preprocess_image(image, size=h))
-                except ValueError as e:
-                    show_problem("your drawing", str(e))
+    left, right = st.columns([1, 2])
+    with left:
+        image = drawing_pad_ui("draw_canvas")
+    with right:
+        if image is None:
+            st.info("The pad is empty: draw a digit on the left.")
+        else:
+            try:
+                show_user_image("your drawing", uploads.preprocess_image(image, size=h))
+            except ValueError as e:
+                show_problem("your drawing", str(e))

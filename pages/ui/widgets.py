@@ -151,3 +151,19 @@ def dataset_or_stop(dataset: str) -> tuple[vae.Split, str | None]:
     if note:
         st.caption(f":material/info: {note}")
     return split, note
+
+
+def drawing_pad_ui(key: str, size: int = 280):
+    """A pad to draw a digit on; returns its RGBA pixels (size, size, 4), or None while it is empty or unavailable."""
+    st.write("")  # room for the pad's floating toolbar
+    try:
+        from streamlit_drawable_canvas import st_canvas
+    except Exception as e:  # the canvas component could not register: say so, keep the page working
+        st.warning(f"The drawing pad is not available here ({type(e).__name__}). Upload an image instead.")
+        return None
+    canvas = st_canvas(stroke_width=22 * size // 280, stroke_color="#000000", background_color="#FFFFFF", height=size,
+                       width=size, drawing_mode="freedraw", return_image_data=True, key=key)
+    image = canvas.image_data if canvas is not None else None
+    if image is None or (image[..., :3] > 250).all():
+        return None
+    return image

@@ -26,6 +26,7 @@ PAGES = [
     ("KL: exact vs sampled", "kl", "KL: exact vs sampled"),
     ("Why reparameterise?", "reparameterisation", "Why reparameterise?"),
     ("Inference for one image", "inference", "Inference for one image"),
+    ("Bayesian neural network", "bnn", "Bayesian neural network"),
     ("Reconstructions", "reconstruct", "Reconstructions"),
     ("Latent map", "latent_map", "Latent map"),
     ("Decoder", "decoder", "Decoder: from a code z to an image"),

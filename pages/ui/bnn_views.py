@@ -1,0 +1,149 @@
+"""Cached computations and widgets of the "Bayesian neural network" page (pages/learn/bnn.py)."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+
+import numpy as np
+import streamlit as st
+import torch
+
+import vae
+from explorer import bnn, registry, uploads
+from explorer.anomaly import noise_images
+from explorer.bnn_figures import NETWORK_NAMES, digit_probabilities
+from vae.bnn import load_classifier
+
+from .cache import encoded, showable_split
+from .widgets import drawing_pad_ui, show_images
+
+DIGIT_SOURCES = ("Upload", "Draw", "Examples")
+EXAMPLES = ("a test digit", "a Fashion-MNIST item", "uniform noise")
+
+
+@dataclass(frozen=True)
+class LatentView:
+    maps: bnn.PlaneMaps
+    codes: np.ndarray
+    labels: np.ndarray
+    accuracy: dict[str, float]
+    extent: float
+
+
+@st.cache_data(show_spinner="Training both classifiers on the codes…", max_entries=32)
+def latent_view(path: str, mtime: float, dataset: str, n_train: int, prior_std: float) -> LatentView:
+    enc = encoded(path, mtime, dataset)
+    mu, labels = enc["mu"], enc["labels"]
+    n_classes = len(vae.data.CLASS_NAMES[dataset])
+    classifiers = bnn.train_on_codes(mu, labels, n_train, n_classes=n_classes, prior_std=prior_std)
+    extent = bnn.plane_extent(mu)
+    train, _ = bnn.split_codes(len(mu), n_train)
+    return LatentView(bnn.plane_maps(classifiers, extent), mu[train], labels[train], classifiers.accuracy, extent)
+
+
+@st.cache_resource(show_spinner="Loading the Bayesian network…", max_entries=2)
+def pixel_networks(mtime: float):
+    bayes, det, card = load_classifier(bnn.PIXEL_MODEL)
+    for net in (bayes, det):
+        net.requires_grad_(False)  # shared between sessions: read-only
+    return bayes, det, card
+
+
+def pixel_networks_or_stop():
+    """The shipped pair, or stop with a clear message when its folder is missing or damaged."""
+    try:
+        return pixel_networks(registry.weights_mtime(bnn.PIXEL_MODEL))
+    except vae.CheckpointError as e:
+        st.error(f"The pixel classifier cannot be loaded: {e}. Re-create it with "
+                 "`vae-explorer train-bnn --out models/mnist-bnn --force`.", icon=":material/error:")
+        st.stop()
+
+
+@st.cache_data(show_spinner="Measuring both networks on test digits and out-of-distribution images…", max_entries=2)
+def pixel_report(mtime: float, dataset: str) -> bnn.PixelReport:
+    bayes, det, _ = pixel_networks(mtime)
+    split, _ = showable_split(dataset)
+    return bnn.evaluate_pixels(bayes, det, split)
+
+
+def metrics_table(report: bnn.PixelReport, card) -> list[dict]:
+    rows = []
+    for name in bnn.NETWORKS:
+        m, stored = report.metrics[name], card.metrics[name]
+        rows.append({"network": NETWORK_NAMES[name], "accuracy": f"{m.accuracy:.2%}", "NLL (nats)": f"{m.nll:.4f}",
+                     "ECE": f"{m.ece:.4f}", f"OOD ROC AUC (entropy, {report.ood_name})": f"{report.auc[name]:.3f}",
+                     f"card ({stored.n_images:,} digits)": f"{stored.accuracy:.2%}, ECE {stored.ece:.4f}"})
+    return rows
+
+
+def _example(kind: str, index: int, shape: tuple[int, int, int]) -> tuple[torch.Tensor | None, str]:
+    if kind == EXAMPLES[0]:
+        split, _ = showable_split("mnist")
+        return split.x[index % len(split)], f"test digit #{index % len(split)} ({int(split.y[index % len(split)])})"
+    if kind == EXAMPLES[1]:
+        x, name = bnn.ood_images(index + 1, shape)
+        return x[index], f"{name} #{index}"
+    return noise_images("uniform", 1, shape, seed=index)[0], f"noise (seed {index})"
+
+
+def digit_input_ui(shape: tuple[int, int, int]) -> tuple[torch.Tensor | None, str]:
+    """One image (C, H, W) to classify, uploaded, drawn or chosen from the examples, and its name."""
+    source = st.radio("Image", DIGIT_SOURCES, horizontal=True, key="bnn_source", label_visibility="collapsed")
+    if source == "Upload":
+        f = st.file_uploader("Your digit", type=uploads.UPLOAD_TYPES, key="bnn_upload")
+        if f is None:
+            st.info("Upload a photo or scan of a digit (dark ink on light paper), or draw one.")
+            return None, ""
+        upload = _read(f.getvalue(), shape[1])
+        if upload.problem:
+            st.error(f"**{f.name}**: {upload.problem}", icon=":material/error:")
+            return None, ""
+        return upload.x, f.name
+    if source == "Draw":
+        image = drawing_pad_ui("bnn_canvas", size=224)
+        if image is None:
+            st.info("The pad is empty: draw a digit.")
+            return None, ""
+        try:
+            return uploads.preprocess_image(image, size=shape[1]), "your drawing"
+        except ValueError as e:
+            st.error(f"Your drawing: {e}", icon=":material/error:")
+            return None, ""
+    a, b = st.columns([3, 2])
+    kind = a.selectbox("Example", EXAMPLES, key="bnn_example")
+    index = int(b.number_input("Which one", 0, 999, key="bnn_example_index"))
+    x, name = _example(kind, index, shape)
+    return x, name
+
+
+@st.cache_data(show_spinner="Reading your image…", max_entries=32)
+def _read(data: bytes, size: int) -> uploads.Upload:
+    return uploads.read_upload(data, size)
+
+
+@st.cache_data(show_spinner=False, max_entries=64)
+def _prediction(mtime: float, digest: str, _x: torch.Tensor) -> bnn.DigitPrediction:
+    bayes, det, _ = pixel_networks(mtime)
+    return bnn.predict_digit(bayes, det, _x[None])
+
+
+def digit_prediction_ui(x: torch.Tensor, name: str, mtime: float, class_names: list[str], left, right) -> None:
+    """The image and its uncertainty in `left`, the class probabilities of both networks in `right`."""
+    digest = hashlib.sha1(x.numpy().tobytes()).hexdigest()
+    pred = _prediction(mtime, digest, x)
+    with left:
+        show_images(x[None], [f"{name} as the networks see it"], width=140, scale=5)
+        a, b = st.columns(2)
+        a.metric("Bayesian entropy", f"{pred.entropy:.3f}", help="Predictive entropy in nats: total uncertainty")
+        b.metric("of which epistemic", f"{pred.mutual_information:.3f}",
+                 help="Mutual information between the prediction and the weights, nats: how much the draws disagree")
+        a.metric("Deterministic entropy", f"{pred.det_entropy:.3f}", help="Entropy of the deterministic network, nats")
+    with right:
+        st.plotly_chart(digit_probabilities(pred, class_names), key="bnn_probs")
+        top, det_top = int(pred.mean.argmax()), int(pred.det.argmax())
+        st.caption(f"The Bayesian network says **{class_names[top]}** with {pred.mean[top]:.0%} on average over 100 "
+                   f"weight draws (5–95 % of draws: {pred.low[top]:.0%}–{pred.high[top]:.0%}); the deterministic "
+                   f"network says **{class_names[det_top]}** with {pred.det[det_top]:.0%}. Long whiskers: the draws "
+                   "disagree, so the network knows it does not know.")
+
