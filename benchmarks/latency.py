@@ -289,7 +289,7 @@ def server_sliders(args, page, url: str) -> str:
     wait_idle(page)
     page.evaluate(INSTRUMENT_SERVER)
     page.wait_for_function("() => window.__srv.src !== null")
-    slider = page.locator("[data-testid='stSlider']").filter(has_text="z0").first
+    slider = page.locator("[data-testid='stSlider']").filter(has_text="z₁").first
     slider.wait_for(state="visible")
     slider.scroll_into_view_if_needed()
     thumb = slider.locator("input[type='range']")  # react-aria's hidden range input: focus it, then arrow keys

@@ -145,8 +145,33 @@ def spec_nbytes(spec: dict[str, Any]) -> int:
     return sum(4 * (layer["in"] * layer["out"] + layer["out"]) for layer in spec["layers"])
 
 
-def points_payload(mu: np.ndarray, labels: np.ndarray, dims: tuple[int, int] = (0, 1)) -> dict[str, Any]:
-    """Test codes for the browser's latent pad: {"n", "xy": base64 float32 (N, 2), "labels": [int]}."""
-    mu = np.asarray(mu, dtype=np.float32)
+def draw_order(labels: np.ndarray, seed: int = 0) -> np.ndarray:
+    """A seeded order to draw points in (indices into `labels`) that spreads every class evenly over it.
+
+    Drawn in the data's own order, whichever class comes last covers the others where clusters
+    overlap (a test set sorted by class hides all but the last class). Here each class's points
+    are shuffled and spaced evenly from the start of the order to its end, so any stretch of it,
+    the last points drawn included, holds every class in proportion.
+    """
+    labels = np.asarray(labels)
+    rng = np.random.default_rng(seed)
+    key = np.empty(len(labels))
+    for k in np.unique(labels):
+        idx = np.flatnonzero(labels == k)
+        key[idx] = (rng.permutation(len(idx)) + rng.random(len(idx))) / len(idx)  # one point per 1/n_k stratum
+    return np.argsort(key, kind="stable")
+
+
+def points_payload(mu: np.ndarray, labels: np.ndarray, dims: tuple[int, int] = (0, 1),
+                   seed: int | None = None) -> dict[str, Any]:
+    """Test codes for the browser's latent pad: {"n", "xy": base64 float32 (N, 2), "labels": [int]}.
+
+    seed: draw the points in `draw_order(labels, seed)` (the browser draws them in the order
+    sent); None keeps the data's order.
+    """
+    mu, labels = np.asarray(mu, dtype=np.float32), np.asarray(labels, dtype=np.int64)
+    if seed is not None:
+        order = draw_order(labels, seed)
+        mu, labels = mu[order], labels[order]
     xy = mu[:, list(dims)]  # (N, 2)
-    return {"n": int(len(xy)), "xy": encode_f32(xy), "labels": np.asarray(labels, dtype=np.int64).tolist()}
+    return {"n": len(xy), "xy": encode_f32(xy), "labels": labels.tolist()}

@@ -16,6 +16,7 @@ import torch
 
 from vae.latent import grid_values, interpolate, manifold_codes, prior_samples
 
+from .decoder_axes import dim_name
 from .images import mark_cell, nearest_cell
 
 PRIOR_SAMPLES = 64  # an unconditional model's prior grid: 4 rows of 16
@@ -46,28 +47,51 @@ class Manifold:
     """An n x n grid of codes over dimensions dims = (x, y), the others held at the current code.
 
     codes: (n*n, D) float32, row-major, top row at the highest y (`vae.latent.manifold_codes`).
-    cell: (row, col) of the grid cell nearest the current code. scale: how much the page enlarges
-    the tiled grid; image_size: one image's height and width before that.
+    cell: (row, col) of the grid cell nearest the current code, or None when the code lies off
+    the grid (`outside`: its (dim, value) pairs beyond the grid). scale: how much the page enlarges
+    the tiled grid; image_size: one image's height and width before that. edge: the grid's outermost
+    coordinate (both axes span ±edge).
     """
 
     codes: np.ndarray
     n: int
     dims: tuple[int, int]
-    cell: tuple[int, int]
+    cell: tuple[int, int] | None
     scale: int
     image_size: int
     latent_dim: int
+    edge: float = 0.0
+    outside: tuple[tuple[int, float], ...] = ()
 
     def mark(self, grid: np.ndarray) -> np.ndarray:
-        """RGB copy of the enlarged, tiled grid with a box around the cell nearest the current code."""
+        """RGB copy of the enlarged, tiled grid with a box around the cell nearest the current code
+        (no box when the code is off the grid: the nearest cell would only be a corner or an edge)."""
+        if self.cell is None:
+            return np.repeat(np.asarray(grid, dtype=np.uint8)[..., None], 3, axis=2)
         big = self.image_size > 8  # 28x28 images have an empty margin a thicker box may cover
         return mark_cell(grid, *self.cell, cell=self.image_size, pad=2, scale=self.scale, inset=int(big))
 
     def text(self) -> str:
         dx, dy = self.dims
         others = "" if self.latent_dim == 2 else ", the other dimensions stay at the current code"
-        return (f"Each cell decodes a code on a {self.n} × {self.n} grid of standard-normal quantiles (5 % to 95 %): "
-                f"z{dx} grows left to right, z{dy} bottom to top{others}.")
+        return (f"Each cell decodes a code on a {self.n} × {self.n} grid of standard-normal quantiles (5 % to 95 %, "
+                f"±{self.edge:.2f}): {dim_name(dx)} grows left to right, {dim_name(dy)} bottom to top{others}.")
+
+    def box_text(self) -> str:
+        """What the red box shows, or why there is none."""
+        if self.cell is not None:
+            return "The :red[**red box**] is the cell nearest to your current code."
+        where = " and ".join(f"{dim_name(k)} = {v:+.2f}" for k, v in self.outside)
+        return (f"z is outside the grid shown (±{self.edge:.2f}): {where}, so no cell is marked. "
+                "The decoded image above shows what z decodes to.")
+
+
+def outside_grid(values: np.ndarray, point: Sequence[float]) -> list[int]:
+    """Which coordinates of `point` lie beyond the grid of ascending `values`: further than half the
+    outermost gap past the first or last value (within that, the edge cell is the nearest)."""
+    v = np.asarray(values, dtype=np.float64)
+    lo, hi = v[0] - (v[1] - v[0]) / 2, v[-1] + (v[-1] - v[-2]) / 2
+    return [i for i, p in enumerate(point) if not lo <= p <= hi]
 
 
 def manifold(z: Sequence[float], dims: tuple[int, int], image_size: int) -> Manifold:
@@ -75,8 +99,12 @@ def manifold(z: Sequence[float], dims: tuple[int, int], image_size: int) -> Mani
     big = image_size > 8
     n = 15 if big else 10
     codes = manifold_codes(len(z), n=n, dims=dims, base=torch.tensor(list(z), dtype=torch.float32))
-    cell = nearest_cell(grid_values(n), (z[dims[0]], z[dims[1]]))
-    return Manifold(codes.numpy(), n, dims, cell, 2 if big else 5, image_size, len(z))
+    values = grid_values(n).numpy()
+    point = (float(z[dims[0]]), float(z[dims[1]]))
+    off = outside_grid(values, point)
+    cell = None if off else nearest_cell(values, point)
+    return Manifold(codes.numpy(), n, dims, cell, 2 if big else 5, image_size, len(z), float(values[-1]),
+                    tuple((dims[i], point[i]) for i in off))
 
 
 def interpolations(mu_a: np.ndarray, mu_b: np.ndarray, steps: int) -> list[tuple[str, np.ndarray]]:

@@ -13,8 +13,9 @@ import torch
 from streamlit.testing.v1 import AppTest
 
 import vae
-from explorer.browser_decoder import decode_with_spec
 from apptest import select_model
+from explorer.browser_decoder import decode_with_spec
+from tests.data_root import require_shipped_model
 
 pytestmark = pytest.mark.slow
 
@@ -85,7 +86,7 @@ def test_server_side_slider_redraws_the_image(user_models, monkeypatch):
     at.toggle(key="dec_server").set_value(True).run()
     assert component_data(at) is None
     sliders = [s for s in at.slider if s.key and s.key.startswith("dec_srv_")]
-    assert [s.label for s in sliders] == ["z0", "z1"]
+    assert [s.label for s in sliders] == ["z₁", "z₂"]  # 1-based, as in the rest of the app
     before = server_image_url(at)
     sliders[0].set_value(2.5).run()
     assert not at.exception
@@ -100,7 +101,7 @@ def test_conv_model_falls_back_to_server_sliders(user_models, monkeypatch):
     toggle = at.toggle(key="dec_server_only")
     assert toggle.value and toggle.disabled
     before = server_image_url(at)
-    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z1").set_value(-2.0).run()
+    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z₂").set_value(-2.0).run()
     assert at.session_state["dec_z"] == [0.0, -2.0] and server_image_url(at) != before
 
 
@@ -141,14 +142,14 @@ def test_large_latent_gets_eight_sliders_and_a_dims_choice(user_models, monkeypa
     assert component_data(at)["dims"] == [3, 12]
     assert at.selectbox(key="dec_man_x").value == 3 and at.selectbox(key="dec_man_y").value == 12
     at.toggle(key="dec_server").set_value(True).run()
-    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z3", "z12"]
+    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z₄", "z₁₃"]
     at.segmented_control(key="dec_start").set_value("A test image").run()
     start = at.session_state["dec_z"]
-    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z3").set_value(2.5).run()
+    next(s for s in at.slider if s.key and s.key.startswith("dec_srv_") and s.label == "z₄").set_value(2.5).run()
     assert at.session_state["dec_z"][3] == 2.5
-    at.multiselect(key="dec_dims").set_value([0, 1]).run()  # z3 loses its slider: back to the start code
+    at.multiselect(key="dec_dims").set_value([0, 1]).run()  # z₄ loses its slider: back to the start code
     assert at.session_state["dec_z"] == start
-    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z0", "z1"]
+    assert [s.label for s in at.slider if s.key and s.key.startswith("dec_srv_")] == ["z₁", "z₂"]
     assert not at.exception
 
 
@@ -183,3 +184,79 @@ def test_a_one_dimensional_latent_gets_one_slider_and_no_manifold(user_models, m
     (slider,) = [s for s in at.slider if s.key and s.key.startswith("dec_srv_")]
     slider.set_value(1.25).run()
     assert not at.exception and at.session_state["dec_z"] == [1.25]
+
+
+# --- issue 13: one numbering, a reach sized to the codes, inactive dimensions, the manifold's box ---------
+
+SHIPPED = ["mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-z2-beta4",
+           "mnist-z2-gaussian", "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2"]
+MODELS = Path(__file__).resolve().parent.parent / "models"
+
+
+def server_sliders(at: AppTest) -> list:
+    return [s for s in at.slider if s.key and s.key.startswith("dec_srv_")]
+
+
+def test_dimensions_are_numbered_from_one_and_every_class_is_drawn_to_the_end(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-z2")
+    data = component_data(at)
+    axes = data["axes"]
+    assert axes["names"] == ["z₁", "z₂"] and axes["inactive"] == [False, False]
+    assert axes["reach"][0] == axes["reach"][1] >= 3 and axes["pad_extent"] > axes["reach"][0]
+    labels = data["points"]["labels"]
+    assert set(labels[-len(labels) // 10:]) == set(range(10))  # the last dots drawn include every digit
+    assert any(c.value.startswith(f"The sliders reach ±{axes['reach'][0]:g}") for c in at.caption)
+    assert any("z₁ grows left to right, z₂ bottom to top" in m.value for m in at.markdown)
+
+
+def test_a_mixture_prior_model_s_sliders_reach_its_far_codes_and_the_manifold_says_when_z_is_off_it(
+        user_models, monkeypatch):
+    require_shipped_model(MODELS / "mnist-mog-z2")
+    at = open_decoder(user_models, monkeypatch, "mnist-mog-z2")
+    axes = component_data(at)["axes"]
+    reach = axes["reach"][0]
+    assert reach > 3 and axes["reach"] == [reach, reach]  # a quarter of its test codes lie beyond ±3
+    at.toggle(key="dec_server").set_value(True).run()
+    sliders = server_sliders(at)
+    assert [(s.label, s.min, s.max) for s in sliders] == [("z₁", -reach, reach), ("z₂", -reach, reach)]
+    assert any("red box" in m.value for m in at.markdown)
+    sliders[0].set_value(reach - 1).run()
+    assert at.session_state["dec_z"][0] == reach - 1
+    assert not any("red box" in m.value for m in at.markdown)  # no box on a corner cell z is nowhere near
+    (note,) = [c.value for c in at.caption if c.value.startswith("z is outside the grid shown")]
+    assert f"(±1.64): z₁ = +{reach - 1:.2f}, so no cell is marked" in note
+    server_sliders(at)[0].set_value(0.5).run()
+    assert any("red box" in m.value for m in at.markdown)
+    assert not any(c.value.startswith("z is outside") for c in at.caption)
+
+
+def test_mnist_z16_marks_its_inactive_dimensions_on_every_slider_and_picker(user_models, monkeypatch):
+    require_shipped_model(MODELS / "mnist-z16")
+    at = open_decoder(user_models, monkeypatch, "mnist-z16")
+    inactive = [k for k, off in enumerate(component_data(at)["axes"]["inactive"]) if off]
+    assert inactive == [2, 9, 13, 14, 15]  # KL about 0 nats on the card
+    picker = at.multiselect(key="dec_dims")
+    assert picker.options[:4] == ["z₁", "z₂", "z₃ · inactive", "z₄"] and "z₁₀ · inactive" in picker.options
+    assert "z₁₀ · inactive" in at.selectbox(key="dec_man_x").options
+    at.toggle(key="dec_server").set_value(True).run()
+    sliders = server_sliders(at)
+    assert [s.label for s in sliders] == ["z₁", "z₂", "z₃ · inactive", "z₄", "z₅", "z₆", "z₇", "z₈"]
+    assert "KL" in sliders[2].help and not sliders[0].help
+    assert all(s.max == 3.0 for s in sliders)  # its codes stay within the prior's ±3
+
+
+@pytest.mark.parametrize("name", SHIPPED)
+def test_the_decoder_opens_and_decodes_on_every_shipped_model(name, user_models, monkeypatch):
+    require_shipped_model(MODELS / name)
+    at = open_decoder(user_models, monkeypatch, name)
+    d = at.session_state["selected"].config.latent_dim
+    data = component_data(at)
+    assert data is not None and len(data["axes"]["names"]) == d and min(data["axes"]["reach"]) >= 3
+    assert (data["points"] is not None) == (d == 2)
+    at.toggle(key="dec_server").set_value(True).run()
+    first = server_sliders(at)[0]
+    assert first.label.startswith("z₁")
+    before = server_image_url(at)
+    first.set_value(first.max / 2).run()
+    assert not at.exception, [e.value for e in at.exception]
+    assert server_image_url(at) != before and at.session_state["dec_z"][0] == pytest.approx(first.max / 2)

@@ -166,8 +166,9 @@ def test_the_manifold_grid_passes_through_the_current_code(image_size, n, scale)
     assert row * n + col == nearest
     values = grid_values(n).numpy()
     assert m.codes[nearest, 0] == values[col] and m.codes[nearest, 2] == values[n - 1 - row]
-    assert "z0 grows left to right, z2 bottom to top, the other dimensions stay" in m.text()
-    assert f"{n} × {n}" in m.text()
+    assert "z₁ grows left to right, z₃ bottom to top, the other dimensions stay" in m.text()  # 1-based names
+    assert f"{n} × {n}" in m.text() and "±1.64" in m.text()
+    assert m.outside == () and "red box" in m.box_text()
 
 
 def test_the_mark_boxes_the_nearest_cell_in_red():
@@ -182,6 +183,32 @@ def test_the_mark_boxes_the_nearest_cell_in_red():
     assert rows.min() == m.cell[0] * step and cols.min() == m.cell[1] * step
     assert (marked[~red] == 128).all()  # nothing else changed
     assert "the other dimensions" not in m.text()  # a 2-D latent has none
+
+
+@pytest.mark.parametrize("image_size", [8, 28])
+def test_a_code_off_the_grid_gets_no_box_and_a_caption_that_says_so(image_size):
+    """Clamped to the nearest cell, a far code would box a corner cell that looks nothing like it."""
+    m = decoder_grids.manifold([4.2, 0.3], (0, 1), image_size)
+    assert m.cell is None and m.outside == ((0, pytest.approx(4.2)),)
+    assert m.box_text().startswith("z is outside the grid shown (±1.64): z₁ = +4.20, so no cell is marked")
+    assert "red box" not in m.box_text()
+    side = m.n * (image_size + 2) + 2
+    grid = np.full((side * m.scale, side * m.scale), 128, dtype=np.uint8)
+    marked = m.mark(grid)
+    assert marked.shape == grid.shape + (3,) and (marked == 128).all()  # no box anywhere
+    both = decoder_grids.manifold([-3.0, 5.0, 0.0], (2, 1), image_size)  # y (z₂) off the grid, x (z₃) on it
+    assert both.cell is None and [k for k, _ in both.outside] == [1] and "z₂ = +5.00" in both.box_text()
+    corner = decoder_grids.manifold([-9.0, -9.0], (0, 1), image_size)
+    assert "z₁ = -9.00 and z₂ = -9.00" in corner.box_text()
+
+
+def test_a_code_just_past_the_outermost_cell_still_marks_the_edge_cell():
+    values = grid_values(15).numpy()
+    half_gap = (values[-1] - values[-2]) / 2
+    inside = decoder_grids.manifold([values[-1] + 0.9 * half_gap, 0.0], (0, 1), 28)
+    assert inside.cell == (7, 14)  # the middle row, the last column: nearest, and within half a cell
+    assert decoder_grids.manifold([values[-1] + 1.1 * half_gap, 0.0], (0, 1), 28).cell is None
+    assert decoder_grids.outside_grid(values, (0.0, values[0] - 1.1 * half_gap)) == [1]
 
 
 def test_interpolations_run_from_a_to_b_lerp_then_slerp():

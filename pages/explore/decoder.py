@@ -1,6 +1,7 @@
 """Decoder: drag through latent space and watch p(x|z) morph, decoded live in the browser.
 
 The code z and the token that tells the browser the page moved it: `explorer.decoder_state`.
+The sliders' names (z₁, z₂, …), ranges and inactive dimensions: `explorer.decoder_axes`.
 The grids' codes and captions: `explorer.decoder_grids`.
 """
 
@@ -11,8 +12,8 @@ import streamlit as st
 import torch
 
 from pages.ui.components.live_decoder import live_decoder
-from pages.ui.decoder_views import (browser_payload, decoded_grid, interpolation_tab, label_ui, manifold_tab, model_tab,
-                                    prior_tab, row_scale, show, test_codes)
+from pages.ui.decoder_views import (browser_payload, decoded_grid, interpolation_tab, label_ui, latent_axes,
+                                    manifold_tab, model_tab, prior_tab, row_scale, show, test_codes)
 from pages.ui.widgets import remember, require_model
 from explorer.browser_decoder import supports_live_decoding
 from explorer.decoder_grids import code_text, same_style, same_style_caption
@@ -47,6 +48,7 @@ test = test_codes(*sel.key, sel.dataset)
 class_names = test["class_names"] if test else [str(i) for i in range(10)]
 digit = label_ui(sel, class_names)  # None unless the model is conditional
 start = StartCodes(d, None if test is None else test["mu"])
+axes = latent_axes(sel, test)
 follow_model(state, sel.key, start)  # a new model starts at the origin
 
 # --- controls -------------------------------------------------------------------------------------------
@@ -68,7 +70,7 @@ else:
 chosen = None
 if d > MAX_SLIDERS:
     chosen = st.multiselect("Dimensions with a slider (the others stay at the start code)", list(range(d)),
-                            default=list(range(MAX_SLIDERS)), key="dec_dims", format_func=lambda k: f"z{k}",
+                            default=list(range(MAX_SLIDERS)), key="dec_dims", format_func=axes.label,
                             max_selections=16, on_change=change_dims, args=z_args)
 dims = slider_dims(d, chosen)
 
@@ -82,7 +84,7 @@ def explorer() -> None:
         if live_ok and not server:
             live_decoder(
                 key=LIVE_KEY, model_id=live_model_id(sel.key), payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2),
-                z=state["dec_z"], token=state["dec_token"], dims=dims, class_names=class_names,
+                z=state["dec_z"], token=state["dec_token"], dims=dims, axes=axes.payload(), class_names=class_names,
                 colours=CLASS_COLOURS, pad=d == 2, on_z_change=partial(accept_report, state, start), label=digit)
         else:
             server_sliders()
@@ -102,13 +104,14 @@ def explorer() -> None:
             thumb, text = st.columns([1, 2.5], vertical_alignment="center")
             show(thumb, upscale(to_uint8(test["x"][i]), 3), width=64)
             text.caption(f"Started from the code of test image #{i} (label {class_names[int(test['labels'][i])]}).")
+        st.caption(axes.reach_text())
         if live_ok and not server:
             st.caption("Every frame is decoded in your browser from the model's weights: no round trip to the "
                        "server. The code above updates when you let go.")
     tab_manifold, tab_path, tab_prior, tab_model = st.tabs(
         ["Learned manifold", "Interpolation", "Samples from the prior", "Download the model"])
     with tab_manifold:
-        manifold_tab(sel, z, dims, digit)
+        manifold_tab(sel, z, dims, digit, axes)
     with tab_path:
         interpolation_tab(sel, test, class_names, digit)
     with tab_prior:
@@ -122,7 +125,8 @@ def server_sliders() -> None:
     img_col, slider_col = st.columns([1, 1.2], gap="medium")
     with slider_col:
         for k in dims:
-            z[k] = st.slider(f"z{k}", -3.0, 3.0, float(np.clip(z[k], -3, 3)), 0.01, key=slider_key(state, k))
+            z[k] = st.slider(axes.label(k), -axes.reach[k], axes.reach[k], axes.clip(k, z[k]), 0.01,
+                             key=slider_key(state, k), help=axes.help(k))
     state["dec_z"] = z
     show(img_col, upscale(decode_one(z), max(1, IMAGE_PX // w)), width=IMAGE_PX,
          caption="decoded on the server (updates when you release a slider)")

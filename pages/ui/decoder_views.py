@@ -1,7 +1,8 @@
 """The Decoder page's Streamlit pieces: cached decoding of code grids, and the tabs under the explorer.
 
-Layout only: the codes and captions come from `explorer.decoder_grids`. Models are cached
-resources, so the caches here take a model's key (path, modification time), never the model.
+Layout only: the codes and captions come from `explorer.decoder_grids`, the sliders' names, ranges
+and inactive dimensions from `explorer.decoder_axes`. Models are cached resources, so the caches
+here take a model's key (path, modification time), never the model.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import torch
 
 import vae
 from explorer.browser_decoder import decoder_spec, points_payload
+from explorer.decoder_axes import LatentAxes, dim_name
 from explorer.decoder_grids import interpolations, manifold, prior_grid
 from explorer.images import png_bytes, tile, upscale
 from explorer.registry import model_zip
@@ -21,6 +23,8 @@ from vae.latent import decode_images
 
 from .cache import encoded, load_model, png, showable_split
 from .widgets import Selected
+
+DRAW_SEED = 0  # the order the pad draws the test codes in: every class spread from first to last
 
 
 def test_codes(path: str, mtime: float, dataset: str) -> dict[str, Any] | None:
@@ -39,7 +43,8 @@ def browser_payload(path: str, mtime: float, dataset: str, with_points: bool) ->
     points = None
     if with_points:
         test = test_codes(path, mtime, dataset)
-        points = points_payload(test["mu"], test["labels"]) if test else {"n": 0, "xy": "", "labels": []}
+        points = (points_payload(test["mu"], test["labels"], seed=DRAW_SEED) if test
+                  else {"n": 0, "xy": "", "labels": []})
     return {"spec": decoder_spec(m), "points": points}  # a conditional spec carries every label's bias
 
 
@@ -75,17 +80,25 @@ def label_ui(sel: Selected, class_names: list[str]) -> int | None:
     return st.session_state["dec_label"]
 
 
-def manifold_tab(sel: Selected, z: list[float], dims: list[int], digit: int | None) -> None:
+def latent_axes(sel: Selected, test: dict[str, Any] | None) -> LatentAxes:
+    """The sliders' names, ranges (from the test codes) and inactive dimensions (from the card's KL per dimension)."""
+    d, metrics = sel.config.latent_dim, sel.card.metrics
+    return LatentAxes.of(d, None if test is None else test["mu"], metrics.kl_per_dim if metrics else (),
+                         sel.config.variational, pad_dims=(0, 1) if d == 2 else None)
+
+
+def manifold_tab(sel: Selected, z: list[float], dims: list[int], digit: int | None, axes: LatentAxes) -> None:
     d, h = sel.config.latent_dim, sel.config.input_shape[1]
     if d == 1:
-        st.info("A one-dimensional latent space has no plane to map: every code lies on the line of the z0 slider.")
+        st.info(f"A one-dimensional latent space has no plane to map: every code lies on the line of the "
+                f"{dim_name(0)} slider.")
         return
     if d == 2:
         dx, dy = 0, 1
     else:
         ca, cb, _ = st.columns([1, 1, 3])
-        dx = ca.selectbox("x axis", range(d), index=dims[0], format_func=lambda k: f"z{k}", key="dec_man_x")
-        dy = cb.selectbox("y axis", range(d), index=dims[1] if len(dims) > 1 else 1, format_func=lambda k: f"z{k}",
+        dx = ca.selectbox("x axis", range(d), index=dims[0], format_func=axes.label, key="dec_man_x")
+        dy = cb.selectbox("y axis", range(d), index=dims[1] if len(dims) > 1 else 1, format_func=axes.label,
                           key="dec_man_y")
         if dx == dy:
             st.warning("Pick two different dimensions.")
@@ -95,7 +108,10 @@ def manifold_tab(sel: Selected, z: list[float], dims: list[int], digit: int | No
     pic, text = st.columns([1.6, 1], gap="large")
     show(pic, m.mark(grid))  # its own width: never resampled
     text.markdown(m.text())
-    text.markdown("The :red[**red box**] is the cell nearest to your current code.")
+    if m.cell is not None:
+        text.markdown(m.box_text())
+    else:  # z is off the grid: a box on the nearest (corner) cell would point at the wrong images
+        text.caption(m.box_text())
     text.download_button("Manifold grid (PNG)", lambda: png_bytes(grid), file_name=f"{sel.entry.name}-manifold.png",
                          mime="image/png", on_click="ignore", icon=":material/download:", key="dec_dl_manifold")
 

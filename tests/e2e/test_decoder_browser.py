@@ -4,6 +4,8 @@ Runs `streamlit run app.py` and headless Chromium (fixtures in conftest.py) on t
 `models/mnist-z2`, the app's default model. The proof of live decoding is that the canvas
 pixels change between mouse.down and mouse.up, before any server round trip could finish;
 after mouse.up the page's code readout (rendered by Python) shows the new z.
+Issue 13: the pad's pixels show every digit's colour, the codes under the marker included; the
+dimensions are z₁, z₂; on `models/mnist-mog-z2` the sliders and the pad reach its far codes.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from tests.data_root import require_shipped_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "mnist-z2"
+MOG = ROOT / "models" / "mnist-mog-z2"
 
 # A cheap fingerprint of a canvas: a hash of its pixels and their mean brightness.
 PIXELS_JS = """c => {
@@ -48,6 +51,16 @@ def open_decoder(page, url: str):
     return image, page_errors
 
 
+def pick_model(page, name: str) -> None:
+    picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
+    picker.click()
+    page.keyboard.type(name)  # the dropdown renders only the first few options: filter to this one
+    page.get_by_role("option", name=f"{name} ·").first.click()
+    page.wait_for_function(
+        "n => document.querySelector(\"section[data-testid='stSidebar'] input[role='combobox']\").value.startsWith(n)",
+        arg=name)
+
+
 def code_readout(page) -> str:
     return page.locator("[data-testid='stCode']").first.inner_text()
 
@@ -58,11 +71,11 @@ def test_slider_and_pad_drags_redraw_the_image_while_dragging(page, app_server):
     assert 5 < start["mean"] < 250  # a drawn digit, not an empty canvas
     assert "z = [+0.00, +0.00]" in code_readout(page)
 
-    # --- drag z0's slider thumb to the right ---
+    # --- drag z₁'s slider thumb to the right ---
     slider = page.locator("input.vld-slider[data-dim='0']")
     box = slider.bounding_box()
     y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)  # value 0 is the middle of -3..3
+    page.mouse.move(box["x"] + box["width"] / 2, y)  # value 0 is the middle of -reach..reach
     page.mouse.down()
     for i in range(1, 9):
         page.mouse.move(box["x"] + box["width"] * (0.5 + 0.4 * i / 8), y)
@@ -83,6 +96,7 @@ def test_slider_and_pad_drags_redraw_the_image_while_dragging(page, app_server):
     pad = page.locator("canvas[data-testid='vld-pad']")
     pad.scroll_into_view_if_needed()
     pbox = pad.bounding_box()
+    extent = float(pad.get_attribute("data-extent"))  # the pad shows [-extent, extent] on both axes
     before = image.evaluate(PIXELS_JS)
     page.mouse.move(pbox["x"] + pbox["width"] * 0.5, pbox["y"] + pbox["height"] * 0.5)
     page.mouse.down()
@@ -95,9 +109,109 @@ def test_slider_and_pad_drags_redraw_the_image_while_dragging(page, app_server):
     z0 = float(page.locator("input.vld-slider[data-dim='0']").input_value())
     z1 = float(page.locator("input.vld-slider[data-dim='1']").input_value())
     assert during_pad["hash"] != before["hash"]  # live redraw while the pointer is down
-    assert z0 == pytest.approx(-0.6 * 3.5, abs=0.15) and z1 == pytest.approx(0.6 * 3.5, abs=0.15)  # sliders follow the pad
+    assert z0 == pytest.approx(-0.6 * extent, abs=0.15) and z1 == pytest.approx(0.6 * extent, abs=0.15)  # sliders follow
     page.mouse.up()
     page.wait_for_function(
         """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [-'))""")
     assert re.search(r"z = \[-2\.\d\d, \+2\.\d\d\]", code_readout(page)), code_readout(page)
+    assert not page_errors, page_errors
+
+
+# Per class: the share of its dots whose pad pixel shows its own colour (the nearest of 1 to 4
+# stacked dots of each class over the background, the background or the marker's colours); and over
+# the dots inside the marker's ring (off its centre dot), how many show some class's colour and how
+# many their own.
+VISIBLE_JS = """pad => {
+    const { points, colours, axes, dotAlpha, marker, markerRadius } = pad.vldDrawn();
+    const W = pad.width, H = pad.height, dpr = W / pad.clientWidth, e = axes.pad_extent;
+    const px = pad.getContext('2d').getImageData(0, 0, W, H).data;
+    const at = (x, y) => { const o = 4 * (Math.floor(y) * W + Math.floor(x)); return [px[o], px[o + 1], px[o + 2]]; };
+    const bg = at(W - 3, 3);
+    const refs = [[-1, bg], [-3, [232, 38, 42]], [-3, [255, 92, 92]], [-3, [255, 255, 255]]];  // -3: a marker's reds, white
+    colours.forEach((c, k) => {
+        const rgb = [1, 3, 5].map(i => parseInt(c.slice(i, i + 2), 16));
+        for (let n = 1; n <= 4; n++) {
+            const f = 1 - Math.pow(1 - dotAlpha, n);
+            refs.push([k, rgb.map((v, j) => bg[j] + f * (v - bg[j]))]);
+        }
+    });
+    const nearest = p => refs.reduce((best, [k, r]) => {
+        const d = (p[0] - r[0]) ** 2 + (p[1] - r[1]) ** 2 + (p[2] - r[2]) ** 2;
+        return d < best[1] ? [k, d] : best;
+    }, [-2, Infinity])[0];
+    const own = colours.map(() => 0), total = colours.map(() => 0);
+    let under = 0, underShown = 0, underOwn = 0;
+    for (let i = 0; i < points.n; i++) {
+        const k = points.labels[i];
+        const x = (points.xy[2 * i] / e + 1) / 2 * W, y = H - (points.xy[2 * i + 1] / e + 1) / 2 * H;
+        if (x < 0 || y < 0 || x >= W || y >= H) continue;
+        const shown = nearest(at(x, y));
+        total[k] += 1;
+        if (shown === k) own[k] += 1;
+        const r = Math.hypot(x / dpr - marker[0], y / dpr - marker[1]);
+        if (r > 2.5 && r < markerRadius - 3) {  // inside the ring, off its centre dot
+            under += 1;
+            if (shown >= 0) underShown += 1;
+            if (shown === k) underOwn += 1;
+        }
+    }
+    return { own: own.map((o, k) => o / Math.max(1, total[k])), total, under, underShown, underOwn };
+}"""
+
+
+def test_every_digit_shows_on_the_pad_even_under_the_marker(page, app_server):
+    """Digit 3's codes sit round the origin, where the marker starts; 5, 8 and 9 crowd round them."""
+    _, page_errors = open_decoder(page, app_server.url)
+    pad = page.locator("canvas[data-testid='vld-pad']")
+    pad.scroll_into_view_if_needed()
+    page.wait_for_timeout(300)
+    seen = pad.evaluate(VISIBLE_JS)
+    assert min(seen["total"]) > 800  # the full test set: about 1,000 dots per digit
+    worst = min(range(10), key=lambda k: seen["own"][k])
+    assert seen["own"][worst] >= 0.4, (worst, seen["own"])  # at least 40 % of every digit's dots show its colour
+    # The marker is a ring: the dots inside it still show (under the old filled disc: 44 % and 2 %).
+    assert seen["under"] > 20 and seen["underShown"] >= 0.8 * seen["under"], seen
+    assert seen["underOwn"] >= 0.2 * seen["under"], seen
+    assert pad.get_attribute("data-axes") == "z₁,z₂"
+    names = page.locator(".vld-slider-name").all_inner_texts()
+    assert names == ["z₁", "z₂"]
+    assert not page_errors, page_errors
+
+
+def test_the_mixture_prior_model_s_pad_and_sliders_reach_its_far_codes(page, app_server):
+    require_shipped_model(MOG)
+    page_errors: list[str] = []
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    page.goto(app_server.url)
+    page.get_by_text("What is a VAE?").first.wait_for()
+    pick_model(page, "mnist-mog-z2")
+    page.get_by_role("link", name="Decoder", exact=True).click()
+    pad = page.locator("canvas[data-testid='vld-pad']")
+    pad.wait_for(state="visible")
+    page.wait_for_function("c => Number(c.getAttribute('data-extent')) > 5", arg=pad.element_handle())
+    slider = page.locator("input.vld-slider[data-dim='0']")
+    reach = float(slider.get_attribute("max"))
+    extent = float(pad.get_attribute("data-extent"))
+    assert reach > 3 and float(slider.get_attribute("min")) == -reach and extent > reach
+    assert float(page.locator("input.vld-slider[data-dim='1']").get_attribute("max")) == reach
+    seen = pad.evaluate(VISIBLE_JS)
+    assert sum(seen["total"]) >= 0.99 * 10_000  # 99 % of the test codes land on the pad (was 75 % at ±3.5)
+
+    # Drag the marker to the far upper right: z follows to the reach, well past the old ±3.
+    pad.scroll_into_view_if_needed()
+    box = pad.bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for i in range(1, 11):
+        page.mouse.move(box["x"] + box["width"] * (0.5 + 0.49 * i / 10), box["y"] + box["height"] * (0.5 - 0.49 * i / 10))
+        page.wait_for_timeout(30)
+    page.mouse.up()
+    z = [float(page.locator(f"input.vld-slider[data-dim='{k}']").input_value()) for k in (0, 1)]
+    assert z == [pytest.approx(reach, abs=0.05), pytest.approx(reach, abs=0.05)]  # clamped to the reach
+    page.wait_for_function(
+        """r => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [+' + r))""",
+        arg=f"{reach:.2f}")
+    # The manifold grid spans ±1.64: it says z is off the grid instead of boxing a corner cell.
+    page.get_by_text("z is outside the grid shown (±1.64)").first.wait_for()
+    assert page.get_by_text("red box").count() == 0
     assert not page_errors, page_errors

@@ -1,6 +1,6 @@
 // The live decoder: sliders and a latent pad that decode z in the browser on every movement.
 //
-// Python (app_pages/components/live_decoder.py) sends the decoder's weights once per model (data.spec,
+// Python (pages/ui/components/live_decoder.py) sends the decoder's weights once per model (data.spec,
 // a vae.export.decoder_spec); they are kept in `SPECS` for the life of the tab and the component
 // answers with the state value `loaded` = model id, after which Python stops sending them. Every
 // `input` event of a range slider and every pointer move on the pad updates z, and one
@@ -11,18 +11,15 @@
 // Streamlit calls the default export again whenever `data` changes, on the same DOM: everything
 // is built once per root element and later calls only update it. `data.token` changes when the
 // page resets z (Reset, a new start code, a new model); otherwise the browser's z wins.
+// `data.axes` (explorer.decoder_axes) names the dimensions (z₁, z₂, …: 1-based, as in the rest of the
+// app), sets each slider's range from the model's test codes, marks inactive dimensions and frames
+// the pad; `data.points` arrive in the order to draw them (every class spread over it).
 
 const SPECS = new Map();      // model id -> {decoder, points}: survives remounts within the tab
 const INSTANCES = new WeakMap();  // root element -> LiveDecoder
-const SLIDER_MAX = 3;         // sliders and pad marker: z in [-3, 3]
-const PAD_EXTENT = 3.5;       // the pad shows [-3.5, 3.5]^2
 const IMAGE_CSS_PX = 252;     // decoded image size on screen (9 px per pixel of a 28x28 image)
 const ROW_CELL_CSS_PX = 56;   // each digit of a conditional model's "same style" row
-const SUBSCRIPTS = "₀₁₂₃₄₅₆₇₈₉";
-
-function subscript(n) {
-  return String(n).split("").map((d) => SUBSCRIPTS[+d]).join("");
-}
+const MARKER_RADIUS = 7;      // the pad's marker: a ring, so the test codes under it stay visible
 
 function parsePoints(points) {
   if (!points) return null;
@@ -60,6 +57,9 @@ class LiveDecoder {
     el("div", "vld-heading", this.padPanel, "Latent plane: drag the marker");
     this.pad = el("canvas", "vld-pad", this.padPanel);
     this.pad.setAttribute("data-testid", "vld-pad");
+    // For the browser tests: what the pad drew, to check each class can be seen on it.
+    this.pad.vldDrawn = () => ({ points: this.points, colours: this.colours, padDims: this.padDims, axes: this.axes,
+                                 dotAlpha: this.dotAlpha, marker: this.marker, markerRadius: MARKER_RADIUS });
     this.legend = el("div", "vld-legend", this.padPanel);
     this.imagePanel = el("div", "vld-panel vld-image-panel", this.box);
     el("div", "vld-heading", this.imagePanel, "Decoded image  x̂ = mean of p(x | z)");
@@ -126,6 +126,8 @@ class LiveDecoder {
     }
     this.colours = data.colours || [];
     this.padDims = data.pad_dims || [0, 1];
+    this.axes = data.axes;  // names (z₁, z₂, …), reach, inactive and help per dimension; the pad's extent and ticks
+    const axesKey = JSON.stringify(this.axes);
     const showPad = !!data.pad && !!this.points;
     this.padPanel.style.display = showPad ? "" : "none";
     this.box.classList.toggle("vld-has-pad", showPad);
@@ -133,10 +135,10 @@ class LiveDecoder {
     const home = showPad ? this.imagePanel : this.sliderPanel;
     if (this.sliderBox.parentNode !== home) home.appendChild(this.sliderBox);  // moving it would end a drag
     this.sliderPanel.style.display = showPad ? "none" : "";
-    if (showPad && (newModel || !this.padReady || this.padKey !== JSON.stringify([this.padDims, this.classNames]))) {
+    if (showPad && (newModel || !this.padReady || this.padKey !== JSON.stringify([this.padDims, this.classNames, axesKey]))) {
       this._buildPad();
     }
-    const dimsKey = JSON.stringify(data.dims);
+    const dimsKey = JSON.stringify([data.dims, axesKey]);
     if (newModel || dimsKey !== this.dimsKey) {
       this.dimsKey = dimsKey;
       this.dims = data.dims.slice();
@@ -152,13 +154,19 @@ class LiveDecoder {
     this.sliderBox.replaceChildren();
     this.sliders.clear();
     this.sliderBox.classList.toggle("vld-two-columns", this.dims.length > 8);
+    const ax = this.axes;
     for (const d of this.dims) {
       const row = el("label", "vld-slider-row", this.sliderBox);
-      el("span", "vld-slider-name", row, "z" + subscript(d));
+      const name = el("span", "vld-slider-name", row, ax.names[d]);
+      if (ax.inactive[d]) {
+        row.classList.add("vld-inactive");
+        el("span", "vld-slider-tag", name, " · inactive");
+        row.title = ax.help[d];
+      }
       const input = el("input", "vld-slider", row);
-      Object.assign(input, { type: "range", min: -SLIDER_MAX, max: SLIDER_MAX, step: 0.01 });
+      Object.assign(input, { type: "range", min: -ax.reach[d], max: ax.reach[d], step: 0.01 });
       input.setAttribute("data-dim", String(d));
-      input.setAttribute("aria-label", "latent dimension " + d);
+      input.setAttribute("aria-label", "latent dimension " + ax.names[d] + (ax.inactive[d] ? " (inactive)" : ""));
       const value = el("span", "vld-slider-value", row);
       input.addEventListener("input", () => {
         this.z[d] = parseFloat(input.value);
@@ -183,9 +191,10 @@ class LiveDecoder {
     const move = (e) => {
       const r = this.pad.getBoundingClientRect();
       const [a, b] = this.padDims;
-      const clamp = (v) => Math.max(-SLIDER_MAX, Math.min(SLIDER_MAX, v));
-      this.z[a] = clamp(((e.clientX - r.left) / r.width * 2 - 1) * PAD_EXTENT);
-      this.z[b] = clamp((1 - (e.clientY - r.top) / r.height * 2) * PAD_EXTENT);
+      const extent = this.axes.pad_extent;
+      const clamp = (v, d) => Math.max(-this.axes.reach[d], Math.min(this.axes.reach[d], v));
+      this.z[a] = clamp(((e.clientX - r.left) / r.width * 2 - 1) * extent, a);
+      this.z[b] = clamp((1 - (e.clientY - r.top) / r.height * 2) * extent, b);
       this._syncSliders();
       this.schedule();
     };
@@ -218,36 +227,42 @@ class LiveDecoder {
     const style = getComputedStyle(this.box);
     const text = style.getPropertyValue("--st-text-color").trim() || "#31333f";
     const bg = style.getPropertyValue("--st-secondary-background-color").trim() || "#f0f2f6";
-    const toPx = (v) => (v / PAD_EXTENT + 1) / 2 * size;
+    const extent = this.axes.pad_extent;
+    const ticks = this.axes.pad_ticks;
+    const toPx = (v) => (v / extent + 1) / 2 * size;
     ctx.fillStyle = bg;
     ctx.fillRect(0, 0, size, size);
     ctx.strokeStyle = text;
     ctx.globalAlpha = 0.12;
     ctx.lineWidth = 1;
-    for (let v = -3; v <= 3; v++) {
+    for (const v of ticks) {
       ctx.beginPath(); ctx.moveTo(toPx(v), 0); ctx.lineTo(toPx(v), size); ctx.stroke();
       ctx.beginPath(); ctx.moveTo(0, toPx(v)); ctx.lineTo(size, toPx(v)); ctx.stroke();
     }
     ctx.globalAlpha = 0.45;
     ctx.beginPath(); ctx.moveTo(toPx(0), 0); ctx.lineTo(toPx(0), size); ctx.stroke();
     ctx.beginPath(); ctx.moveTo(0, toPx(0)); ctx.lineTo(size, toPx(0)); ctx.stroke();
+    // Small translucent dots in the order Python sent (every class spread over it), so where
+    // clusters overlap each class still shows through instead of the last-drawn one covering it.
     const pts = this.points;
-    ctx.globalAlpha = 0.55;
+    const dot = pts.n > 4000 ? 1.8 : 2.4;
+    this.dotAlpha = pts.n > 4000 ? 0.5 : 0.65;
+    ctx.globalAlpha = this.dotAlpha;
     for (let i = 0; i < pts.n; i++) {
       ctx.fillStyle = this.colours[pts.labels[i] % this.colours.length] || "#888";
-      ctx.fillRect(toPx(pts.xy[2 * i]) - 1.25, size - toPx(pts.xy[2 * i + 1]) - 1.25, 2.5, 2.5);
+      ctx.fillRect(toPx(pts.xy[2 * i]) - dot / 2, size - toPx(pts.xy[2 * i + 1]) - dot / 2, dot, dot);
     }
     ctx.globalAlpha = 0.8;
     ctx.fillStyle = text;
     ctx.font = "11px " + (style.getPropertyValue("--st-font").trim() || "sans-serif");
     ctx.textAlign = "center";
     ctx.textBaseline = "bottom";
-    for (let v = -3; v <= 3; v++) {
+    for (const v of ticks) {
       if (v !== 0) ctx.fillText(String(v), toPx(v), size - 3);
     }
     ctx.textAlign = "left";
     ctx.textBaseline = "middle";
-    for (let v = -3; v <= 3; v++) {
+    for (const v of ticks) {
       if (v !== 0) ctx.fillText(String(v), 4, size - toPx(v));
     }
     const [a, b] = this.padDims;
@@ -264,9 +279,11 @@ class LiveDecoder {
       ctx.textBaseline = "middle";
       ctx.fillText(text_, left, y);
     };
-    label("z" + subscript(a) + " →", size - 6, toPx(0) - 12, true);
-    label("↑ z" + subscript(b), toPx(0) + 6, 12, false);
+    label(this.axes.names[a] + " →", size - 6, toPx(0) - 12, true);
+    label("↑ " + this.axes.names[b], toPx(0) + 6, 12, false);
     ctx.globalAlpha = 1;
+    this.pad.setAttribute("data-extent", String(extent));
+    this.pad.setAttribute("data-axes", this.axes.names[a] + "," + this.axes.names[b]);
 
     this.legend.replaceChildren();
     const present = new Set(pts.labels);
@@ -276,7 +293,7 @@ class LiveDecoder {
       el("span", "vld-swatch", item).style.background = this.colours[k % this.colours.length];
       el("span", "", item, name);
     });
-    this.padKey = JSON.stringify([this.padDims, this.classNames]);
+    this.padKey = JSON.stringify([this.padDims, this.classNames, JSON.stringify(this.axes)]);
     this.padReady = true;
   }
 
@@ -289,15 +306,25 @@ class LiveDecoder {
     ctx.setTransform(dpr, 0, 0, dpr, 0, 0);
     const css = size / dpr;
     const [a, b] = this.padDims;
-    const x = (this.z[a] / PAD_EXTENT + 1) / 2 * css;
-    const y = css - (this.z[b] / PAD_EXTENT + 1) / 2 * css;
+    const extent = this.axes.pad_extent;
+    // A code beyond the pad (a rare test image) is drawn at the edge, dashed: it is over there.
+    const za = this.z[a], zb = this.z[b];
+    const inside = Math.abs(za) <= extent && Math.abs(zb) <= extent;
+    const edge = (v) => Math.max(-extent, Math.min(extent, v));
+    const x = (edge(za) / extent + 1) / 2 * css;
+    const y = css - (edge(zb) / extent + 1) / 2 * css;
+    // A ring, not a disc: the dots under the marker (at the origin, a whole class) stay visible.
+    ctx.setLineDash(inside ? [] : [3, 3]);
+    ctx.lineWidth = 4;
+    ctx.strokeStyle = "rgba(255, 255, 255, 0.85)";
+    ctx.beginPath(); ctx.arc(x, y, MARKER_RADIUS, 0, 2 * Math.PI); ctx.stroke();
     ctx.lineWidth = 2;
-    ctx.strokeStyle = "#111";
-    ctx.fillStyle = "rgba(255, 75, 75, 0.9)";
-    ctx.beginPath(); ctx.arc(x, y, 8, 0, 2 * Math.PI); ctx.fill(); ctx.stroke();
-    ctx.strokeStyle = "#fff";
-    ctx.lineWidth = 1.5;
-    ctx.beginPath(); ctx.arc(x, y, 11, 0, 2 * Math.PI); ctx.stroke();
+    ctx.strokeStyle = "#e8262a";
+    ctx.beginPath(); ctx.arc(x, y, MARKER_RADIUS, 0, 2 * Math.PI); ctx.stroke();
+    ctx.setLineDash([]);
+    ctx.fillStyle = "#e8262a";
+    ctx.beginPath(); ctx.arc(x, y, 1.5, 0, 2 * Math.PI); ctx.fill();
+    this.marker = [x, y];  // CSS pixels
   }
 
   // ---- the decoded image -----------------------------------------------------------------------

@@ -10,8 +10,9 @@ reports made before it reset z.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import streamlit as st
 
@@ -34,6 +35,7 @@ def live_decoder(
     z: list[float],
     token: int,
     dims: list[int],
+    axes: dict[str, Any],
     class_names: list[str],
     colours: list[str],
     pad: bool,
@@ -44,14 +46,16 @@ def live_decoder(
 
     payload() gives {"spec": browser_decoder.decoder_spec(...), "points": browser_decoder.points_payload(...)
     or None}; it is called only while the browser does not yet hold this model's weights.
-    z is the code to show when `token` changes (or the model does); dims get sliders; pad shows
-    the latent plane of dimensions 0 and 1 with the test codes. label: a conditional model's
+    z is the code to show when `token` changes (or the model does); dims get sliders; axes
+    (`explorer.decoder_axes.LatentAxes.payload()`) names every dimension (z₁, z₂, …), gives each
+    slider's range and says which are inactive, and frames the pad; pad shows the latent plane of
+    dimensions 0 and 1 (z₁, z₂) with the test codes, drawn in the order sent. label: a conditional model's
     digit (its spec carries every label's bias), which also shows the "same style" row.
     """
     state = st.session_state.get(key) or {}
     heavy = payload() if state.get("loaded") != model_id else {"spec": None, "points": None}
     data = {
-        "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims],
+        "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims], "axes": axes,
         "class_names": list(class_names), "colours": list(colours), "pad": bool(pad), "pad_dims": [0, 1],
         "label": None if label is None else int(label),
     }
