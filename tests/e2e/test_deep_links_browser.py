@@ -3,7 +3,9 @@
 Streamlit treats `.py` files directly inside `pages/` beside the entry script as a legacy multipage
 app until `st.navigation` first runs; a deep link on a fresh server would then run the page
 without app.py (no sidebar picker, no navigation). The pages live in sub-folders to prevent that;
-this test opens each page's URL as the very first request of its own fresh server.
+one test per navigation section opens a page's URL as the very first request of its own fresh server
+(a server each costs about half a minute on two cores, and the pages of a section share everything
+that matters here); another opens every page's URL, one after the other, on the shared server.
 """
 
 from __future__ import annotations
@@ -16,11 +18,24 @@ import pytest
 from tests.e2e.conftest import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
+PAGES = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text())
 # url path of each page: st.Page derives it from the file name
-URLS = [Path(p).stem for p in re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text())]
+URLS = [Path(p).stem for p in PAGES]
+# the first page of each section that is not the home page
+FIRST_OF_SECTION = list({Path(p).parent.name: Path(p).stem for p in reversed(PAGES) if Path(p).stem != "home"}.values())
 
 
-@pytest.mark.parametrize("url_path", [u for u in URLS if u != "home"])
+def check_whole_app(page, url_path: str) -> None:
+    # the picker shows the default model once app.py has run: the page did not run alone
+    picker = page.locator("section[data-testid='stSidebar'] .st-key-model_picker input[role='combobox']")
+    picker.wait_for()
+    assert picker.input_value().startswith("mnist-z2 ·"), picker.input_value()
+    assert page.locator("[data-testid='stSidebarNav'] a").count() == len(URLS)
+    assert page.url.endswith(f"/{url_path}")
+    assert page.locator("[data-testid='stException']").count() == 0
+
+
+@pytest.mark.parametrize("url_path", FIRST_OF_SECTION)
 def test_a_deep_link_on_a_fresh_server_runs_the_whole_app(url_path, browser, tmp_path):
     with serve_app(tmp_path) as server:
         context = browser.new_context(viewport={"width": 1400, "height": 1000})
@@ -28,12 +43,15 @@ def test_a_deep_link_on_a_fresh_server_runs_the_whole_app(url_path, browser, tmp
             page = context.new_page()
             page.set_default_timeout(90_000)
             page.goto(f"{server.url}/{url_path}")
-            # the picker shows the default model once app.py has run: the page did not run alone
-            picker = page.locator("section[data-testid='stSidebar'] .st-key-model_picker input[role='combobox']")
-            picker.wait_for()
-            assert picker.input_value().startswith("mnist-z2 ·"), picker.input_value()
-            assert page.locator("[data-testid='stSidebarNav'] a").count() == len(URLS)
-            assert page.url.endswith(f"/{url_path}")
-            assert page.locator("[data-testid='stException']").count() == 0
+            check_whole_app(page, url_path)
         finally:
             context.close()
+
+
+def test_every_pages_link_opens_that_page_with_the_whole_app(new_page, app_server):
+    assert len(FIRST_OF_SECTION) == 3
+    for url_path in [u for u in URLS if u != "home"]:
+        page = new_page()  # a fresh session each: what someone opening a link in a new tab gets
+        page.goto(f"{app_server.url}/{url_path}")
+        check_whole_app(page, url_path)
+        page.context.close()
