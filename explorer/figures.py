@@ -9,8 +9,51 @@ from typing import Any
 
 import numpy as np
 
+from explorer.maps import dimension_names, interleaved_chunks
+
 # Ten distinguishable colours (Tableau 10), one per class label.
 CLASS_COLOURS = ["#4e79a7", "#f28e2b", "#e15759", "#76b7b2", "#59a14f", "#edc948", "#b07aa1", "#ff9da7", "#9c755f", "#bab0ac"]
+
+
+POINT_SIZE, POINT_OPACITY = 4, 0.75  # the map's dots: small and a little translucent, so dense clusters mix
+# Below the map, in rows: the map keeps the column's full width (one legend group per class: no gaps between them).
+MAP_LEGEND = dict(orientation="h", yanchor="top", y=-0.1, x=0, itemsizing="constant", tracegroupgap=0)
+
+
+def _equal_axes(fig) -> None:
+    """One unit is as long on both axes; a narrow column shrinks the plot rather than stretching the y range."""
+    fig.update_xaxes(constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
+
+
+def _pixel_box(points: np.ndarray, height: int, width_px: float = 400.0):
+    """Data ranges (padded 5% as plotly does) and an estimate of their size in pixels on an equal-aspect map
+    (the page's column decides the width: `width_px` errs narrow, so that labels rather keep too far apart)."""
+    lo, hi = points.min(0), points.max(0)
+    pad = 0.05 * np.maximum(hi - lo, 1e-9)
+    x_range, y_range = (lo[0] - pad[0], hi[0] + pad[0]), (lo[1] - pad[1], hi[1] + pad[1])
+    per_unit = min(width_px / (x_range[1] - x_range[0]), (height - 20) / (y_range[1] - y_range[0]))
+    return x_range, y_range, (x_range[1] - x_range[0]) * per_unit, (y_range[1] - y_range[0]) * per_unit
+
+
+def add_boxed_labels(fig, points: np.ndarray, texts: list[str], extent: np.ndarray, height: int,
+                     colour: str = "#111111", radius: float = 10.0, size: int = 12):
+    """Label `points` (N, 2) with `texts` in white boxes placed by `label_offsets`, clear of each other and of
+    the markers (half-size `radius` px). Annotations draw above every trace, WebGL ones included.
+
+    `extent` (M, 2): the points the plot's axes cover, to estimate pixels per data unit.
+    """
+    if not len(texts):
+        return fig
+    points = np.asarray(points, dtype=float).reshape(-1, 2)
+    x_range, y_range, w, h = _pixel_box(np.vstack([np.asarray(extent, float).reshape(-1, 2), points]), height)
+    offsets = label_offsets(points[:, 0], points[:, 1], texts, x_range, y_range, w, h, radii=[radius] * len(texts),
+                            char_px=0.6 * size)
+    for (x, y), text, offset in zip(points, texts, offsets):
+        _label_annotation(fig, x, y, text, offset, radius, char_px=0.6 * size, line_colour=colour,
+                          font=dict(size=size, color=colour),
+                          bgcolor="rgba(255,255,255,0.88)", bordercolor=colour, borderwidth=1, borderpad=2)
+    return fig
 
 
 def latent_scatter(
@@ -22,71 +65,110 @@ def latent_scatter(
     ellipses: tuple[np.ndarray, np.ndarray] | None = None,
     axis_titles: tuple[str, str] = ("z₁", "z₂"),
     height: int = 640,
+    selected_row: int | None = None,
 ):
-    """WebGL scatter of 2-D codes coloured by label, one trace per class.
+    """WebGL scatter of 2-D codes coloured by label, the classes interleaved so that none hides another.
 
-    Each point carries its dataset row in `customdata`, because selection events report point
-    indices per trace. `highlights` maps a name to a 2-D point drawn as a large star.
+    The points go in chunks, one trace each, in the order of `maps.interleaved_chunks`; a class's
+    chunks share one legend entry (`legendgroup`), which still shows and hides the whole class. Each
+    point carries its dataset row in `customdata`, because selection events report point indices
+    per trace; a click does not fade the other points. On top of the points, because the user asked
+    for them: the 1σ `ellipses` (x, y outlines from `ellipse_points`), a ring round the point of
+    `selected_row`, and `highlights` (name -> 2-D point) as stars with boxed labels clear of each
+    other. They are WebGL like the points (WebGL traces always draw above SVG ones) and carry
+    meta="top", so that `add_density_overlay` slips its layers in beneath them.
     """
     import plotly.graph_objects as go
 
-    rows = np.arange(len(coords)) if rows is None else rows
+    coords = np.asarray(coords)
+    rows = np.arange(len(coords)) if rows is None else np.asarray(rows)
     fig = go.Figure()
-    if ellipses is not None:
-        fig.add_trace(go.Scatter(x=ellipses[0], y=ellipses[1], mode="lines", line=dict(width=0.8, color="rgba(80,80,80,0.35)"),
-                                 name="1σ posterior", hoverinfo="skip"))
-    for label in np.unique(labels):
-        mask = labels == label
+    in_legend = set()
+    for label, idx in interleaved_chunks(labels):
         name = class_names[label] if 0 <= label < len(class_names) else str(label)
         fig.add_trace(go.Scattergl(
-            x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=name, customdata=rows[mask],
-            marker=dict(size=4, opacity=0.7, color=CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]),
+            x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=name, customdata=rows[idx], legendgroup=name,
+            showlegend=label not in in_legend, legendrank=int(label),
+            marker=dict(size=POINT_SIZE, opacity=POINT_OPACITY, color=CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]),
+            selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=POINT_OPACITY)),
             hovertemplate=f"label {name}<br>row %{{customdata}}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
         ))
-    for i, (name, point) in enumerate((highlights or {}).items()):
-        fig.add_trace(go.Scatter(
-            x=[point[0]], y=[point[1]], mode="markers+text", text=[name], textposition="top center", name=name,
-            marker=dict(symbol="star", size=20, color="#111111", line=dict(width=2, color="#ffffff")),
-            hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>", showlegend=False,
+        in_legend.add(label)
+    if ellipses is not None:
+        fig.add_trace(go.Scattergl(x=ellipses[0], y=ellipses[1], mode="lines", line=dict(width=1.5, color="rgba(17,17,17,0.85)"),
+                                   name="1σ posterior", hoverinfo="skip", meta="top"))
+    marked, names = [], []
+    if selected_row is not None and np.any(rows == selected_row):
+        point = coords[np.flatnonzero(rows == selected_row)[0]]
+        for size, width, colour in ((22, 5, "#ffffff"), (20, 2.5, "#111111")):  # a black ring with a white halo
+            fig.add_trace(go.Scattergl(x=[point[0]], y=[point[1]], mode="markers", name="selected image", showlegend=False,
+                                       marker=dict(size=size, color="rgba(0,0,0,0)", line=dict(width=width, color=colour)),
+                                       hoverinfo="skip", meta="top"))
+        marked.append(point)
+        names.append(f"#{selected_row}")
+    for name, point in (highlights or {}).items():
+        fig.add_trace(go.Scattergl(
+            x=[point[0]], y=[point[1]], mode="markers", name=name, showlegend=False, meta="top",
+            marker=dict(symbol="star", size=22, color="#111111", line=dict(width=1.5, color="#ffffff")),
+            hovertemplate=f"{name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
         ))
+        marked.append(np.asarray(point)[:2])
+        names.append(f"★ {name}")
+    if marked:
+        add_boxed_labels(fig, np.array(marked), names, coords if len(coords) else np.array(marked), height, radius=11)
     fig.update_layout(
-        height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant", title="label"),
-        xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], dragmode="pan", clickmode="event+select",
+        height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
+        legend=MAP_LEGEND | dict(title="label"), dragmode="pan", clickmode="event+select",
     )
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+    _equal_axes(fig)
     return fig
 
 
-def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float = 0.1):
-    """Draw a `vae.latent.DensityGrid` on a latent scatter: shaded holes and prior contours underneath
-    the (now faded) points, hole markers on top.
+PRIOR_MASSES = (0.5, 0.9, 0.99)  # the prior's contours drawn: the regions holding these shares of its draws
 
-    Holes (q(z) < ratio * p(z)) are shaded by prior density, so the shading is darkest where
-    sampling the prior most often lands on a code no image was encoded near. The markers are
-    WebGL like the points, because WebGL traces always draw above SVG ones.
+
+def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float = 0.1, height: int = 640):
+    """Draw an `explorer.holes.DensityGrid` on a latent scatter: the holes shaded underneath the points, the
+    prior's contours and the numbered hole markers on top of them.
+
+    Holes (q(z) < ratio * p(z)) are shaded inside the prior's 99% region (where its draws land) by
+    prior density, darkest where sampling the prior most often lands far from every code, but never
+    fainter than a clear pink. The points keep their colours: a hole is where they are not. The
+    prior is drawn as the contours holding 50%, 90% and 99% of its draws (said in the legend), WebGL
+    lines like the points so that they show over them; they and the hole markers go beneath the
+    traces `latent_scatter` marked meta="top" (ellipses, the ring, stars).
     """
     import plotly.graph_objects as go
 
-    n_before = len(fig.data)
+    from explorer.holes import isoline
+
     prior = np.exp(grid.log_prior)
-    shade = np.where(grid.hole_mask(ratio), prior / prior.max(), np.nan)
-    fig.add_trace(go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip",
-                             colorscale=[[0, "rgba(225,87,89,0.04)"], [1, "rgba(225,87,89,0.6)"]], name="holes"))
-    fig.add_trace(go.Contour(x=grid.xs, y=grid.ys, z=prior / prior.max(), showscale=False, hoverinfo="skip",
-                             contours=dict(coloring="lines", start=0.05, end=0.85, size=0.2),
-                             colorscale=[[0, "#444444"], [1, "#444444"]], line=dict(width=1.5, dash="dot"),
-                             name="prior p(z)", showlegend=True))
-    fig.data = fig.data[n_before:] + fig.data[:n_before]  # underneath the points...
-    for trace in fig.data[2:]:  # ...which fade, so the shading and the inner contours show through them
-        if trace.type == "scattergl":
-            trace.marker.opacity, trace.marker.size = 0.3, 3
+    shade = np.where(grid.hole_mask(ratio) & (prior >= grid.prior_level(PRIOR_MASSES[-1])), prior / prior.max(), np.nan)
+    under = [
+        go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip", name="holes",
+                   colorscale=[[0, "rgba(220,50,55,0.45)"], [1, "rgba(180,20,30,0.8)"]]),
+        go.Scatter(x=[None], y=[None], mode="markers", name="holes", hoverinfo="skip",
+                   marker=dict(symbol="square", size=12, color="rgba(210,45,50,0.6)")),  # the shading's legend entry
+    ]
+    over = []
+    for i, mass in enumerate(PRIOR_MASSES):
+        x, y = isoline(grid.xs, grid.ys, prior, grid.prior_level(mass))
+        over.append(go.Scattergl(x=x, y=y, mode="lines", name="prior p(z)", legendgroup="prior", showlegend=i == 0,
+                                 line=dict(width=1.3, color="rgba(17,17,17,0.7)"), hoverinfo="skip", meta=f"{mass:.0%}"))
+    over[0].name = f"prior p(z): {', '.join(f'{m:.0%}' for m in PRIOR_MASSES)} of draws inside"
     if holes is not None and len(holes):
-        fig.add_trace(go.Scattergl(
-            x=holes[:, 0], y=holes[:, 1], mode="markers+text", text=[f"H{i + 1}" for i in range(len(holes))],
-            textposition="top center", name="holes (decoded below)", showlegend=True,
+        over.append(go.Scattergl(
+            x=holes[:, 0], y=holes[:, 1], mode="markers", name="hole centres",
+            text=[f"H{i + 1}" for i in range(len(holes))], hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
             marker=dict(symbol="x", size=14, color="#b1262a", line=dict(width=1.5, color="#ffffff")),
-            textfont=dict(color="#b1262a", size=14), hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
         ))
+        add_boxed_labels(fig, holes, [f"H{i + 1}" for i in range(len(holes))],
+                         np.stack([grid.xs[[0, -1]], grid.ys[[0, -1]]], 1), height, colour="#b1262a", radius=8)
+    top = next((i for i, t in enumerate(fig.data) if t.meta == "top"), len(fig.data))
+    n = len(fig.data)
+    fig.add_traces(under + over)
+    new = fig.data[n:]
+    fig.data = new[: len(under)] + fig.data[:top] + new[len(under):] + fig.data[top:n]
     return fig
 
 
@@ -119,44 +201,74 @@ _SOURCE_STYLE = {  # marker and colour per kind of model on the rate-distortion 
 }
 
 
-_LABEL_POSITIONS = ("middle right", "top right", "bottom right", "middle left", "top left", "bottom left")
+_DIRECTIONS = ((1, 0), (1, 1), (1, -1), (-1, 0), (-1, 1), (-1, -1), (0, 1), (0, -1))  # right first, then round
+LEADER_PX = 30  # how much further out a label goes, on a leader line, when every spot beside its point is taken
 
 
-def _label_positions(xs, ys, texts, x_range, y_range, width_px: float = 800, height_px: float = 440,
-                     radii: list[float] | None = None) -> list[str]:
-    """A text position per point, chosen greedily so labels avoid each other, the markers and the edges.
+def label_offsets(xs, ys, texts, x_range, y_range, width_px: float = 560, height_px: float = 440,
+                  radii: list[float] | None = None, obstacles: list[tuple[float, float, float, float]] = (),
+                  char_px: float = 6.2, line_px: float = 16) -> list[tuple[float, float, bool]]:
+    """Where to put each point's label: (dx, dy, leader), the offset in pixels (y up) of its box's centre
+    from the point, and whether the box sits far out on a leader line.
 
-    Works in data units with a rough pixel scale (6.2 px per character, 16 px per line); `radii`
-    are the markers' half-sizes in pixels (default 9).
+    Greedy, in the order given: of eight spots beside the point (right first), and the same spots
+    `LEADER_PX` further out (for a label on a leader line), the first that overlaps the fewest
+    markers (half-sizes `radii` px, default 9), labels already placed and `obstacles` (boxes x0, x1,
+    y0, y1 in data units, e.g. other annotations), and that stays inside the plot. A rough pixel
+    scale: `char_px` per character, `line_px` per line, the plot `width_px` by `height_px`.
     """
-    px, py = (x_range[1] - x_range[0]) / width_px, (y_range[1] - y_range[0]) / height_px
-    radii = radii or [9.0] * len(xs)
-    taken = [(x - r * px, x + r * px, y - r * py, y + r * py) for x, y, r in zip(xs, ys, radii)]  # the markers
+    sx, sy = width_px / (x_range[1] - x_range[0]), height_px / (y_range[1] - y_range[0])
+    px = [(x - x_range[0]) * sx for x in xs]
+    py = [(y - y_range[0]) * sy for y in ys]
+    radii = list(radii or [9.0] * len(px))
+    markers = [(x - r, x + r, y - r, y + r) for x, y, r in zip(px, py, radii)]
+    taken = markers + [((a - x_range[0]) * sx, (b - x_range[0]) * sx, (c - y_range[0]) * sy, (d - y_range[0]) * sy)
+                       for a, b, c, d in obstacles]
 
-    def hits(box):
-        outside = box[0] < x_range[0] or box[1] > x_range[1] or box[2] < y_range[0] or box[3] > y_range[1]
-        return outside + sum(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in taken)
+    def cost(box):
+        outside = box[0] < 0 or box[1] > width_px or box[2] < 0 or box[3] > height_px
+        return 2 * outside + sum(box[0] < b[1] and b[0] < box[1] and box[2] < b[3] and b[2] < box[3] for b in taken)
+
+    def crossed(x, y, dx, dy, own):  # other markers a leader line from (x, y) to (x + dx, y + dy) passes over
+        steps = [(x + t * dx, y + t * dy) for t in np.linspace(0.15, 0.85, 8)]
+        return sum(any(b[0] <= u <= b[1] and b[2] <= v <= b[3] for u, v in steps) for k, b in enumerate(markers) if k != own)
 
     out = []
-    for x, y, text in zip(xs, ys, texts):
-        w, h = (len(text) * 6.2 + 6) * px, 16 * py
-        options = []
-        for pos in _LABEL_POSITIONS:
-            vertical, side = pos.split()
-            x0 = x + 10 * px if side == "right" else x - 10 * px - w
-            y0 = {"middle": y - h / 2, "top": y + 6 * py, "bottom": y - h - 6 * py}[vertical]
-            options.append((hits((x0, x0 + w, y0, y0 + h)), pos, (x0, x0 + w, y0, y0 + h)))
-        _, pos, box = min(options, key=lambda o: o[0])  # first position among the least crowded
-        out.append(pos)
-        taken.append(box)
+    for i, (x, y, r, text) in enumerate(zip(px, py, radii, texts)):
+        w, h = len(text) * char_px + 6, line_px
+        best = None
+        for far in (0, LEADER_PX):
+            for ux, uy in _DIRECTIONS:
+                dx = ux * (r + 3 + far + w / 2)
+                dy = uy * (r + 1 + far + h / 2) if ux == 0 or far else uy * (h / 2 + 2)
+                box = (x + dx - w / 2, x + dx + w / 2, y + dy - h / 2, y + dy + h / 2)
+                score = cost(box) + (0.5 + crossed(x, y, dx, dy, i) if far else 0)  # a leader line only to escape
+                if best is None or score < best[0]:
+                    best = (score, (dx, dy, bool(far)), box)
+        out.append(best[1])
+        taken.append(best[2])
     return out
+
+
+def _label_annotation(fig, x: float, y: float, text: str, offset: tuple[float, float, bool], radius: float,
+                      char_px: float = 6.2, line_colour: str = "#888888", **style) -> None:
+    """A label at a `label_offsets` offset from (x, y), on a leader line if it is far out. A label beside its
+    point is anchored by its near edge, so the gap to the point holds however wide the text really is."""
+    dx, dy, leader = offset
+    half = (len(text) * char_px + 6) / 2
+    side = "center" if abs(dx) < 1e-9 else "left" if dx > 0 else "right"
+    tail = {"center": dx, "left": dx - half, "right": dx + half}[side]
+    fig.add_annotation(x=x, y=y, text=text, ax=tail, ay=-dy, axref="pixel", ayref="pixel", showarrow=True, arrowhead=0,
+                       arrowwidth=1, arrowcolor=line_colour if leader else "rgba(0,0,0,0)", standoff=radius,
+                       xanchor=side, yanchor="middle", **style)
 
 
 def rate_distortion_plot(points: list, selected: str | None = None, levels: list[float] | None = None,
                          height: int = 520):
     """Distortion against rate for `explorer.rate_distortion.RDPoint`s, with dashed iso-ELBO lines R + D = c.
 
-    Each point is labelled with its model and beta; the `selected` model's point is ringed.
+    Each point is labelled with its model and beta, the labels kept clear of each other, of the
+    markers and of the lines' own labels (`label_offsets`); the `selected` model's point is ringed.
     """
     import plotly.graph_objects as go
 
@@ -170,6 +282,9 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
     x_lo = -0.03 * x_hi  # a little room, so a collapsed model's marker at R = 0 is not cut in half
     pad = max(0.08 * float(dists.max() - dists.min()), 2.0)
     y_lo, y_hi = float(dists.min()) - pad, float(dists.max()) + pad
+    width_px, height_px = 440, height - 80  # a guess at the plot area (the page's column decides), erring narrow
+    sx, sy = width_px / (x_hi - x_lo), height_px / (y_hi - y_lo)
+    iso_labels = []  # their boxes (x0, x1, y0, y1), which the points' labels keep clear of
     for c in levels or []:
         # The line R + D = c, clipped to the visible box (x in [0, x_hi], y in [y_lo, y_hi]).
         x0, x1 = max(0.0, c - y_hi), min(x_hi, c - y_lo)
@@ -178,24 +293,29 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
         fig.add_trace(go.Scatter(x=[x0, x1], y=[c - x0, c - x1], mode="lines", hoverinfo="skip", showlegend=False,
                                  line=dict(color="rgba(120,120,120,0.55)", width=1, dash="dash")))
         # Labelled where the line leaves the box: in the right margin, or just above the bottom edge.
+        text, w = f"−ELBO = {c:g}", (len(f"−ELBO = {c:g}") * 6.2 + 6) / sx
         if x1 >= x_hi:
-            fig.add_annotation(x=x1, y=c - x1, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left", xshift=3,
+            fig.add_annotation(x=x1, y=c - x1, text=text, showarrow=False, xanchor="left", xshift=3,
                                font=dict(size=11, color="#888888"))
+            iso_labels.append((x1, x1 + w + 3 / sx, c - x1 - 8 / sy, c - x1 + 8 / sy))
         else:
-            fig.add_annotation(x=x1, y=c - x1, text=f"−ELBO = {c:g}", showarrow=False, xanchor="left",
+            fig.add_annotation(x=x1, y=c - x1, text=text, showarrow=False, xanchor="left",
                                yanchor="bottom", xshift=3, font=dict(size=11, color="#888888"))
+            iso_labels.append((x1, x1 + w + 3 / sx, c - x1, c - x1 + 16 / sy))
     texts = [f"{p.name} · β={p.beta:g}" for p in points]
-    radii = [12.0 if p.name == selected else 9.0 for p in points]  # the selected point wears a ring
-    where = dict(zip(map(id, points), _label_positions(rates, dists, texts, (x_lo, x_hi), (y_lo, y_hi),
-                                                        height_px=height - 80, radii=radii)))
+    radii = [12.0 if p.name == selected else 7.0 for p in points]  # the selected point wears a ring
+    offsets = label_offsets(rates, dists, texts, (x_lo, x_hi), (y_lo, y_hi), width_px, height_px, radii=radii,
+                            obstacles=iso_labels)
+    for p, text, offset, radius in zip(points, texts, offsets, radii):
+        _label_annotation(fig, p.rate, p.distortion, text, offset, radius, font=dict(size=11, color="#333333"),
+                          bgcolor="rgba(255,255,255,0.75)", borderpad=1)
     for source, (symbol, colour, legend) in _SOURCE_STYLE.items():
         group = [p for p in points if p.source == source]
         if not group:
             continue
         fig.add_trace(go.Scatter(
-            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers+text", name=legend,
-            text=[f"{p.name} · β={p.beta:g}" for p in group], textposition=[where[id(p)] for p in group],
-            textfont=dict(size=11),
+            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers", name=legend,
+            text=[f"{p.name} · β={p.beta:g}" for p in group],
             customdata=[[p.beta, p.neg_elbo, p.latent_dim] for p in group],
             marker=dict(symbol=symbol, size=11, color=colour, line=dict(width=1, color="#ffffff")),
             hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}"
@@ -216,7 +336,7 @@ def latent_usage_bars(usage, title: str = "", height: int = 320):
     """Bar per latent dimension: its mean KL (nats), coloured by whether it is an active unit."""
     import plotly.graph_objects as go
 
-    dims = [f"z{d + 1}" for d in range(usage.latent_dim)]
+    dims = dimension_names(usage.latent_dim)  # z₁, z₂, ...: counted from 1 on every page
     colours = ["#4e79a7" if a else "#bab0ac" for a in usage.active]
     status = ["active" if a else "inactive (collapsed)" for a in usage.active]
     fig = go.Figure(go.Bar(
@@ -300,10 +420,32 @@ def iwae_vs_k(ks: list[int], series: dict[str, np.ndarray], elbo: dict[str, floa
 
 # --- Anomalies, clusters and the 2-D toy VAE (explorer.anomaly, explorer.clusters, explorer.toy) -----------------------------
 
-# Up to 20 clusters with distinct colours (Tableau 10, then its lighter pairs).
-CLUSTER_COLOURS = CLASS_COLOURS + ["#a0cbe8", "#ffbe7d", "#ff9d9a", "#86bcb6", "#8cd17d", "#f1ce63", "#d4a6c8",
-                                   "#fabfd2", "#d7b5a6", "#79706e"]
+# Up to 20 clusters, in Kelly's (1965) colours of maximum contrast (without his white and black): unlike the
+# digits' Tableau 10, so that nobody reads cluster 3 as "the 3s".
+CLUSTER_COLOURS = ["#f3c300", "#875692", "#f38400", "#a1caf1", "#be0032", "#c2b280", "#848482", "#008856", "#e68fac",
+                   "#0067a5", "#f99379", "#604e97", "#f6a600", "#b3446c", "#dcd300", "#882d17", "#8db600", "#654522",
+                   "#e25822", "#2b3d26"]
 GROUP_COLOURS = ["#4e79a7", "#e15759", "#f28e2b", "#b07aa1", "#59a14f", "#9c755f"]
+
+
+def log_ticks(lo: float, hi: float) -> list[float]:
+    """Tick values for a log axis from lo to hi (> 0): 1, 2 and 5 times the powers of ten, or every digit times
+    them when that leaves fewer than three, or round numbers evenly apart on a narrow range. (Plotly's own
+    labels write the digits between two powers as bare "2 3 4".)"""
+    if not 0 < lo <= hi:
+        raise ValueError(f"log_ticks needs 0 < lo <= hi, got {lo}, {hi}")
+    if hi < lo * 1.0001:
+        return [lo]
+    powers = range(int(np.floor(np.log10(lo))), int(np.ceil(np.log10(hi))) + 1)
+    for mantissas in ((1, 2, 5), range(1, 10)):
+        ticks = [float(m * 10.0**p) for p in powers for m in mantissas if lo <= m * 10.0**p <= hi]
+        if len(ticks) >= 3:
+            return ticks
+    # Less than a factor of 2 wide: evenly spaced round numbers, 1, 2 or 5 times a power of ten apart.
+    rough = (hi - lo) / 4
+    step = min((m * 10.0**np.floor(np.log10(rough)) for m in (1, 2, 5, 10)), key=lambda v: abs(np.log(v / rough)))
+    digits = max(0, -int(np.floor(np.log10(step))))
+    return [round(float(v), digits) for v in np.arange(np.ceil(lo / step) * step, hi + step * 1e-9, step)]
 
 
 def score_histogram(groups: dict[str, np.ndarray], threshold: float | None = None,
@@ -346,41 +488,50 @@ def score_histogram(groups: dict[str, np.ndarray], threshold: float | None = Non
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.22),
                       xaxis=dict(type="log" if log_x else "linear", title="anomaly score: −ELBO in nats (higher = less typical)"),
                       yaxis=dict(title="share of the group", tickformat=".0%"))
+    if log_x:  # every tick a whole number of nats
+        ticks = log_ticks(float(edges[0]), float(edges[-1]))
+        fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:,g}" if t < 1e6 else f"{t:.0e}" for t in ticks])
     return fig
 
 
 def cluster_scatter(coords: np.ndarray, clusters: np.ndarray, centres: np.ndarray | None = None,
                     labels: np.ndarray | None = None, class_names: list[str] | None = None, rows: np.ndarray | None = None,
                     axis_titles: tuple[str, str] = ("z₁", "z₂"), height: int = 560):
-    """WebGL scatter of 2-D codes coloured by cluster, with each cluster's centre as a numbered ✕.
+    """WebGL scatter of 2-D codes coloured by cluster (`CLUSTER_COLOURS`, not the digits' colours), with each
+    cluster's centre as a numbered ✕ on top.
 
-    `labels`/`class_names` only add the true label to the hover text; `rows` go to customdata.
+    The clusters interleave like the classes of `latent_scatter`; `labels`/`class_names` only add
+    the true label to the hover text; `rows` go to customdata.
     """
     import plotly.graph_objects as go
 
-    rows = np.arange(len(coords)) if rows is None else rows
+    coords = np.asarray(coords)
+    rows = np.arange(len(coords)) if rows is None else np.asarray(rows)
     fig = go.Figure()
-    for c in np.unique(clusters):
-        mask = clusters == c
+    in_legend = set()
+    for c, idx in interleaved_chunks(clusters):
         colour = CLUSTER_COLOURS[int(c) % len(CLUSTER_COLOURS)]
         if labels is not None and class_names is not None:
-            text = [class_names[int(v)] for v in labels[mask]]
+            text = [class_names[int(v)] for v in labels[idx]]
             hover = f"cluster {c}<br>label %{{text}}<br>row %{{customdata}}<extra></extra>"
         else:
             text, hover = None, f"cluster {c}<br>row %{{customdata}}<extra></extra>"
-        fig.add_trace(go.Scattergl(x=coords[mask, 0], y=coords[mask, 1], mode="markers", name=f"cluster {c}",
-                                   customdata=rows[mask], text=text, hovertemplate=hover,
-                                   marker=dict(size=4, opacity=0.65, color=colour)))
+        fig.add_trace(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"cluster {c}",
+                                   legendgroup=f"cluster {c}", showlegend=c not in in_legend, legendrank=int(c),
+                                   customdata=rows[idx], text=text, hovertemplate=hover,
+                                   marker=dict(size=POINT_SIZE, opacity=POINT_OPACITY, color=colour)))
+        in_legend.add(c)
     if centres is not None:
-        fig.add_trace(go.Scatter(
-            x=centres[:, 0], y=centres[:, 1], mode="markers+text", text=[str(i) for i in range(len(centres))],
-            textposition="middle right", textfont=dict(size=14, color="#111111"), name="centres",
+        fig.add_trace(go.Scattergl(  # WebGL, so the markers draw over the points
+            x=centres[:, 0], y=centres[:, 1], mode="markers", text=[str(i) for i in range(len(centres))], name="centres",
             marker=dict(symbol="x", size=14, color="#111111", line=dict(width=1.5, color="#ffffff")),
             hovertemplate="centre of cluster %{text}<extra></extra>",
         ))
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(itemsizing="constant", title="cluster"),
-                      xaxis_title=axis_titles[0], yaxis_title=axis_titles[1], dragmode="pan")
-    fig.update_yaxes(scaleanchor="x", scaleratio=1)
+        add_boxed_labels(fig, centres, [str(i) for i in range(len(centres))], coords if len(coords) else centres,
+                         height, radius=9)
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=axis_titles[0],
+                      yaxis_title=axis_titles[1], dragmode="pan", legend=MAP_LEGEND | dict(title="cluster"))
+    _equal_axes(fig)
     return fig
 
 

@@ -1,4 +1,5 @@
-"""Points on the 2-D latent map: new codes placed on a projection of the test codes, and the axes.
+"""Points on the 2-D latent map: new codes placed on a projection of the test codes, the axes, the
+order the points are drawn in and the point a click selected.
 
 The map of a model's test codes (`vae.latent.project_2d`) is the codes themselves for a 2-D
 latent, their first two principal components, or t-SNE. Codes that were not part of the map
@@ -10,7 +11,15 @@ from __future__ import annotations
 
 import numpy as np
 
-AXIS_TITLES = {"identity": ("z₁", "z₂"), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
+_SUBSCRIPTS = str.maketrans("0123456789", "₀₁₂₃₄₅₆₇₈₉")
+
+
+def dimension_names(latent_dim: int) -> list[str]:
+    """The latent dimensions' names, counted from 1 as in the papers: z₁, z₂, ..., z_D."""
+    return [f"z{str(j + 1).translate(_SUBSCRIPTS)}" for j in range(latent_dim)]
+
+
+AXIS_TITLES = {"identity": tuple(dimension_names(2)), "pca": ("PC 1", "PC 2"), "tsne": ("t-SNE 1", "t-SNE 2")}
 
 
 def place_codes(codes: np.ndarray, method: str, pca: object | None = None) -> np.ndarray | None:
@@ -38,3 +47,29 @@ def ellipse_rows(rows: np.ndarray, n: int = 300, seed: int = 0) -> np.ndarray:
     rows = np.asarray(rows)
     pick = np.random.default_rng(seed).choice(len(rows), size=min(n, len(rows)), replace=False)
     return rows[pick]
+
+
+def interleaved_chunks(groups: np.ndarray, rounds: int = 10, seed: int = 0) -> list[tuple[int, np.ndarray]]:
+    """The map's points in drawing order, as (group, indices into `groups`) chunks.
+
+    Plotly draws its traces one after another, so one trace per class paints the last classes over
+    the others (the 3s vanished under the 5s, 8s and 9s). Here each group is shuffled (seeded) and
+    cut into `rounds` chunks, and every round draws one chunk of each group, the groups in a fresh
+    random order: the classes interleave, while each chunk stays a trace of its own class (so the
+    legend can still show and hide a class through `legendgroup`).
+    """
+    groups = np.asarray(groups)
+    rng = np.random.default_rng(seed)
+    values = np.unique(groups)
+    parts = {g: np.array_split(rng.permutation(np.flatnonzero(groups == g)), rounds) for g in values}
+    return [(g, parts[g][r]) for r in range(rounds) for g in rng.permutation(values) if len(parts[g][r])]
+
+
+def clicked_row(points: list[dict]) -> int | None:
+    """The dataset row of the last clicked map point (its `customdata`), or None when no point of the
+    scatter was clicked (points of other traces, e.g. the selection ring, carry no row)."""
+    rows = [p["customdata"] for p in points or [] if p.get("customdata") is not None]
+    if not rows:
+        return None
+    row = rows[-1]
+    return int(row if np.isscalar(row) else row[0])

@@ -99,7 +99,10 @@ def test_latent_map_overlays_the_prior_and_decodes_its_holes(monkeypatch, user_m
     fig = json.loads(at.get("plotly_chart")[0].proto.spec)
     names = [t.get("name") for t in fig["data"]]
     assert "prior p(z)" in names and "holes" in names
-    assert names.index("prior p(z)") < names.index("0")  # drawn beneath the points, which fade to let it show
-    points = [t for t in fig["data"] if t["type"] == "scattergl" and t["name"] != "holes (decoded below)"]
-    assert len(points) == 10 and all(t["marker"]["opacity"] <= 0.3 for t in points)
+    assert fig["data"][0]["type"] == "heatmap" and names[0] == "holes"  # the shading beneath the points...
+    last_point = max(i for i, t in enumerate(fig["data"]) if "customdata" in t)
+    assert names.index("prior p(z)") > last_point  # ...the prior's contours (WebGL lines) over them
+    points = [t for t in fig["data"] if "customdata" in t]
+    assert {t["name"] for t in points} == {str(i) for i in range(10)}
+    assert all(t["marker"]["opacity"] >= 0.6 for t in points)  # the points keep readable colours
     assert len(image_urls(at)) > n_before  # the decoded holes

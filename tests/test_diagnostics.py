@@ -356,18 +356,59 @@ def test_rate_distortion_plot_draws_points_iso_lines_and_the_selection():
 
 
 def test_rate_distortion_labels_of_close_points_do_not_collide():
-    from explorer.figures import _label_positions
+    from explorer.figures import label_offsets
 
-    # two models almost on top of each other (like mnist-z2 and its beta-0.5 twin) and one far away
-    pos = _label_positions([7.1, 7.9, 20.4], [130.7, 130.9, 76.1], ["mnist-z2 · β=1", "mnist-z2-beta0.5 · β=0.5", "z16"],
-                           (0, 27), (70, 137))
-    assert pos[0] != pos[1] and pos[2] == "middle right"
-    assert _label_positions([26.0], [100.0], ["near the right edge"], (0, 27), (70, 137))[0].endswith("left")
+    def box(x, y, text, offset, sx, sy):
+        cx, cy = x * sx + offset[0], y * sy + offset[1]
+        w = len(text) * 6.2 + 6
+        return cx - w / 2, cx + w / 2, cy - 8, cy + 8
+
+    # three models almost on top of each other (like mnist-z2, its mixture-prior and beta-0.5 twins) and one far away
+    xs, ys = [7.1, 7.15, 7.9, 20.4], [130.7, 130.6, 130.9, 76.1]
+    texts = ["mnist-z2 · β=1", "mnist-mog-z2 · β=1", "mnist-z2-beta0.5 · β=0.5", "z16"]
+    offsets = label_offsets(xs, ys, texts, (0, 27), (70, 137), 440, 440)
+    sx, sy = 440 / 27, 440 / 67
+    boxes = [box(x - 0, y - 70, t, o, sx, sy) for x, y, t, o in zip(xs, ys, texts, offsets)]
+    assert not any(a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+                   for i, a in enumerate(boxes) for b in boxes[i + 1:])
+    assert offsets[3][0] > 0 and offsets[3][1] == 0 and not offsets[3][2]  # a point on its own: just to its right
+    assert label_offsets([26.0], [100.0], ["near the right edge"], (0, 27), (70, 137))[0][0] < 0  # turns left
+    # an obstacle (an iso-ELBO label) where the first label would go moves it
+    free = label_offsets([10.0], [100.0], ["m"], (0, 27), (70, 137))[0]
+    moved = label_offsets([10.0], [100.0], ["m"], (0, 27), (70, 137), obstacles=[(10.2, 12.0, 99.0, 101.0)])[0]
+    assert free[0] > 0 and moved != free
+
+
+def test_rate_distortion_plot_keeps_point_labels_off_the_iso_elbo_labels():
+    points = [rate_distortion.RDPoint(f"m{i}", "d", 1.0, r, d, 2, "bernoulli")
+              for i, (r, d) in enumerate([(20.0, 76.0), (19.5, 78.0), (7.1, 130.7), (7.9, 130.9)])]
+    fig = rate_distortion_plot(points, selected="m0", levels=rate_distortion.iso_elbo_levels(points))
+    iso = [a for a in fig.layout.annotations if a.text.startswith("−ELBO")]
+    labels = [a for a in fig.layout.annotations if not a.text.startswith("−ELBO")]
+    assert len(labels) == 4 and len(iso) >= 2
+    x_lo, x_hi = fig.layout.xaxis.range
+    y_lo, y_hi = fig.layout.yaxis.range
+    sx, sy = 440 / (x_hi - x_lo), 440 / (y_hi - y_lo)
+
+    def box(a):
+        if a.showarrow:  # a point's label: (ax, -ay) pixels from its point, anchored there by an edge or its centre
+            w = len(a.text) * 6.2 + 6
+            cx = (a.x - x_lo) * sx + a.ax + {"left": w / 2, "right": -w / 2}.get(a.xanchor, 0)
+            cy = (a.y - y_lo) * sy - a.ay
+            return cx - w / 2, cx + w / 2, cy - 8, cy + 8
+        x0 = (a.x - x_lo) * sx + 3  # an iso-ELBO label: left-anchored just right of where its line leaves
+        y0 = (a.y - y_lo) * sy - (0 if a.yanchor == "bottom" else 8)
+        return x0, x0 + len(a.text) * 6.2 + 6, y0, y0 + 16
+
+    boxes = [box(a) for a in labels + iso]
+    assert not any(a[0] < b[1] and b[0] < a[1] and a[2] < b[3] and b[2] < a[3]
+                   for i, a in enumerate(boxes) for b in boxes[i + 1:])
 
 
 def test_diagnostic_figures_build():
     usage = rate_distortion.latent_usage(torch.tensor([[0.0, 1.0], [0.0, -1.0]]), torch.zeros(2, 2))
     bars = latent_usage_bars(usage, "t")
+    assert list(bars.data[0].x) == ["z₁", "z₂"]  # counted from 1, like the maps' axes
     assert list(bars.data[0].marker.color) == ["#bab0ac", "#4e79a7"]  # inactive grey, active blue
     est = estimators.kl_estimates(posterior(), 10, 50, torch.Generator().manual_seed(0))
     hist = kl_estimates_histogram(est.estimates, est.analytic, 10)

@@ -104,7 +104,9 @@ def test_an_autoencoder_s_aggregate_density_is_a_kernel_around_its_codes():
     assert np.array_equal(aggregate_logvar(logvar, variational=True), logvar)
     kernel = aggregate_logvar(logvar, variational=False, kernel_std=0.5)
     np.testing.assert_allclose(np.exp(0.5 * kernel), 0.5)
-    grid = density_grid(vae.VAE(vae.VAEConfig(**TINY)).prior, np.zeros((3, 2)), kernel, n=41, extent=(-2, 2, -2, 2))
+    # bandwidth 0: the kernel alone (three codes would otherwise be widened to a smoothing bandwidth of about 4)
+    grid = density_grid(vae.VAE(vae.VAEConfig(**TINY)).prior, np.zeros((3, 2)), kernel, n=41, extent=(-2, 2, -2, 2),
+                        bandwidth=0.0)
     centre = grid.log_aggregate[20, 20]
     assert centre == pytest.approx(-np.log(2 * np.pi * 0.25), abs=1e-4)  # N(0; 0, 0.5^2 I)
     assert grid.hole_mask()[0, 0] and not grid.hole_mask()[20, 20]

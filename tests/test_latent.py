@@ -113,9 +113,72 @@ def test_aggregate_posterior_of_prior_shaped_codes_matches_the_prior_and_has_no_
     from explorer.holes import density_grid
     from vae.model import StandardNormalPrior
 
-    grid = density_grid(StandardNormalPrior(2), np.zeros((50, 2)), np.zeros((50, 2)), n=60)
+    # 200 posteriors as wide as the prior: wider than the smoothing bandwidth, so q(z) is their plain mixture
+    grid = density_grid(StandardNormalPrior(2), np.zeros((200, 2)), np.zeros((200, 2)), n=60)
+    assert grid.bandwidth < 1.0 and grid.n_codes == 200
     np.testing.assert_allclose(grid.log_aggregate, grid.log_prior, atol=1e-4)
     assert grid.prior_mass_in_holes() == 0 and len(grid.holes()) == 0
+
+
+def _codes_near(mu, point, radius):
+    return int((np.linalg.norm(mu - point, axis=1) < radius).sum())
+
+
+def test_tiny_posteriors_leave_no_holes_among_dense_codes():
+    """Codes drawn from the prior itself, with posteriors of sigma 0.02 (narrower than the grid's cells, like
+    mnist-z2's): their aggregate posterior is the prior, so no hole may lie where the codes are dense."""
+    from explorer.holes import density_grid
+    from vae.model import StandardNormalPrior
+
+    mu = np.random.default_rng(0).normal(size=(10_000, 2))
+    logvar = np.full_like(mu, 2 * np.log(0.02))
+    grid = density_grid(StandardNormalPrior(2), mu, logvar, max_codes=len(mu))
+    step = grid.xs[1] - grid.xs[0]
+    assert grid.bandwidth == pytest.approx(step)  # 10,000 codes: the grid's step is the binding width
+    holes = grid.holes(k=6)
+    assert all(np.linalg.norm(h) > 2.0 for h in holes)  # only out where the prior itself is thin
+    assert grid.prior_mass_in_holes() < 0.02
+    # The pointwise mixture of the tiny posteriors, as before: "holes" between neighbouring codes.
+    raw = density_grid(StandardNormalPrior(2), mu, logvar, max_codes=len(mu), bandwidth=0.0)
+    spurious = [h for h in raw.holes(k=6) if np.linalg.norm(h) < 1.5]
+    assert spurious and all(_codes_near(mu, h, 0.25) > 10 for h in spurious)
+
+
+def test_smoothing_bandwidth_widens_for_few_codes_and_never_narrows_below_the_grid():
+    from explorer.holes import smoothing_bandwidth
+
+    peak = 1 / (2 * np.pi)  # N(0, I) at its mode
+    assert smoothing_bandwidth(10_000, 0.087, peak) == pytest.approx(0.087)
+    assert smoothing_bandwidth(1_000, 0.087, peak) == pytest.approx(0.224, abs=0.001)
+    assert smoothing_bandwidth(360, 0.087, peak) == pytest.approx(0.373, abs=0.001)
+    # where q(z) sits at the threshold, 10 codes' worth of kernel: N q 4 pi h^2 = 10
+    h = smoothing_bandwidth(1_000, 0.01, peak, ratio=0.1)
+    assert 1_000 * 0.1 * peak * 4 * np.pi * h**2 == pytest.approx(10.0)
+    with pytest.raises(ValueError):
+        smoothing_bandwidth(0, 0.1, peak)
+
+
+@pytest.mark.slow
+def test_no_hole_on_mnist_z2_lies_where_its_test_codes_are_dense():
+    """Issue 13: on mnist-z2 (posterior sigma ~ 0.03) all six holes sat on the clusters, 5-13 test codes within
+    0.1 of each. Now at most 2 lie that close, and within 0.25 fewer than half the codes the prior expects there."""
+    from pathlib import Path
+
+    from data_root import data_root
+    from explorer.holes import density_grid
+    from vae import encode_dataset, load_dataset, load_model
+
+    split = load_dataset("mnist", "test", root=data_root("mnist"))
+    model, _ = load_model(Path(__file__).resolve().parent.parent / "models" / "mnist-z2", device="cpu")
+    enc = encode_dataset(model, split.x, split.y)
+    mu = enc.mu.numpy()
+    grid = density_grid(model.prior, mu, enc.logvar.numpy(), max_codes=len(mu))
+    holes = grid.holes(k=6)
+    assert len(holes) == 6
+    for h in holes:
+        expected = len(mu) * np.exp(float(model.prior.log_prob(torch.tensor(h[None], dtype=torch.float32)))) * np.pi * 0.25**2
+        assert _codes_near(mu, h, 0.1) <= 2, h
+        assert _codes_near(mu, h, 0.25) < 0.5 * expected, h
 
 
 def test_aggregate_posterior_integrates_to_one_and_a_ring_of_codes_leaves_a_hole_at_the_centre():

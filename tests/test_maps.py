@@ -35,3 +35,53 @@ def test_ellipse_rows_are_a_seeded_subset_of_the_map_rows():
     np.testing.assert_array_equal(ellipse_rows(rows, n=300, seed=0), pick)
     assert not np.array_equal(ellipse_rows(rows, n=300, seed=1), pick)
     assert sorted(ellipse_rows(rows[:50], n=300).tolist()) == rows[:50].tolist()  # fewer rows than n: all of them
+
+
+def test_interleaved_chunks_draw_every_class_near_the_end_and_each_point_once():
+    from explorer.maps import interleaved_chunks
+
+    labels = np.random.default_rng(0).choice(10, size=2000, p=[0.02] + [0.98 / 9] * 9)  # class 0 rare
+    chunks = interleaved_chunks(labels)
+    order = np.concatenate([idx for _, idx in chunks])
+    assert sorted(order.tolist()) == list(range(len(labels)))  # a permutation: every point drawn once
+    assert all((labels[idx] == g).all() for g, idx in chunks)  # each chunk one class, so one legend group
+    last = labels[order[-len(labels) // 10:]]  # the points drawn last, over all others
+    assert set(last.tolist()) == set(range(10))
+    assert len({g for g, _ in chunks[-10:]}) == 10  # the last round: one chunk of each class...
+    assert [g for g, _ in chunks[:10]] != [g for g, _ in chunks[-10:]]  # ...in a fresh order each round
+    again = interleaved_chunks(labels)
+    assert all(a[0] == b[0] and np.array_equal(a[1], b[1]) for a, b in zip(chunks, again))  # seeded
+    few = interleaved_chunks(np.array([3, 3, 5]))  # fewer points than rounds: no empty chunks
+    assert sum(len(i) for _, i in few) == 3 and all(len(i) for _, i in few)
+
+
+def test_clicked_row_takes_the_last_point_of_the_scatter():
+    from explorer.maps import clicked_row
+
+    assert clicked_row([]) is None and clicked_row(None) is None
+    assert clicked_row([{"x": 0.1, "y": 0.2}]) is None  # e.g. the selection ring: no row
+    assert clicked_row([{"customdata": 7}, {"customdata": [12]}]) == 12
+    assert clicked_row([{"customdata": np.int64(5)}, {"x": 1.0}]) == 5
+
+
+def test_latent_dimensions_are_counted_from_one():
+    from explorer.maps import dimension_names
+
+    assert dimension_names(2) == ["z₁", "z₂"] and list(AXIS_TITLES["identity"]) == ["z₁", "z₂"]
+    assert dimension_names(12)[-3:] == ["z₁₀", "z₁₁", "z₁₂"]
+
+
+def test_no_page_outside_the_decoder_counts_latent_dimensions_from_zero():
+    """Issue 13: one numbering, z₁, z₂, ... everywhere (the Decoder's files are another change's)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent
+    decoder = {"pages/explore/decoder.py", "pages/ui/decoder_views.py", "explorer/decoder_state.py",
+               "explorer/decoder_grids.py", "explorer/browser_decoder.py"}
+    zero_based = re.compile(r"[zμσ]₀|\bz_?0\b(?! *=)|\b(?:latent )?dimension 0\b|\bdim 0\b|f\"[zμσ]\{[dijk]\}")
+    found = [f"{p.relative_to(root)}:{n}: {line.strip()}"
+             for folder in ("pages", "explorer") for p in sorted((root / folder).rglob("*.py"))
+             if str(p.relative_to(root)) not in decoder and "components" not in p.parts
+             for n, line in enumerate(p.read_text().splitlines(), 1) if zero_based.search(line)]
+    assert not found, found

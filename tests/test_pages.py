@@ -62,7 +62,9 @@ def test_home_opens_on_the_shipped_model_with_live_numbers(app):
     (chart,) = app.get("plotly_chart")
     spec = json.loads(chart.proto.spec)
     traces = [t for t in spec["data"] if t["type"] == "scattergl"]
-    assert sorted(t["name"] for t in traces) == [str(i) for i in range(10)]
+    assert sorted(t["name"] for t in traces if t.get("showlegend", True)) == [str(i) for i in range(10)]
+    last = [t["name"] for t in traces[-10:]]  # the classes interleave: the last traces drawn hold every digit
+    assert sorted(last) == [str(i) for i in range(10)]
     n_points = min(2000, len(split))
     assert sum(len(_array(t["customdata"])) for t in traces) == n_points and spec["layout"]["xaxis"]["title"]["text"] == "z₁"
     assert any(f"Where {n_points:,} test images land" in c.value for c in app.caption)
@@ -105,9 +107,64 @@ def test_latent_map_page_renders_the_scatter(app):
     assert not app.exception
 
 
+def test_latent_map_keeps_the_clicked_image_across_overlay_toggles(app):
+    from explorer.registry import SHIPPED_DIR
+
+    app.switch_page("pages/explore/latent_map.py").run()
+    assert any("Click a dot" in i.value for i in app.info)
+    # A click's row, as the chart's selection callback stores it (AppTest cannot click a plotly chart).
+    app.session_state["map_selected"] = (str(SHIPPED_DIR / "mnist-z2"), 42)
+    app.run()
+
+    def ringed():
+        spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+        ring = [t for t in spec["data"] if t.get("name") == "selected image"]
+        return ring and spec["data"][-1].get("name") == "selected image"  # on top of everything else
+
+    assert any("Test image #42" in m.value for m in app.markdown) and ringed()
+    for key in ("map_holes", "map_ellipses", "map_holes", "map_ellipses"):  # a new figure each time
+        app.toggle(key=key).set_value(not app.toggle(key=key).value).run()
+        assert not app.exception, [e.value for e in app.exception]
+        assert any("Test image #42" in m.value for m in app.markdown), key
+    assert ringed()
+    app.button(key="map_clear").click().run()
+    assert any("Click a dot" in i.value for i in app.info) and not ringed()
+    app.session_state["map_selected"] = (str(SHIPPED_DIR / "mnist-z2"), 42)
+    select_model(app, "digits-z2")  # another model's map: mnist-z2's row is not carried over
+    assert any("Click a dot" in i.value for i in app.info) and not ringed()
+
+
 def test_latent_map_projection_for_a_16d_model(app):
     select_model(app, "mnist-z16")
     app.switch_page("pages/explore/latent_map.py").run()
     assert not app.exception, [e.value for e in app.exception]
     assert app.radio(key="map_method").value == "pca"
     assert [c.key for c in app.get("plotly_chart")].count("latent_scatter") == 1
+
+
+def test_latent_dimensions_are_numbered_from_one_on_the_maps_clusters_and_active_units(app):
+    from explorer.maps import dimension_names
+
+    def shown(at):
+        """The page's text and its charts' words (not their base64 data, where "z0" can turn up by chance)."""
+        text = [e.value for kind in ("markdown", "caption", "info") for e in at.get(kind)]
+        for c in at.get("plotly_chart"):
+            spec = json.loads(c.proto.spec)
+            text += [str(t.get(k, "")) for t in spec["data"] for k in ("name", "text", "hovertemplate")]
+            text += [str(t["x"]) for t in spec["data"] if t["type"] == "bar"]
+            text += [json.dumps(spec["layout"].get(k, ""), ensure_ascii=False)
+                     for k in ("xaxis", "yaxis", "annotations", "title")]
+        return " ".join(text)
+
+    for page in ("pages/explore/latent_map.py", "pages/explore/clusters.py"):
+        app.switch_page(page).run()
+        assert not app.exception, [e.value for e in app.exception]
+        spec = json.loads(app.get("plotly_chart")[0].proto.spec)
+        assert (spec["layout"]["xaxis"]["title"]["text"], spec["layout"]["yaxis"]["title"]["text"]) == ("z₁", "z₂")
+        assert "z₀" not in shown(app) and "z0" not in shown(app)
+    select_model(app, "mnist-z16")
+    app.switch_page("pages/explore/rate_distortion.py").run()
+    assert not app.exception, [e.value for e in app.exception]
+    charts = {c.key: json.loads(c.proto.spec) for c in app.get("plotly_chart")}
+    assert list(charts["rd_usage_selected"]["data"][0]["x"]) == dimension_names(16)  # z₁ ... z₁₆
+    assert "z₀" not in shown(app) and "z0" not in shown(app)

@@ -10,7 +10,7 @@ from pages.ui.kl_views import vae_vs_autoencoder_ui
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
 from explorer.holes import AE_KERNEL_STD, aggregate_logvar, decode_holes, density_grid
-from explorer.maps import AXIS_TITLES, ellipse_rows, place_codes
+from explorer.maps import AXIS_TITLES, clicked_row, ellipse_rows, place_codes
 
 remember("map_method", "map_ellipses", "map_holes", "kl_zoom")
 
@@ -22,7 +22,7 @@ def densities(path: str, mtime: float, dataset: str):
     model, _ = load_model(path, mtime)
     enc = encoded(path, mtime, dataset)
     logvar = aggregate_logvar(enc["logvar"], model.config.variational)  # a kernel around an autoencoder's point codes
-    return density_grid(model.prior, enc["mu"], logvar, max_codes=len(enc["mu"]))
+    return density_grid(model.prior, enc["mu"], logvar, max_codes=len(enc["mu"]), ratio=HOLE_RATIO)
 
 
 st.title("Latent map")
@@ -48,7 +48,7 @@ else:
 show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", disabled=d != 2 or not sel.config.variational,
                                    help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
 show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2,
-                                help="Dotted lines: the prior p(z). Red: where the prior has mass but no image is encoded.")
+                                help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
 proj = projection(*sel.key, sel.dataset, method)
 coords, rows = proj["coords"], proj["rows"]
 
@@ -65,10 +65,21 @@ else:
 ellipses = None
 if show_ellipses and d == 2:
     shown = ellipse_rows(rows)
-    ellipses = ellipse_points(enc["mu"][shown], np.exp(0.5 * enc["logvar"][shown]))
+    sigma = np.exp(0.5 * enc["logvar"][shown])
+    ellipses = ellipse_points(enc["mu"][shown], sigma)
 
+
+def keep_click() -> None:
+    """The chart forgets its selection whenever its figure changes (an overlay toggled): keep the clicked row."""
+    row = clicked_row(st.session_state["latent_scatter"]["selection"]["points"])
+    if row is not None:
+        st.session_state["map_selected"] = (str(sel.entry.path), row)
+
+
+picked = st.session_state.get("map_selected")
+row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
 fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
-                     axis_titles=AXIS_TITLES[proj["method"]])
+                     axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
 grid = holes = None
 if show_holes and d == 2:
     grid = densities(*sel.key, sel.dataset)
@@ -76,17 +87,18 @@ if show_holes and d == 2:
     add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
 left, right = st.columns([2.2, 1], gap="medium")
 with left:
-    event = st.plotly_chart(fig, on_select="rerun", selection_mode="points", key="latent_scatter",
-                            config={"scrollZoom": True, "displaylogo": False})
+    st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
+                    config={"scrollZoom": True, "displaylogo": False})
     st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
-               + ". Scroll to zoom, drag to pan, double-click to reset.")
+               + ". Scroll to zoom, drag to pan, double-click to reset."
+               + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
+                  + (": next to the spread of the codes most are dots, so zoom in to see them."
+                     if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
 
 with right:
-    points = [p for p in (event.selection.points if event else []) if "customdata" in p]
-    if not points:
+    if row is None:
         st.info("Click a dot to see its image, its reconstruction and its code.")
     else:
-        row = int(points[-1]["customdata"] if np.isscalar(points[-1]["customdata"]) else points[-1]["customdata"][0])
         x = split.x[row : row + 1]
         r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
         st.markdown(f"**Test image #{row}** · label **{split.class_names[int(split.y[row])]}**")
@@ -95,20 +107,24 @@ with right:
         sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
         st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
                     if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
+        st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
 
 if grid is not None:
-    st.markdown("##### Holes: where the prior expects codes but no test image was encoded")
+    st.markdown("##### Holes: where the prior expects codes but hardly any test image is encoded")
     prior_name = "the learned mixture prior" if sel.config.prior == "mog" else "the prior N(0, I)"
     mass = grid.prior_mass_in_holes(HOLE_RATIO)
     c_text, c_images = st.columns([1, 1.6], gap="large")
+    width = max(grid.bandwidth, AE_KERNEL_STD)
     pull = ("the training pushes the **aggregate posterior** q(z), the mixture of every image's q(z|x), towards it but "
-            "never matches it exactly." if sel.config.variational else "here q(z) is a Gaussian of σ = "
-            f"{AE_KERNEL_STD:g} around each of this plain autoencoder's point codes, which nothing pulled towards it.")
+            f"never matches it exactly. Here q(z) is estimated from {grid.n_codes:,} test codes, each q(z|x) widened to "
+            f"σ ≥ {width:.2f} (a kernel density estimate): narrower posteriors would leave q(z) empty between "
+            "neighbouring codes." if sel.config.variational else f"here q(z) is a Gaussian of σ = {width:.2f} around "
+            f"each of this plain autoencoder's {grid.n_codes:,} point codes, which nothing pulled towards it.")
     c_text.markdown(
-        f"The dotted contours are {prior_name}; {pull} In the red regions q(z) is below a tenth of "
-        f"p(z). A code drawn from the prior lands there with probability **{mass:.0%}**: no test image is encoded "
-        "there, and most likely no training image either, so the decoder draws blends and smudges rather than clear "
-        "digits.")
+        f"The black contours are {prior_name}, holding 50%, 90% and 99% of its draws; {pull} In the red regions "
+        f"q(z) is below a tenth of p(z). A code drawn from the prior lands there with probability **{mass:.1%}**: "
+        "hardly any test image is encoded near it, and most likely no training image either, so the decoder draws "
+        "blends and smudges there rather than clear digits.")
     if len(holes):
         with c_images:
             show_images(decode_holes(sel.model, holes),

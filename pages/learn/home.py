@@ -60,7 +60,8 @@ with right:
     rows = proj["rows"][:2000]
     fig = latent_scatter(proj["coords"][:2000], encoded(*sel.key, sel.dataset)["labels"][rows], split.class_names,
                          rows=rows, axis_titles=AXIS_TITLES[proj["method"]], height=300)
-    fig.update_layout(legend=dict(title=None, font=dict(size=11)), dragmode=False)
+    fig.update_layout(legend=dict(title=None, font=dict(size=11), orientation="v", x=1.02, xanchor="left", y=1,
+                                  yanchor="top"), dragmode=False)  # beside this small map, not under it
     st.plotly_chart(fig, config={"displayModeBar": False, "scrollZoom": False}, key="home_map")
     st.caption(f"Where {len(rows):,} test images land: each dot is an image's code μ"
                + (" (its first two principal components)" if d != 2 else "")

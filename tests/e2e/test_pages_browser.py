@@ -125,17 +125,29 @@ def test_clicking_a_point_on_the_latent_map_shows_that_image(page, app_server):
     page.get_by_text("Click a dot to see its image").wait_for()
     wait_idle(page)
     page.wait_for_timeout(1000)  # let plotly finish laying out before reading its axes
-    # Screen position of one test code: the first point of the first class trace, through plotly's axes.
+    # Screen position of one test code: the first point of the last trace of points (drawn over all the
+    # others, so nothing covers it), through plotly's axes.
     target = page.evaluate("""() => {
         const gd = document.querySelector(".st-key-latent_scatter .js-plotly-plot");
-        const t = gd._fullData.find(t => t.type === 'scattergl');
+        const points = gd._fullData.filter(t => t.type === 'scattergl' && t.customdata);
+        const t = points[points.length - 1];
         const L = gd._fullLayout, box = gd.getBoundingClientRect();
-        return {x: box.left + L._size.l + L.xaxis.l2p(t.x[0]), y: box.top + L._size.t + L.yaxis.l2p(t.y[0]),
-                row: Number(t.customdata[0])};
+        // _offset: where each axis starts (a narrow column shrinks the equal-aspect map's domain)
+        return {x: box.left + L.xaxis._offset + L.xaxis.l2p(t.x[0]),
+                y: box.top + L.yaxis._offset + L.yaxis.l2p(t.y[0]), row: Number(t.customdata[0])};
     }""")
     page.mouse.click(target["x"], target["y"])
     page.get_by_text(f"Test image #{target['row']}").wait_for(timeout=60_000)
     page.get_by_text("σ = (").wait_for(timeout=60_000)  # the code of the clicked image
+    # The clicked dot is ringed on top of the map, and stays so (and shown) when an overlay redraws the map.
+    ringed = """() => { const gd = document.querySelector(".st-key-latent_scatter .js-plotly-plot");
+        return gd && gd._fullData.length && gd._fullData[gd._fullData.length - 1].name === 'selected image'; }"""
+    page.wait_for_function(ringed, timeout=60_000)
+    page.get_by_text("Prior & holes").click()
+    page.get_by_text("Holes: where the prior").wait_for(timeout=90_000)
+    wait_idle(page)
+    page.wait_for_function(ringed, timeout=60_000)
+    assert page.get_by_text(f"Test image #{target['row']}").count() == 1
 
 
 def _square_png() -> bytes:
