@@ -17,6 +17,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import streamlit as st  # noqa: E402
 
+from pages.ui.links import set_page_path  # noqa: E402
 from pages.ui.widgets import model_picker_ui  # noqa: E402
 
 # An emoji favicon is drawn by the browser; a ":material/...:" one is fetched from fonts.gstatic.com,
@@ -45,5 +46,6 @@ navigation = st.navigation(
     },
     expanded=True,  # every page listed: a lecturer should not have to find "View more"
 )
+set_page_path(navigation.url_path)
 st.session_state["selected"] = model_picker_ui()
 navigation.run()

@@ -13,7 +13,9 @@ import torch
 
 from pages.ui.components.live_decoder import live_decoder
 from pages.ui.decoder_views import (browser_payload, decoded_grid, interpolation_tab, label_ui, latent_axes,
-                                    manifold_tab, model_tab, prior_tab, row_scale, show, test_codes)
+                                    manifold_tab, model_tab, open_link, prior_tab, publish_view, row_scale, show,
+                                    test_codes)
+from pages.ui.links import BIND, link_ui
 from pages.ui.widgets import remember, require_model
 from explorer.browser_decoder import supports_live_decoding
 from explorer.decoder_grids import code_text, same_style, same_style_caption
@@ -50,6 +52,7 @@ digit = label_ui(sel, class_names)  # None unless the model is conditional
 start = StartCodes(d, None if test is None else test["mu"])
 axes = latent_axes(sel, test)
 follow_model(state, sel.key, start)  # a new model starts at the origin
+open_link(state, start, axes)  # ... or where a link (or a reload) says
 
 # --- controls -------------------------------------------------------------------------------------------
 
@@ -62,7 +65,7 @@ c_pick.button("Another test image", icon=":material/casino:", on_click=pick_anot
 c_reset.button("Reset", icon=":material/restart_alt:", on_click=reset, args=z_args, key="dec_reset",
                help="Back to the start code.")
 if live_ok:
-    server = c_mode.toggle("Server-side sliders", key="dec_server", on_change=reset, args=z_args,
+    server = c_mode.toggle("Server-side sliders", key="dec_server", on_change=reset, args=z_args, bind=BIND,
                            help="Decode on the server with Streamlit sliders (updates on release).")
 else:
     server = c_mode.toggle("Server-side sliders", value=True, disabled=True, key="dec_server_only",
@@ -108,6 +111,8 @@ def explorer() -> None:
         if live_ok and not server:
             st.caption("Every frame is decoded in your browser from the model's weights: no round trip to the "
                        "server. The code above updates when you let go.")
+        publish_view(state, start)
+        link_ui("dec_link")
     tab_manifold, tab_path, tab_prior, tab_model = st.tabs(
         ["Learned manifold", "Interpolation", "Samples from the prior", "Download the model"])
     with tab_manifold:

@@ -7,9 +7,11 @@ import torch
 import vae
 from pages.ui.cache import encoded, load_model, projection
 from pages.ui.kl_views import vae_vs_autoencoder_ui
+from pages.ui.links import BIND, from_link, link_ui, publish
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
 from explorer.holes import AE_KERNEL_STD, aggregate_logvar, decode_holes, density_grid
+from explorer import links
 from explorer.maps import AXIS_TITLES, clicked_row, ellipse_rows, place_codes
 
 remember("map_method", "map_ellipses", "map_holes", "kl_zoom")
@@ -43,11 +45,12 @@ if d == 2:
     controls[0].caption("2-D latent: the map shows the codes themselves.")
 else:
     method = controls[0].radio(
-        f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method",
+        f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method", bind=BIND,
         format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (about 20 s, a 3,000-image subsample)"}.get)
-show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", disabled=d != 2 or not sel.config.variational,
+show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND,
+                                   disabled=d != 2 or not sel.config.variational,
                                    help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
-show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2,
+show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND,
                                 help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
 proj = projection(*sel.key, sel.dataset, method)
 coords, rows = proj["coords"], proj["rows"]
@@ -76,8 +79,14 @@ def keep_click() -> None:
         st.session_state["map_selected"] = (str(sel.entry.path), row)
 
 
+linked = links.parse_index(from_link(links.ROW), len(split))  # a link (or a reload) names the test image
+if linked is not None:
+    st.session_state["map_selected"] = (str(sel.entry.path), linked)
 picked = st.session_state.get("map_selected")
 row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
+publish(links.ROW, None if row is None else str(row))
+with controls[2]:
+    link_ui("map_link")  # after every parameter of the view is in the URL
 fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
                      axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
 grid = holes = None

@@ -5,6 +5,7 @@ import torch
 
 import vae
 from explorer import uploads
+from pages.ui.links import BIND, link_ui
 from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
 
@@ -33,7 +34,7 @@ def user_label() -> torch.Tensor | None:
 
 if sel.config.conditional:
     st.selectbox("Your digits are a… (this conditional model is told the label)", range(sel.config.n_classes),
-                 key="recon_user_label")
+                 key="recon_user_label", bind=BIND)
 tab_test, tab_upload, tab_draw = st.tabs(["Test images", "Upload your digits", "Draw a digit"])
 
 
@@ -46,14 +47,16 @@ def remember_code(name: str, mu: torch.Tensor) -> None:
 with tab_test:
     split, _ = dataset_or_stop(sel.dataset)
     c1, c2, c3 = st.columns([2, 1, 1])
-    mode = c1.radio("Show", RECONSTRUCTION_MODES, format_func=MODE_TEXT.get, key="recon_mode")
-    n = c2.select_slider("Images", options=[8, 16, 24, 32], value=16, key="recon_n")
-    seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="recon_seed")
+    mode = c1.radio("Show", RECONSTRUCTION_MODES, format_func=MODE_TEXT.get, key="recon_mode", bind=BIND)
+    n = c2.select_slider("Images", options=[8, 16, 24, 32], value=16, key="recon_n", bind=BIND)
+    seed = c3.number_input("Seed", min_value=0, value=0, step=1, key="recon_seed", bind=BIND)
 
     def reshuffle() -> None:
         st.session_state["recon_seed"] += 1
 
     c3.button("Reshuffle", icon=":material/shuffle:", key="recon_shuffle", on_click=reshuffle)
+    with c2:
+        link_ui("recon_link")
 
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(int(seed)))[:n]
     x = split.x[idx]

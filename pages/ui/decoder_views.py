@@ -14,16 +14,20 @@ import streamlit as st
 import torch
 
 import vae
+from explorer import links
 from explorer.browser_decoder import decoder_spec, points_payload
 from explorer.decoder_axes import LatentAxes, dim_name
 from explorer.decoder_grids import interpolations, manifold, prior_grid
+from explorer.decoder_state import TEST_IMAGE, StartCodes, reset
 from explorer.images import png_bytes, tile, upscale
 from explorer.registry import model_zip
 from vae.latent import decode_images
 
 from .cache import encoded, load_model, png, showable_split
+from .links import BIND, from_link, publish
 from .widgets import Selected
 
+PICK = "pick"  # the link's parameter: which test image the code started from (a press count of "Another")
 DRAW_SEED = 0  # the order the pad draws the test codes in: every class spread from first to last
 
 
@@ -71,13 +75,30 @@ def label_ui(sel: Selected, class_names: list[str]) -> int | None:
     """A conditional model's label picker; returns the label, or None for a plain VAE."""
     if not sel.config.conditional:
         return None
-    st.session_state.setdefault("dec_label", 0)
-    st.segmented_control("Digit (the label y this conditional model is given)", range(sel.config.n_classes),
-                         key="dec_label", required=True,
-                         format_func=lambda k: class_names[k] if k < len(class_names) else str(k))
+    label = st.segmented_control("Digit (the label y this conditional model is given)", range(sel.config.n_classes),
+                                 key="dec_label", required=True, default=0, bind=BIND,
+                                 format_func=lambda k: class_names[k] if k < len(class_names) else str(k))
     st.caption("The sliders set the **style** code z; the label picks the digit. Every digit below is drawn with the "
                "same z: the same slant, thickness and width.")
-    return st.session_state["dec_label"]
+    return int(label)
+
+
+def open_link(state, start: StartCodes, axes: LatentAxes) -> None:
+    """On the page's first run in a session, the view a link (or a reload) names: the start image and the code z."""
+    pick = links.parse_index(from_link(PICK), 10**9)
+    if pick is not None and start.test_mu is not None:
+        state["dec_start"], state["dec_pick"] = TEST_IMAGE, pick
+        reset(state, start)
+    z = links.parse_code(from_link(links.CODE), start.latent_dim, axes.reach)
+    if z is not None:
+        state["dec_z"] = z
+        state["dec_token"] = state.get("dec_token", 0) + 1  # the browser jumps to it
+
+
+def publish_view(state, start: StartCodes) -> None:
+    """The view in the URL: the code z and, when it started from a test image, which one."""
+    publish(PICK, str(state.get("dec_pick", 0)) if start.from_test(state) else None)
+    publish(links.CODE, links.format_code(state["dec_z"]))
 
 
 def latent_axes(sel: Selected, test: dict[str, Any] | None) -> LatentAxes:

@@ -8,10 +8,11 @@ import streamlit as st
 import torch
 
 import vae
-from explorer import registry
+from explorer import links, registry
 from explorer.images import to_uint8, upscale
 
 from .cache import load_model, png, showable_split
+from .links import publish
 
 
 @dataclass
@@ -34,6 +35,21 @@ class Selected:
     @property
     def key(self) -> tuple[str, float]:
         return str(self.entry.path), self.mtime
+
+
+def first_session_run_model(names: list[str]) -> str | None:
+    """The model a link (or a reload) names, on the session's first run; a warning if it is not here."""
+    if st.session_state.get("_model_from_link_read"):
+        return None
+    st.session_state["_model_from_link_read"] = True
+    asked = st.query_params.get(links.MODEL)
+    if asked is None:
+        return None
+    if links.parse_name(asked, names) is None:
+        st.warning(f"The link asks for the model **{asked}**, which is not on this machine: showing another.",
+                   icon=":material/link_off:")
+        return None
+    return asked
 
 
 def load_entry(entry: registry.ModelEntry) -> tuple[vae.VAE, vae.ModelCard]:
@@ -60,18 +76,20 @@ def model_picker_ui() -> Selected | None:
             # a session's first run pass `index` instead, which the browser also displays (setting
             # the state there left the browser showing option 0 and sending it back on the next page).
             pending = st.session_state.pop("_pick_pending", None)
+            linked = first_session_run_model(names)  # a link or a reload names the model: start on it
             if pending in by_name:
                 st.session_state["model_picker"] = by_name[pending]
             elif "model_picker" in st.session_state and st.session_state["model_picker"] not in labels:
                 name = st.session_state.get("picked_model_name")
                 st.session_state["model_picker"] = by_name.get(name, by_name.get(registry.DEFAULT_MODEL, usable[0].label))
-            first_run = {} if "model_picker" in st.session_state else {
-                "index": names.index(registry.DEFAULT_MODEL) if registry.DEFAULT_MODEL in names else 0}
+            start = linked or (registry.DEFAULT_MODEL if registry.DEFAULT_MODEL in names else names[0])
+            first_run = {} if "model_picker" in st.session_state else {"index": names.index(start)}
             label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed", **first_run,
                                  help="Shipped models were trained with this project's CLI; yours are saved in "
                                  + str(registry.user_models_dir()))
             entry = labels[label]
             st.session_state["picked_model_name"] = entry.name
+            publish(links.MODEL, entry.name)
             try:
                 mtime = registry.weights_mtime(entry.path)
                 model, card = load_model(str(entry.path), mtime)
