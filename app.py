@@ -18,7 +18,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import streamlit as st  # noqa: E402
 
 from pages.ui.links import set_page_path  # noqa: E402
-from pages.ui.widgets import model_picker_ui  # noqa: E402
+from pages.ui.widgets import large_text_ui, model_picker_ui  # noqa: E402
 
 # An emoji favicon is drawn by the browser; a ":material/...:" one is fetched from fonts.gstatic.com,
 # a network request from every page (failing offline, and a third party told who opens the app).
@@ -48,4 +48,5 @@ navigation = st.navigation(
 )
 set_page_path(navigation.url_path)
 st.session_state["selected"] = model_picker_ui()
+large_text_ui()
 navigation.run()

@@ -279,11 +279,14 @@ class ReconstructionStats:
 
 
 @torch.no_grad()
-def reconstruction_stats(model: VAE, x: torch.Tensor, seed: int = 0, y: torch.Tensor | None = None) -> ReconstructionStats:
-    """Reconstruction loss of images x (B, C, H, W) under `model`'s own likelihood, and their MSE."""
+def reconstruction_stats(model: VAE, x: torch.Tensor, seed: int = 0, y: torch.Tensor | None = None,
+                         at_mean: bool = False) -> ReconstructionStats:
+    """Reconstruction loss of images x (B, C, H, W) under `model`'s own likelihood, and their MSE: at one
+    sampled z ~ q(z|x) as in training, or at z = mu (`at_mean`), the code whose decoder mean pages show."""
     x = x.to(model.device)
     generator = torch.Generator(device=model.device).manual_seed(seed)
-    x_params = model.decode(model.encode(x, y).sample(generator), y)
+    q = model.encode(x, y)
+    x_params = model.decode(q.mode() if at_mean else q.sample(generator), y)
     nll = reconstruction_nll(x_params, x, model.config)
     mse = ((model.mean_image(x_params) - x) ** 2).flatten(1).mean(1)
     n = model.config.n_pixels

@@ -21,9 +21,10 @@ MAP_LEGEND = dict(orientation="h", yanchor="top", y=-0.1, x=0, itemsizing="const
 
 
 def _equal_axes(fig) -> None:
-    """One unit is as long on both axes; a narrow column shrinks the plot rather than stretching the y range."""
+    """One unit is as long on both axes; a narrow column shrinks the plot rather than stretching the y range,
+    and the plot then sits at the top of its figure (right under the controls, not half a screen lower)."""
     fig.update_xaxes(constrain="domain")
-    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain")
+    fig.update_yaxes(scaleanchor="x", scaleratio=1, constrain="domain", constraintoward="top")
 
 
 def _pixel_box(points: np.ndarray, height: int, width_px: float = 400.0):
@@ -566,7 +567,7 @@ def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np
 
     d = mu.shape[1]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
-        "Data x", "Reconstructions: decoder mean at z = μ", "Codes μ of q(z|x)" if d == 2 else "Codes: μ and σ of q(z|x)"))
+        "Data x", "Reconstructions<br>(decoder mean at z = μ)", "Codes μ of q(z|x)" if d == 2 else "Codes: μ and σ<br>of q(z|x)"))
     colours = [CLASS_COLOURS[int(v) % len(CLASS_COLOURS)] for v in labels]
     idx = np.arange(len(points))
     if samples is not None:
@@ -602,7 +603,8 @@ def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np
     fig.update_xaxes(matches="x", row=1, col=2)
     fig.update_yaxes(matches="y", row=1, col=2)
     fig.update_yaxes(scaleanchor="x", scaleratio=1, row=1, col=1)
-    fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.15),
+    # two-line titles fit a third of a 1024-pixel projector; the top margin keeps them clear of the toolbar
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=70, b=10), legend=dict(orientation="h", y=-0.15),
                       dragmode="pan")
     return fig
 

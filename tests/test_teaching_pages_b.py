@@ -182,9 +182,10 @@ def test_kl_page_estimates_converge_to_the_closed_form(app):
     at.number_input(key="kl_row").set_value(5)
     ok(at.run())
     metrics = {}
-    for m in at.metric:
-        metrics.setdefault(m.label, []).append(float(m.value.split()[-2]))
-    exact, mean, spread = metrics["Closed form"][0], metrics["Mean of the estimates"][0], metrics["Spread of one estimate"][0]
+    for m in at.metric:  # values are bare numbers (the unit is in the label or its help): "7.106", "±0.337"
+        metrics.setdefault(m.label, []).append(float(m.value.lstrip("±")))
+    exact, mean, spread = (metrics["Closed form (nats)"][0], metrics["Mean of the estimates"][0],
+                           metrics["Spread of one estimate"][0])
     assert abs(mean - exact) < 4 * spread / 300**0.5 + 1e-3
     assert spread < 0.2  # 1,000 samples: a tight estimate
     assert len(at.get("plotly_chart")) == 3
@@ -205,8 +206,8 @@ def test_loglik_page_shows_bounds_tightening_with_k(app):
     at = open_page(select_model(app, "digits-z2"), "loglik")
     assert at.title[0].value == "Log-likelihood (IWAE)"
     metrics = {m.label: m.value for m in at.metric}
-    neg_elbo = float(metrics["−ELBO"].split()[0])
-    nll = float(metrics["−log p(x), IWAE k=1000"].split()[0])
+    neg_elbo = float(metrics["−ELBO (nats)"])
+    nll = float(metrics["−log p(x), IWAE k=1000"])
     assert nll <= neg_elbo + 0.05 and 5 < nll < 60
     table = at.dataframe[0].value
     assert list(table["k"]) == [1, 10, 100, 1000]

@@ -44,7 +44,7 @@ if d == 2:
     c3.caption("2-D latent: the map shows the codes themselves.")
 else:
     view = c3.radio(f"Map of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="clusters_view",
-                    format_func={"pca": "PCA", "tsne": "t-SNE (about 20 s)"}.get,
+                    format_func={"pca": "PCA", "tsne": "t-SNE (seconds the first time)"}.get,
                     help=f"Clustering always runs in the full {d}-D latent space; only the picture is projected.")
 
 result = clusters(*sel.key, sel.dataset, k, method)

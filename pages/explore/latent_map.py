@@ -39,18 +39,20 @@ if sel.config.conditional:
             "(slant, thickness, width). That is why the colours mix here instead of forming clusters.",
             icon=":material/label:")
 
-controls = st.columns([2, 1, 1])
+# controls as wide as their labels, wrapping onto a new line when the window is narrow (a projector)
+row_top = st.container(horizontal=True, wrap=True, vertical_alignment="center", gap="medium")
+controls = [row_top, row_top, st.container()]
 if d == 2:
     method = "identity"
-    controls[0].caption("2-D latent: the map shows the codes themselves.")
+    controls[0].caption("2-D latent: the map shows the codes themselves.", width="content")
 else:
     method = controls[0].radio(
         f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method", bind=BIND,
-        format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (about 20 s, a 3,000-image subsample)"}.get)
-show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND,
+        format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (seconds the first time, a 3,000-image subsample)"}.get)
+show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND, width="content",
                                    disabled=d != 2 or not sel.config.variational,
                                    help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
-show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND,
+show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND, width="content",
                                 help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
 proj = projection(*sel.key, sel.dataset, method)
 coords, rows = proj["coords"], proj["rows"]
@@ -85,7 +87,7 @@ if linked is not None:
 picked = st.session_state.get("map_selected")
 row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
 publish(links.ROW, None if row is None else str(row))
-with controls[2]:
+with row_top:
     link_ui("map_link")  # after every parameter of the view is in the URL
 fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
                      axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)

@@ -28,22 +28,23 @@ def report(path: str, mtime: float, dataset: str, rows: tuple[int, ...], ks: tup
 
 
 st.title("Log-likelihood (IWAE)")
+# equations at full width: in a column they are cut at the right edge of a 1024-pixel projector
+st.markdown(
+    "The ELBO is only a lower bound on the log-likelihood $\\log p(x)$. Burda, Grosse & Salakhutdinov (2016) "
+    "tighten it by drawing $k$ codes from the encoder and **averaging the importance weights** before the log:")
+st.latex(r"\log p(x)\;\ge\;\mathcal{L}_k=\mathbb{E}\Big[\log\frac1k\sum_{i=1}^{k}"
+         r"\frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)}\Big]")
+st.markdown("with $z_1, \\dots, z_k$ drawn from $q(z\\mid x)$. $\\mathcal{L}_1$ is the ELBO; $\\mathcal{L}_k$ never "
+            "decreases with $k$ and reaches $\\log p(x)$ as $k\\to\\infty$. What the ELBO misses is exactly how far "
+            "the encoder's Gaussian is from the true posterior:")
+st.latex(r"\log p(x)-\mathrm{ELBO}(x)=\mathrm{KL}\big(q(z\mid x)\,\|\,p(z\mid x)\big)\;\ge\;0")
 left, right = st.columns([1.25, 1], gap="large")
 with left:
-    st.markdown(
-        "The ELBO is only a lower bound on the log-likelihood $\\log p(x)$. Burda, Grosse & Salakhutdinov (2016) "
-        "tighten it by drawing $k$ codes from the encoder and **averaging the importance weights** before the log:")
-    st.latex(r"\log p(x)\;\ge\;\mathcal{L}_k=\mathbb{E}\Big[\log\frac1k\sum_{i=1}^{k}"
-             r"\frac{p(x\mid z_i)\,p(z_i)}{q(z_i\mid x)}\Big]")
-    st.markdown("with $z_1, \\dots, z_k$ drawn from $q(z\\mid x)$. $\\mathcal{L}_1$ is the ELBO; $\\mathcal{L}_k$ never "
-                "decreases with $k$ and reaches $\\log p(x)$ as $k\\to\\infty$. What the ELBO misses is exactly how far "
-                "the encoder's Gaussian is from the true posterior:")
-    st.latex(r"\log p(x)-\mathrm{ELBO}(x)=\mathrm{KL}\big(q(z\mid x)\,\|\,p(z\mid x)\big)\;\ge\;0")
-with right:
     st.markdown("The plots show **negative** log-likelihoods in nats per image, like the rest of the app: lower is "
                 "better, and each estimate $-\\mathcal{L}_k$ is an upper bound on $-\\log p(x)$ that falls as $k$ grows.")
     st.caption("Each image gets as many draws as the largest $k$ chosen; every $\\mathcal{L}_k$ averages them in groups "
                "of $k$, so the small-$k$ points are precise. $k = 1$ is the ELBO.")
+with right:
     ks = st.multiselect("k (importance samples)", KS, default=KS, key="ll_ks")
 
 sel = require_model()
@@ -65,10 +66,10 @@ with b:
     st.plotly_chart(iwae_vs_k(ks, {f"image #{row}": -one.iwae[:, 0]}, {f"image #{row}": -float(one.elbo[0])}),
                     key="ll_one_chart", config={"displaylogo": False})
 with c:
-    st.metric("−ELBO", f"{-one.elbo[0]:.2f} nats")
-    st.metric(f"−log p(x), IWAE k={ks[-1]}", f"{-one.iwae[-1, 0]:.2f} nats",
-              f"{-one.gap[0]:+.2f} vs the ELBO", delta_color="inverse")
-    st.metric("Effective sample size", f"{one.ess[0]:.0f} of {ks[-1]}",
+    st.metric("−ELBO (nats)", f"{-one.elbo[0]:.2f}")
+    st.metric(f"−log p(x), IWAE k={ks[-1]}", f"{-one.iwae[-1, 0]:.2f}",
+              f"{-one.gap[0]:+.2f} vs the ELBO", delta_color="inverse", help="nats per image")
+    st.metric(f"Effective sample size (of {ks[-1]})", f"{one.ess[0]:.0f}",
               help="(Σw)² / Σw² of the importance weights: k if q(z|x) were the true posterior, near 1 if one draw "
                    "dominates")
     st.caption("The gap is a lower bound on KL(q(z|x) ‖ p(z|x)): how loose this image's posterior is.")

@@ -35,17 +35,17 @@ def usage_ui(entry: registry.ModelEntry, key: str) -> None:
 
 
 st.title("β & rate–distortion")
-left, right = st.columns([1.3, 1], gap="large")
+st.markdown(
+    "The negative ELBO is the sum of two costs. The **distortion** $D$ is how many nats the decoder needs to "
+    "describe the image given its code; the **rate** $R$ is how many nats of information the code carries "
+    "about the image (the KL to the prior):")
+st.latex(r"-\mathrm{ELBO} = \underbrace{\mathbb{E}_{q(z\mid x)}\!\left[-\log p(x\mid z)\right]}_{D}"
+         r" + \underbrace{\mathrm{KL}\!\left(q(z\mid x)\,\|\,p(z)\right)}_{R}")
+left, right = st.columns([1, 2.2], gap="large")
 with left:
-    st.markdown(
-        "The negative ELBO is the sum of two costs. The **distortion** $D$ is how many nats the decoder needs to "
-        "describe the image given its code; the **rate** $R$ is how many nats of information the code carries "
-        "about the image (the KL to the prior):")
-    st.latex(r"-\mathrm{ELBO} = \underbrace{\mathbb{E}_{q(z\mid x)}\!\left[-\log p(x\mid z)\right]}_{D}"
-             r" + \underbrace{\mathrm{KL}\!\left(q(z\mid x)\,\|\,p(z)\right)}_{R}")
-with right:
     st.markdown("A **β-VAE** (Higgins et al. 2017) trains on a weighted sum instead:")
     st.latex(r"\mathcal{L}_\beta = D + \beta\, R")
+with right:
     st.markdown(
         "β > 1 makes bits in the code expensive: lower rate, blurrier reconstructions. β < 1 makes them cheap: "
         "more rate, sharper reconstructions. The dashed lines join points of equal −ELBO = D + R: sliding along "

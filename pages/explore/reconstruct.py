@@ -6,7 +6,7 @@ import torch
 import vae
 from explorer import uploads
 from pages.ui.links import BIND, link_ui
-from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, image_pairs, remember, require_model, show_images
 from vae.latent import RECONSTRUCTION_MODES
 
 MODE_TEXT = dict(zip(RECONSTRUCTION_MODES, (
@@ -62,14 +62,11 @@ with tab_test:
     x = split.x[idx]
     r = vae.latent.reconstruct(sel.model, x, mode=mode, seed=int(seed), labels=split.y[idx])
     score = "−ELBO" if sel.config.variational else "loss"  # a plain autoencoder's loss is its reconstruction
-    st.caption(f"Seed {seed} · top row: test images · bottom row: reconstructions · under each: {score} in nats "
+    st.caption(f"Seed {seed} · each test image above its reconstruction · under it: {score} in nats "
                + ("(reconstruction + KL; lower means the model finds the image more typical)" if sel.config.variational
                   else "(the reconstruction alone: this plain autoencoder has no KL)"))
-    per_row = 8
-    for start in range(0, n, per_row):
-        rows = slice(start, start + per_row)
-        show_images(x[rows], captions=[f"#{int(i)} · label {split.class_names[int(split.y[i])]}" for i in idx[rows]], width=88, scale=4)
-        show_images(r.x_hat[rows], captions=[f"{score} {v:.0f}" for v in r.neg_elbo[rows].tolist()], width=88, scale=4)
+    image_pairs(x, r.x_hat, [f"#{int(i)} · label {split.class_names[int(split.y[i])]}" for i in idx],
+                [f"{score} {v:.0f}" for v in r.neg_elbo.tolist()])
     st.session_state["recon_grid"] = r.x_hat
 
 

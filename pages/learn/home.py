@@ -5,7 +5,7 @@ import torch
 
 import vae
 from pages.ui.cache import encoded, live_metrics, projection
-from pages.ui.widgets import dataset_or_stop, require_model
+from pages.ui.widgets import dataset_or_stop, metric_row, require_model
 from explorer.figures import latent_scatter
 from explorer.images import tile, upscale
 from explorer.maps import AXIS_TITLES
@@ -14,37 +14,43 @@ st.title("VAE Latent Explorer")
 st.markdown("#### Squeeze an image into a few numbers, then rebuild it, and see what those numbers mean.")
 
 sel = require_model()
-left, right = st.columns([1.15, 1], gap="large")
+c = sel.config
+mog = c.prior == "mog"
+st.markdown(
+    "A **variational autoencoder** has two networks. The **encoder** reads an image $x$ and says where "
+    "it lives in a small *latent space*: not one point but a Gaussian $q(z\\mid x)=\\mathcal{N}(\\mu, \\sigma^2)$. "
+    "The **decoder** $p(x\\mid z)$ turns any latent code $z$ back into an image. Training maximises the "
+    "*evidence lower bound* (ELBO):"
+)
+prior_tex = r"p(z)" if mog else r"\mathcal{N}(0, I)"
+st.latex(r"\begin{aligned}\log p(x) \;\ge\; \mathrm{ELBO}(x) &= \underbrace{\mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]}"
+         r"_{-\,\text{reconstruction (distortion)}} \\ &\quad-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,"
+         + prior_tex + r"\big)}_{\text{rate}}\end{aligned}")
+st.markdown("The KL term pulls every code towards the prior; against the standard normal N(0, I) it has a "
+            "closed form (Kingma & Welling 2014, Appendix B):")
+st.latex(r"\mathrm{KL} = \tfrac12 \sum_{j=1}^{D}\left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)")
+if mog:
+    st.caption(f"**{sel.entry.name}** learns its prior p(z), a mixture of {c.prior_components} Gaussians: "
+               "a mixture has no closed-form KL, so this model's KL is estimated by sampling z ~ q(z|x).")
+st.markdown("Sampling is made differentiable by the **reparameterisation trick**, so gradients reach "
+            "$\\mu$ and $\\sigma$:")
+st.latex(r"z = \mu + \sigma \odot \varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)")
 
+left, right = st.columns([1, 1.1], gap="large")
 with left:
-    st.markdown(
-        "A **variational autoencoder** has two networks. The **encoder** reads an image $x$ and says where "
-        "it lives in a small *latent space*: not one point but a Gaussian $q(z\\mid x)=\\mathcal{N}(\\mu, \\sigma^2)$. "
-        "The **decoder** $p(x\\mid z)$ turns any latent code $z$ back into an image. Training maximises the "
-        "*evidence lower bound* (ELBO):"
-    )
-    st.latex(r"""\begin{aligned}\log p(x) \;\ge\; \mathrm{ELBO}(x) &= \underbrace{\mathbb{E}_{q(z\mid x)}\big[\log p(x\mid z)\big]}_{-\,\text{reconstruction (distortion)}} \\
-&\quad-\; \underbrace{\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0, I)\big)}_{\text{rate}}\end{aligned}""")
-    st.markdown("The KL term pulls every code towards the standard normal prior and has a closed form "
-                "(Kingma & Welling 2014, Appendix B):")
-    st.latex(r"\mathrm{KL} = \tfrac12 \sum_{j=1}^{D}\left(\mu_j^2 + \sigma_j^2 - 1 - \log\sigma_j^2\right)")
-    st.markdown("Sampling is made differentiable by the **reparameterisation trick**, so gradients reach "
-                "$\\mu$ and $\\sigma$:")
-    st.latex(r"z = \mu + \sigma \odot \varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)")
-
-with right:
     m = live_metrics(*sel.key, sel.dataset)
-    c = sel.config
     st.markdown(f"##### This model: **{sel.entry.name}**")
     st.caption(f"{c.arch.upper()} encoder/decoder, {c.latent_dim}-D latent, {c.likelihood} decoder, "
                f"measured just now on {m['n_images']:,} {m['dataset']} test images")
-    a, b, d = st.columns(3)
     if not c.variational:
         st.caption("A plain autoencoder: one code per image, trained without the KL term, so it has no ELBO.")
-    a.metric("−ELBO", f"{m['neg_elbo']:.1f}" if c.variational else "n/a", help="reconstruction + KL, nats per image; lower is better")
-    b.metric("Reconstruction", f"{m['recon']:.1f}", help="−log p(x|z): how many nats the decoder needs to describe the image")
-    d.metric("KL (rate)", f"{m['kl']:.2f}" if c.variational else "n/a", help="how much information the code carries about the image, in nats")
-    st.caption("All numbers are nats per image: summed over the pixels, averaged over the test images.")
+    metric_row([("−ELBO", f"{m['neg_elbo']:.1f}" if c.variational else "n/a", "reconstruction + KL, nats per image; lower is better"),
+                ("Reconstruction", f"{m['recon']:.1f}", "−log p(x|z): how many nats the decoder needs to describe the image"),
+                ("KL (rate)", f"{m['kl']:.2f}" if c.variational else "n/a",
+                 "how much information the code carries about the image, in nats")])
+    st.caption("All numbers are nats per image: summed over the pixels, averaged over the test images."
+               + (" A Gaussian decoder's nats are a density of continuous pixel values: they are not comparable "
+                  "with a Bernoulli model's (they can even be negative)." if c.likelihood == "gaussian" else ""))
 
     split, _ = dataset_or_stop(sel.dataset)
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]
@@ -53,6 +59,7 @@ with right:
     st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
              caption="Test images (top row) and their reconstructions (bottom row)")
 
+with right:
     # A first look at the latent space. Also loads the browser's chart library while the
     # reader is on this page, so the Latent map page draws at once.
     d = c.latent_dim

@@ -51,43 +51,41 @@ if sel.config.prior != "standard":
             "sampling), so there is nothing exact to compare with here. Pick a model with the standard-normal prior.")
     st.stop()
 
-left, right = st.columns([1.3, 1], gap="large")
-with left:
-    st.markdown("For a Gaussian posterior and the standard-normal prior the KL term has a **closed form** "
-                "(Kingma & Welling 2014, Appendix B), exact and free:")
-    st.latex(r"\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0,I)\big) = \tfrac12\sum_{j=1}^{D}"
-             r"\left(\mu_j^2+\sigma_j^2-1-\log\sigma_j^2\right)")
-    st.markdown("Any other prior (a mixture, a flow) needs the **Monte-Carlo estimate**: draw $n$ codes from the "
-                "posterior and average the log-ratio. It is unbiased, but noisy, and its standard deviation only "
-                "falls like $1/\\sqrt{n}$:")
-    st.latex(r"\widehat{\mathrm{KL}}_n = \frac1n\sum_{s=1}^{n}\Big[\log q(z_s\mid x)-\log p(z_s)\Big],\qquad "
-             r"z_s\sim q(z\mid x)")
-    st.latex(r"\mathbb{E}\big[\widehat{\mathrm{KL}}_n\big]=\mathrm{KL},\qquad "
-             r"\operatorname{sd}\big(\widehat{\mathrm{KL}}_n\big)=\frac{\sigma_1}{\sqrt n}")
+# equations at full width: in a column they are cut at the right edge of a 1024-pixel projector
+st.markdown("For a Gaussian posterior and the standard-normal prior the KL term has a **closed form** "
+            "(Kingma & Welling 2014, Appendix B), exact and free:")
+st.latex(r"\mathrm{KL}\big(q(z\mid x)\,\|\,\mathcal{N}(0,I)\big) = \tfrac12\sum_{j=1}^{D}"
+         r"\left(\mu_j^2+\sigma_j^2-1-\log\sigma_j^2\right)")
+st.markdown("Any other prior (a mixture, a flow) needs the **Monte-Carlo estimate**: draw $n$ codes from the "
+            "posterior and average the log-ratio:")
+st.latex(r"\widehat{\mathrm{KL}}_n = \frac1n\sum_{s=1}^{n}\Big[\log q(z_s\mid x)-\log p(z_s)\Big],\qquad "
+         r"z_s\sim q(z\mid x)")
+st.markdown("It is unbiased, but noisy. Call $\\sigma_1$ the standard deviation of a single draw's log-ratio "
+            "(the estimate with $n = 1$); the average of $n$ independent draws has a spread $\\sqrt{n}$ times smaller:")
+st.latex(r"\mathbb{E}\big[\widehat{\mathrm{KL}}_n\big]=\mathrm{KL},\qquad "
+         r"\operatorname{sd}\big(\widehat{\mathrm{KL}}_n\big)=\frac{\sigma_1}{\sqrt n}")
 split, _ = dataset_or_stop(sel.dataset)
-with right:
-    c1, c2 = st.columns(2)
-    row = int(c1.number_input(f"Test image (0 … {len(split) - 1})", 0, len(split) - 1, 0, key="kl_row"))
-    seed = int(c2.number_input("Random seed", 0, 10_000, 0, key="kl_seed"))
-    n = st.select_slider("Samples n per estimate", [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000], value=10,
-                         key="kl_n")
-    x = split.x[row : row + 1]
-    q = posterior_of(sel.model, split, [row])
-    img, code = st.columns([1, 2])
-    with img:
-        show_images(x, [f"#{row} · {split.class_names[int(split.y[row])]}"], width=110, scale=4)
-    d = sel.config.latent_dim
-    code.markdown(f"μ = ({', '.join(f'{v:+.2f}' for v in q.mu[0, :6].tolist())}{' …' if d > 6 else ''})  \n"
-                  f"σ = ({', '.join(f'{v:.3f}' for v in q.std[0, :6].tolist())}{' …' if d > 6 else ''})")
+c1, c2, c3, img = st.columns([1, 0.8, 1.6, 1.2], gap="medium")
+row = int(c1.number_input(f"Test image (0 … {len(split) - 1})", 0, len(split) - 1, 0, key="kl_row"))
+seed = int(c2.number_input("Random seed", 0, 10_000, 0, key="kl_seed"))
+n = c3.select_slider("Samples n per estimate", [1, 2, 3, 5, 10, 20, 30, 50, 100, 200, 300, 500, 1000], value=10,
+                     key="kl_n")
+x = split.x[row : row + 1]
+q = posterior_of(sel.model, split, [row])
+d = sel.config.latent_dim
+with img:  # the code under the thumbnail: beside it, the text ran over the image at 1024 pixels
+    show_images(x, [f"#{row} · {split.class_names[int(split.y[row])]}"], width=84, scale=3)
+    st.caption(f"μ = ({', '.join(f'{v:+.2f}' for v in q.mu[0, :6].tolist())}{' …' if d > 6 else ''})  \n"
+               f"σ = ({', '.join(f'{v:.3f}' for v in q.std[0, :6].tolist())}{' …' if d > 6 else ''})")
 
 st.subheader(f"One image: {REPEATS} estimates with n = {n}")
 one = estimates(*sel.key, sel.dataset, (row,), n, seed)
 a, b = st.columns([1, 2.2], gap="large")
 with a:
-    st.metric("Closed form", f"{one.analytic:.3f} nats")
-    st.metric("Mean of the estimates", f"{one.mean:.3f} nats", f"{one.mean - one.analytic:+.3f} (± {one.standard_error:.3f})",
-              delta_color="off", help="Difference from the closed form, ± the standard error of the mean")
-    st.metric("Spread of one estimate", f"± {one.std:.3f} nats", help="standard deviation over the repeats")
+    st.metric("Closed form (nats)", f"{one.analytic:.3f}")
+    st.metric("Mean of the estimates", f"{one.mean:.3f}", f"{one.mean - one.analytic:+.3f} (± {one.standard_error:.3f})",
+              delta_color="off", help="nats; the difference from the closed form, ± the standard error of the mean")
+    st.metric("Spread of one estimate", f"±{one.std:.3f}", help="nats: the standard deviation over the repeats")
 with b:
     st.plotly_chart(kl_estimates_histogram(one.estimates, one.analytic, n), key="kl_hist_one",
                     config={"displaylogo": False})
@@ -97,10 +95,10 @@ st.subheader(f"A batch of {len(rows)} test images (the KL averaged over the batc
 batch = estimates(*sel.key, sel.dataset, rows, n, seed)
 a, b = st.columns([1, 2.2], gap="large")
 with a:
-    st.metric("Closed form", f"{batch.analytic:.3f} nats")
-    st.metric("Mean of the estimates", f"{batch.mean:.3f} nats",
-              f"{batch.mean - batch.analytic:+.3f} (± {batch.standard_error:.3f})", delta_color="off")
-    st.metric("Spread of one estimate", f"± {batch.std:.3f} nats")
+    st.metric("Closed form (nats)", f"{batch.analytic:.3f}")
+    st.metric("Mean of the estimates", f"{batch.mean:.3f}",
+              f"{batch.mean - batch.analytic:+.3f} (± {batch.standard_error:.3f})", delta_color="off", help="nats")
+    st.metric("Spread of one estimate", f"±{batch.std:.3f}", help="nats: the standard deviation over the repeats")
     st.caption(f"Averaging over {len(rows)} images already divides the spread by about √{len(rows)}: "
                "a batch is a mini Monte-Carlo sample.")
 with b:

@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from pages.ui.cache import load_model
-from pages.ui.widgets import dataset_or_stop, remember
+from pages.ui.widgets import dataset_or_stop, metric_row, remember
 
 from explorer.images import tile, upscale
 from explorer import estimators, likelihoods, registry
@@ -38,20 +38,19 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
     model, card = load_model(str(entry.path), registry.weights_mtime(entry.path))
     c = model.config
     mean, sample = likelihoods.mean_and_sample(model, x, seed)
-    stats = estimators.reconstruction_stats(model, x, seed=seed)
+    stats = estimators.reconstruction_stats(model, x, seed=seed, at_mean=True)  # the code of the pictured means
     title = ("Bernoulli: binary cross-entropy" if c.likelihood == "bernoulli"
              else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
     st.markdown(f"##### {title}")
     st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {len(card.history)} epochs")
     st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch",
              caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
-    a, b, d = st.columns(3)
     nll = float(stats.nll.mean())
-    a.metric("Nats per image", f"{nll:.1f}", help="−log p(x|z) per image at one sampled z, as in training, "
-             "averaged over these images")
-    b.metric("Nats per pixel", f"{float(stats.nll_per_pixel.mean()):.4f}", help=f"the same, divided over the {c.n_pixels} pixels")
-    d.metric("MSE per pixel", f"{float(stats.mse.mean()):.4f}", help="mean squared error of the decoder mean: "
-             "the one number here that compares across the two decoders")
+    metric_row([("Nats per image", f"{nll:.1f}", "−log p(x|z) per image at z = μ (the decoder means pictured), "
+                 "averaged over these images"),
+                ("Nats per pixel", f"{float(stats.nll_per_pixel.mean()):.4f}", f"the same, divided over the {c.n_pixels} pixels"),
+                ("MSE per pixel", f"{float(stats.mse.mean()):.4f}", "mean squared error of the decoder mean at z = μ "
+                 "(the middle row): the one number here that compares across the two decoders")])
     if c.likelihood == "gaussian":
         terms = estimators.gaussian_nll_split(c, stats)
         st.caption(f"= {c.n_pixels} × MSE / (2σ²) + {c.n_pixels} × (log σ + ½ log 2π) = {terms.squared_error:.1f} + "
@@ -65,14 +64,12 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
 st.title("Likelihood & samples")
 st.markdown("The decoder does not output an image: it outputs a **distribution** $p(x\\mid z)$ over images, and the "
             "reconstruction loss is its negative log-likelihood. Two common choices:")
-a, b = st.columns(2, gap="large")
-with a:
-    st.markdown("**Bernoulli** (each pixel a biased coin with probability $\\hat x_i$; the loss is binary cross-entropy):")
-    st.latex(r"-\log p(x\mid z) = -\sum_{i=1}^{P}\big[x_i\log\hat x_i + (1-x_i)\log(1-\hat x_i)\big]")
-with b:
-    st.markdown("**Gaussian** with a fixed standard deviation σ (the mean squared error of many tutorials), with "
-                "$\\mathrm{MSE}=\\tfrac1P\\lVert x-\\hat x\\rVert^2$ over the $P$ pixels:")
-    st.latex(r"-\log \mathcal{N}(x;\hat x,\sigma^2 I) = \frac{P\cdot\mathrm{MSE}}{2\sigma^2} + P\log\!\big(\sigma\sqrt{2\pi}\big)")
+# one under the other: side by side, each equation is cut at the right edge of a 1024-pixel projector
+st.markdown("**Bernoulli** (each pixel a biased coin with probability $\\hat x_i$; the loss is binary cross-entropy):")
+st.latex(r"-\log p(x\mid z) = -\sum_{i=1}^{P}\big[x_i\log\hat x_i + (1-x_i)\log(1-\hat x_i)\big]")
+st.markdown("**Gaussian** with a fixed standard deviation σ (the mean squared error of many tutorials), with "
+            "$\\mathrm{MSE}=\\tfrac1P\\lVert x-\\hat x\\rVert^2$ over the $P$ pixels:")
+st.latex(r"-\log \mathcal{N}(x;\hat x,\sigma^2 I) = \frac{P\cdot\mathrm{MSE}}{2\sigma^2} + P\log\!\big(\sigma\sqrt{2\pi}\big)")
 
 entries = [e for e in registry.list_entries() if e.card is not None]
 pick_b, pick_g, pick_s = st.columns([1, 1, 0.6])

@@ -39,7 +39,7 @@ def publish(param: str, value: str | None) -> None:
 
 def link_ui(key: str) -> None:
     """A button that shows the link to this view, ready to copy."""
-    with st.popover("Link to this view", icon=":material/link:", key=key):
+    with st.popover("Link", icon=":material/link:", key=key, help="A link to this view, to copy into a slide"):
         url = share_url(st.context.url, st.session_state.get("_page_path", ""), st.query_params.to_dict())
         st.caption("Copy it with the icon at its right, e.g. into a slide: it opens this page as it is now, "
                    "in any browser that can reach this app.")

@@ -185,3 +185,42 @@ def drawing_pad_ui(key: str, size: int = 280):
     if image is None or (image[..., :3] > 250).all():
         return None
     return image
+
+
+def metric_row(items: list[tuple[str, str, str | None]]) -> None:
+    """Metrics (label, value, help) side by side, each as wide as its text, wrapping onto a new line
+    when the row is too narrow (st.columns would cut the values to "1…" on a projector's 1024 pixels)."""
+    with st.container(horizontal=True, wrap=True, gap="medium"):
+        for label, value, help_text in items:
+            st.metric(label, value, help=help_text, width="content")
+
+
+def image_pairs(top: torch.Tensor, bottom: torch.Tensor, top_captions: list[str], bottom_captions: list[str],
+                per_row: int = 8, scale: int = 4) -> None:
+    """Images over their counterparts (inputs over reconstructions), one column each, `per_row` to a row.
+
+    Columns shrink with the window, so every input stays above its own reconstruction on a
+    projector's 1024 pixels too (a row of fixed-width images wrapped there, six over two).
+    """
+    tops, bottoms = to_uint8(top), to_uint8(bottom)
+    for start in range(0, len(tops), per_row):
+        for i, col in zip(range(start, min(start + per_row, len(tops))), st.columns(per_row, gap="small")):
+            col.image(png(upscale(tops[i], scale)), caption=top_captions[i], width="stretch")
+            col.image(png(upscale(bottoms[i], scale)), caption=bottom_captions[i], width="stretch")
+
+
+LARGE_TEXT_CSS = """<style>
+html { font-size: 21px; }
+.stMarkdown p, .stMarkdown li, .stCaption, [data-testid='stMetricValue'] { line-height: 1.45; }
+.katex-display > .katex { font-size: 1.1em; }
+.katex-display { overflow-x: auto; overflow-y: hidden; }
+</style>"""
+
+
+def large_text_ui() -> None:
+    """A sidebar switch that enlarges the app's text for the back row of a lecture hall (kept in the link)."""
+    with st.sidebar:
+        if st.toggle("Large text", key="large_text", bind="query-params",
+                     help="Bigger text and equations, for a projector seen from the back of the room. "
+                          "Collapse this sidebar («) to give the page the whole width."):
+            st.html(LARGE_TEXT_CSS)
