@@ -54,9 +54,22 @@ class ModelEntry:
     def label(self) -> str:
         if self.card is None:
             return f"⚠ {self.name} (broken)"
-        elbo = "" if self.card.metrics is None else f" · −ELBO {self.card.metrics.neg_elbo:.1f}"
+        # short enough for the sidebar (a longer label was cut to "· -"); the caption under the picker says the rest
         where = {"shipped": "", "yours": " · yours", "folder": f" · {self.path.parent.name}/"}[self.source]
-        return f"{self.name} · {self.card.dataset} · z={self.card.config.latent_dim}{elbo}{where}"
+        return f"{self.name} · z={self.card.config.latent_dim}{where}"
+
+    @property
+    def summary(self) -> str:
+        """One line on a usable model: its network, data and test score (and whether scores compare)."""
+        c, m = self.card.config, self.card.metrics
+        text = (f"{c.arch.upper()} {'-'.join(map(str, c.hidden_dims))} · latent {c.latent_dim} · {c.likelihood} decoder"
+                f" · trained on **{self.card.dataset}**")
+        if m is not None:
+            score = f"−ELBO {m.neg_elbo:.1f}" if c.variational else f"reconstruction {m.recon:.1f}"
+            text += f" · test {score} nats"
+            if c.likelihood == "gaussian":
+                text += " (a Gaussian decoder's nats: not comparable with a Bernoulli model's)"
+        return text
 
 
 def list_entries() -> list[ModelEntry]:

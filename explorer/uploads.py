@@ -209,6 +209,9 @@ def _ink_map(grey: np.ndarray) -> np.ndarray:
     noise = 3 * 1.4826 * np.median(np.abs(border - paper))
     ink = np.clip(grey - (paper + noise), 0.0, 1.0)
     if ink.max() < 0.1:
+        if noise > 0.25:  # the "paper" itself varies as much as ink would: noise or texture, not an empty page
+            raise ValueError("no digit found: the image is noise or texture all over, with no plain background "
+                             "around the ink (write or draw the digit on plain paper)")
         raise ValueError("no ink found: the image looks blank")
     ink /= ink.max()  # pencil on paper is low contrast: stretch it
     if np.count_nonzero(ink > _INK) < _MIN_INK_PIXELS:

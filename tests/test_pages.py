@@ -45,7 +45,7 @@ def _images(at):
 
 def test_home_opens_on_the_shipped_model_with_live_numbers(app):
     picker = app.sidebar.selectbox(key="model_picker")
-    assert picker.value.startswith("mnist-z2 · mnist")
+    assert picker.value == "mnist-z2 · z=2"
     assert any(o.startswith("digits-z2") for o in picker.options)
     labels = {m.label: m.value for m in app.metric}
     assert set(labels) == {"−ELBO", "Reconstruction", "KL (rate)"}

@@ -240,3 +240,21 @@ def test_read_upload_without_a_preview_and_with_a_blank_page(refs):
     blank = read_upload(_encode(Image.new("L", (60, 60), 255)), 28)
     assert blank.x is None and blank.problem == "no ink found: the image looks blank"
     assert len(set(UPLOAD_TYPES)) == len(UPLOAD_TYPES) and all(t == t.lower() and "." not in t for t in UPLOAD_TYPES)
+
+
+def test_a_noise_image_is_called_noise_not_blank():
+    import io
+
+    from PIL import Image
+
+    from explorer import uploads
+
+    rng = np.random.default_rng(0)
+    for arr in (rng.integers(0, 65535, (64, 64), dtype=np.uint16), rng.integers(0, 255, (64, 64), dtype=np.uint8)):
+        buf = io.BytesIO()
+        Image.fromarray(arr).save(buf, format="PNG")
+        problem = uploads.read_upload(buf.getvalue(), 28).problem
+        assert "noise" in problem and "blank" not in problem, problem
+    buf = io.BytesIO()
+    Image.fromarray(np.full((64, 64), 250, dtype=np.uint8)).save(buf, format="PNG")
+    assert "blank" in uploads.read_upload(buf.getvalue(), 28).problem

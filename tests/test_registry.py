@@ -27,7 +27,7 @@ def test_models_of_named_folders_join_the_list_once_each(tmp_path, monkeypatch):
     ours = [(e.name, e.source) for e in entries if not e.shipped]
     assert ours == [("a", "yours"), ("b", "folder"), ("broken", "folder"), ("c", "folder")]
     by_name = {e.name: e for e in entries}
-    assert by_name["b"].label == "b · digits · z=2 · −ELBO 30.0 · my-models/"
+    assert by_name["b"].label == "b · z=2 · my-models/"
     assert by_name["a"].label.endswith("· yours") and by_name["broken"].card is None
     assert by_name["broken"].label == "⚠ broken (broken)" and "card.json is missing" in by_name["broken"].error
 
@@ -48,3 +48,14 @@ def test_weights_mtime_changes_when_a_model_is_saved_again(tmp_path):
     assert registry.weights_mtime(tmp_path / "m") == before + 5 and registry.weights_mtime(tmp_path / "none") == 0.0
     assert torch.equal(vae.load_model(tmp_path / "m")[0].decode(torch.zeros(1, 2)),
                        vae.build_model(CFG, 0).eval().decode(torch.zeros(1, 2)))
+
+
+def test_picker_labels_are_short_and_the_summary_says_the_rest():
+    from explorer import registry as reg
+
+    by_name = {e.name: e for e in reg.list_entries()}
+    gauss = by_name["mnist-z2-gaussian"]
+    assert gauss.label == "mnist-z2-gaussian · z=2" and len(gauss.label) <= 26  # fits the sidebar
+    assert "not comparable" in gauss.summary and "−ELBO" in gauss.summary
+    assert "not comparable" not in by_name["mnist-z2"].summary
+    assert "reconstruction" in by_name["mnist-ae-z2"].summary and "−ELBO" not in by_name["mnist-ae-z2"].summary

@@ -64,7 +64,9 @@ with tab_test:
     score = "−ELBO" if sel.config.variational else "loss"  # a plain autoencoder's loss is its reconstruction
     st.caption(f"Seed {seed} · each test image above its reconstruction · under it: {score} in nats "
                + ("(reconstruction + KL; lower means the model finds the image more typical)" if sel.config.variational
-                  else "(the reconstruction alone: this plain autoencoder has no KL)"))
+                  else "(the reconstruction alone: this plain autoencoder has no KL)")
+               + (". A Gaussian decoder's nats are a density of continuous pixel values, so they can be negative and "
+                  "are not comparable with a Bernoulli model's" if sel.config.likelihood == "gaussian" else ""))
     image_pairs(x, r.x_hat, [f"#{int(i)} · label {split.class_names[int(split.y[i])]}" for i in idx],
                 [f"{score} {v:.0f}" for v in r.neg_elbo.tolist()])
     st.session_state["recon_grid"] = r.x_hat

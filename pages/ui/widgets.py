@@ -94,9 +94,7 @@ def model_picker_ui() -> Selected | None:
                 mtime = registry.weights_mtime(entry.path)
                 model, card = load_model(str(entry.path), mtime)
                 selected = Selected(entry, model, card, mtime)
-                c = card.config
-                st.caption(f"{c.arch.upper()} {'-'.join(map(str, c.hidden_dims))} · latent {c.latent_dim} · "
-                           f"{c.likelihood} decoder · trained on **{card.dataset}**")
+                st.caption(entry.summary)
             except vae.CheckpointError as e:
                 st.error(f"This model cannot be loaded: {e}")
         if broken:
