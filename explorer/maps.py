@@ -73,3 +73,18 @@ def clicked_row(points: list[dict]) -> int | None:
         return None
     row = rows[-1]
     return int(row if np.isscalar(row) else row[0])
+
+
+def posterior_draws(model, x, y=None, n: int = 8, seed: int = 0):
+    """What "the encoder outputs a distribution" means for one image x (1, C, H, W): n codes drawn from
+    q(z|x) and the decoder's mean image at each, (n, C, H, W). A plain autoencoder gives n copies of one."""
+    import torch
+
+    from vae.latent import decode_images
+
+    with torch.no_grad():
+        q = model.encode(x, y)
+        g = torch.Generator(device=q.mu.device).manual_seed(seed)
+        z = torch.cat([q.sample(g) for _ in range(n)])  # (n, D)
+        labels = None if y is None else y.expand(n)
+        return z, decode_images(model, z, labels=labels)

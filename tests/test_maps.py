@@ -85,3 +85,22 @@ def test_no_page_outside_the_decoder_counts_latent_dimensions_from_zero():
              if str(p.relative_to(root)) not in decoder and "components" not in p.parts
              for n, line in enumerate(p.read_text().splitlines(), 1) if zero_based.search(line)]
     assert not found, found
+
+
+def test_posterior_draws_decode_several_codes_of_one_image():
+    import torch
+
+    import vae
+    from explorer.maps import posterior_draws
+
+    model = vae.build_model(vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,)), seed=0).eval()
+    x = torch.rand(1, 1, 8, 8)
+    z, images = posterior_draws(model, x, n=6, seed=3)
+    assert z.shape == (6, 2) and images.shape == (6, 1, 8, 8)
+    assert len({tuple(v) for v in z.tolist()}) == 6  # six different draws
+    assert torch.equal(z, posterior_draws(model, x, n=6, seed=3)[0])  # seeded
+    mu = model.encode(x).mu
+    assert (z - mu).abs().max() < 6 * model.encode(x).std.max()  # around the posterior mean
+    ae = vae.build_model(vae.VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,), variational=False), 0)
+    z_ae, _ = posterior_draws(ae.eval(), x, n=3)
+    assert torch.equal(z_ae[0], z_ae[2])  # a point code: every draw the same

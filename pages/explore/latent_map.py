@@ -5,14 +5,16 @@ import streamlit as st
 import torch
 
 import vae
-from pages.ui.cache import encoded, load_model, projection
+from pages.ui.cache import encoded, load_model, png, projection
+from explorer.images import tile, upscale
 from pages.ui.kl_views import vae_vs_autoencoder_ui
 from pages.ui.links import BIND, from_link, link_ui, publish
+from pages.ui.map_views import holes_section_ui
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
-from explorer.holes import AE_KERNEL_STD, aggregate_logvar, decode_holes, density_grid
+from explorer.holes import aggregate_logvar, density_grid
 from explorer import links
-from explorer.maps import AXIS_TITLES, clicked_row, ellipse_rows, place_codes
+from explorer.maps import AXIS_TITLES, clicked_row, ellipse_rows, place_codes, posterior_draws
 
 remember("map_method", "map_ellipses", "map_holes", "kl_zoom")
 
@@ -118,32 +120,17 @@ with right:
         sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
         st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
                     if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
+        if sel.config.variational:
+            y = split.y[row : row + 1] if sel.config.conditional else None
+            _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
+            st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch")  # one row at any width
+            sure = float(r.std.max()) < 0.1
+            st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
+                       "these are images it considers plausible for this input"
+                       + (f". With σ this small ({float(r.std.max()):.2f}) they barely differ." if sure else "."))
         st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
 
 if grid is not None:
-    st.markdown("##### Holes: where the prior expects codes but hardly any test image is encoded")
-    prior_name = "the learned mixture prior" if sel.config.prior == "mog" else "the prior N(0, I)"
-    mass = grid.prior_mass_in_holes(HOLE_RATIO)
-    c_text, c_images = st.columns([1, 1.6], gap="large")
-    width = max(grid.bandwidth, AE_KERNEL_STD)
-    pull = ("the training pushes the **aggregate posterior** q(z), the mixture of every image's q(z|x), towards it but "
-            f"never matches it exactly. Here q(z) is estimated from {grid.n_codes:,} test codes, each q(z|x) widened to "
-            f"σ ≥ {width:.2f} (a kernel density estimate): narrower posteriors would leave q(z) empty between "
-            "neighbouring codes." if sel.config.variational else f"here q(z) is a Gaussian of σ = {width:.2f} around "
-            f"each of this plain autoencoder's {grid.n_codes:,} point codes, which nothing pulled towards it.")
-    c_text.markdown(
-        f"The black contours are {prior_name}, holding 50%, 90% and 99% of its draws; {pull} In the red regions "
-        f"q(z) is below a tenth of p(z). A code drawn from the prior lands there with probability **{mass:.1%}**: "
-        "hardly any test image is encoded near it, and most likely no training image either, so the decoder draws "
-        "blends and smudges there rather than clear digits.")
-    if len(holes):
-        with c_images:
-            show_images(decode_holes(sel.model, holes),
-                        captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)], width=80, scale=4)
-            classes = ", ".join(split.class_names[: min(3, sel.config.n_classes)])
-            st.caption("Codes at the marked holes, decoded" + (f" (as {classes}, … in turn)" if sel.config.conditional else "")
-                       + ".")
-    else:
-        c_images.success("No holes at this threshold: the aggregate posterior covers the prior everywhere it has mass.")
+    holes_section_ui(sel, grid, holes, split, HOLE_RATIO)
 
 vae_vs_autoencoder_ui(sel.entry.name)
