@@ -246,3 +246,18 @@ def test_latency_smoke():
     assert re.search(r"^first visit \(fresh server and browser session\)\s+10000\s", out, re.M), out
     assert re.search(r"^RESULT slider_p95_ms=[\d.]+ cold_start_s=[\d.]+", out, re.M), out
     assert "page errors" not in out
+
+
+def test_interactions_smoke():
+    root = mnist_root()
+    require_shipped_model(BENCH.parent / "models" / "mnist-z2")
+    chromium = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
+    if not Path(chromium).exists():
+        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
+            pytest.fail(f"{chromium} is missing: install Debian's chromium")
+        pytest.skip(f"{chromium} is missing")
+    out = _run("interactions.py", "--smoke", root=root)
+    assert _wrote_nothing(out)
+    for row in ("page switch (7 pages, warm)", "model switch (Reconstructions page)", "latent-map click to its image",
+                "'Prior & holes' on", "Log-likelihood (IWAE) page"):
+        assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out

@@ -1,0 +1,186 @@
+"""Benchmark: what a lecturer waits for on a warm server (issue 13's timings).
+
+Runs `streamlit run app.py` on 127.0.0.1 and drives it with Playwright and Debian's Chromium at
+1400x1000. Each interaction is timed from the click (or key press) to what the user came for being
+on screen and the app idle again, after one untimed warm-up of the same interaction:
+
+- page switch: a sidebar link to the page's own heading, over the Learn and Explore pages;
+- model switch: the sidebar picker from one 2-D MNIST model to another, until the page has rerun;
+- latent-map click: a click on a test code to its image and code in the detail panel;
+- "Prior & holes" toggle: on (until the holes section is drawn) and off again;
+- the Log-likelihood (IWAE) page with its 1,000-image subset (not an interactive target).
+
+    .venv/bin/python benchmarks/interactions.py [--repeats 5] [--smoke] [--results PATH|-]
+
+Target (issue 13): every interaction under 1 s on a warm server. --smoke: one repeat, writes nothing.
+"""
+
+from __future__ import annotations
+
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repository, for tools/
+import benchlib as B  # noqa: E402
+
+from tools.appserver import chromium, streamlit_app  # noqa: E402
+
+PAGES = ["2-D toy VAE", "KL: exact vs sampled", "Reconstructions", "Latent map", "Decoder", "Clusters",
+         "What is a VAE?"]
+HEADINGS = {"What is a VAE?": "VAE Latent Explorer", "Decoder": "Decoder: from a code z to an image"}
+PICKER = "section[data-testid='stSidebar'] .st-key-model_picker input[role='combobox']"
+IDLE = "() => !document.querySelector('[data-testid=\"stStatusWidget\"]')"
+MAP = ".st-key-latent_scatter .js-plotly-plot"
+
+
+def parse_args(argv=None):
+    p = B.make_parser(__doc__, "one repeat of each; writes no results", data_limits=False)
+    p.add_argument("--repeats", type=int, default=5, help="timed repeats per interaction (default 5)")
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.repeats = 1
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    return args
+
+
+def settle(page) -> None:
+    page.wait_for_timeout(150)  # a rerun may start a moment after the click
+    page.wait_for_function(IDLE, timeout=300_000)
+
+
+def timed(page, act, done) -> float:
+    start = time.perf_counter()
+    act()
+    done()
+    settle(page)
+    return time.perf_counter() - start
+
+
+def open_page(page, title: str) -> None:
+    page.get_by_role("link", name=title, exact=True).click()
+
+
+def heading(page, title: str):
+    return lambda: page.locator("h1").filter(has_text=HEADINGS.get(title, title)).first.wait_for(timeout=300_000)
+
+
+def pick(page, name: str) -> None:
+    page.locator(PICKER).click()
+    page.keyboard.type(name)
+    page.get_by_role("option", name=f"{name} ·").first.click()
+
+
+def picked(page, name: str):
+    return lambda: page.wait_for_function(f"() => document.querySelector(\"{PICKER}\").value.startsWith('{name} ·')")
+
+
+def click_a_code(page) -> int:
+    """Click a test code on the latent map; returns its row."""
+    target = page.evaluate(f"""() => {{
+        const gd = document.querySelector("{MAP}");
+        const points = gd._fullData.filter(t => t.type === 'scattergl' && t.customdata && t.x.length);
+        const t = points[points.length - 1];  // the last drawn: nothing covers its points
+        const i = Math.floor(Math.random() * t.x.length);
+        const L = gd._fullLayout, box = gd.getBoundingClientRect();
+        return {{x: box.left + L.xaxis._offset + L.xaxis.l2p(t.x[i]), y: box.top + L.yaxis._offset + L.yaxis.l2p(t.y[i]),
+                row: Number(t.customdata[i])}}; }}""")
+    page.mouse.click(target["x"], target["y"])
+    return target["row"]
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    session = B.Session.start(args)
+    rows: list[list] = []
+
+    def record(what: str, seconds: list[float]) -> None:
+        med, lo, hi = B.median_min_max(seconds)
+        rows.append([what, len(seconds), med, lo, hi, "yes" if max(seconds) < 1.0 else "no"])
+
+    with tempfile.TemporaryDirectory() as tmp, \
+            streamlit_app(Path(tmp) / "server.log", env={"VAE_USER_MODELS_DIR": str(Path(tmp) / "models")}) as app, \
+            chromium() as browser:
+        page = browser.new_context(viewport={"width": 1400, "height": 1000}).new_page()
+        page.set_default_timeout(300_000)
+        page.goto(app.url)
+        page.get_by_text("This model:").first.wait_for()
+        settle(page)
+        for title in PAGES:  # warm-up: every page once, so the caches are filled
+            open_page(page, title)
+            heading(page, title)()
+            settle(page)
+
+        switches = []
+        for _ in range(args.repeats):
+            for title in PAGES:
+                switches.append(timed(page, lambda t=title: open_page(page, t), heading(page, title)))
+        record(f"page switch ({len(PAGES)} pages, warm)", switches)
+
+        models, names = [], ["mnist-z2-beta4", "mnist-z2"]
+        open_page(page, "Reconstructions")
+        heading(page, "Reconstructions")()
+        for name in names:  # warm-up
+            timed(page, lambda n=name: pick(page, n), picked(page, name))
+        for _ in range(args.repeats):
+            for name in names:
+                models.append(timed(page, lambda n=name: pick(page, n), picked(page, name)))
+        record("model switch (Reconstructions page)", models)
+
+        open_page(page, "Latent map")
+        heading(page, "Latent map")()
+        page.locator(MAP).first.wait_for()
+        settle(page)
+        page.wait_for_timeout(1000)  # plotly lays out before its axes can be read
+        clicks = []
+        shown = "() => (document.body.innerText.match(/Test image #\\d+/) || [''])[0]"
+        for i in range(args.repeats + 1):
+            before = page.evaluate(shown)
+            start = time.perf_counter()
+            click_a_code(page)
+            page.wait_for_function(f"old => ({shown})() !== '' && ({shown})() !== old", arg=before)
+            settle(page)
+            if i:  # the first click is the warm-up
+                clicks.append(time.perf_counter() - start)
+        record("latent-map click to its image", clicks)
+
+        toggles_on, toggles_off = [], []
+        toggle = page.get_by_text("Prior & holes", exact=True)
+        for i in range(args.repeats + 1):
+            on = timed(page, toggle.click, lambda: page.get_by_text("Holes: where the prior").first.wait_for())
+            off = timed(page, toggle.click,
+                        lambda: page.wait_for_function("() => !document.body.innerText.includes('Holes: where the prior')"))
+            if i:
+                toggles_on.append(on)
+                toggles_off.append(off)
+        record("'Prior & holes' on", toggles_on)
+        record("'Prior & holes' off", toggles_off)
+
+        iwae = []
+        for i in range(min(args.repeats, 2) + 1):
+            open_page(page, "What is a VAE?")
+            heading(page, "What is a VAE?")()
+            settle(page)
+            seconds = timed(page, lambda: open_page(page, "Log-likelihood (IWAE)"),
+                            lambda: page.get_by_text("test images", exact=False).first.wait_for())
+            if i:
+                iwae.append(seconds)
+        record("Log-likelihood (IWAE) page, warm (not interactive)", iwae)
+
+    table = B.format_table(["interaction", "runs", "median s", "min s", "max s", "all < 1 s"], rows,
+                           right=[False, True, True, True, True, False])
+    body = "\n".join(["headless Chromium 1400x1000 on 127.0.0.1; each run from the click to the result drawn and "
+                      "the app idle; one untimed warm-up each", "", table, "",
+                      "issue 13's lecturer measured (2 cores): page switch ~1.2 s, model switch ~2.0 s, map click "
+                      "1.3 s, 'Prior & holes' 3.0 s, IWAE page 10.5 s."])
+    print("\n" + body)
+    session.finish("Interactions a lecturer waits for (warm server)", body)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
