@@ -258,6 +258,6 @@ def test_interactions_smoke():
         pytest.skip(f"{chromium} is missing")
     out = _run("interactions.py", "--smoke", root=root)
     assert _wrote_nothing(out)
-    for row in ("page switch (7 pages, warm)", "model switch (Reconstructions page)", "latent-map click to its image",
-                "'Prior & holes' on", "Log-likelihood (IWAE) page"):
+    for row in ("page switch (2 pages, warm)", "model switch (Reconstructions page)", "latent-map click to its image",
+                "'Prior & holes' on", "'Prior & holes' off"):
         assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out
