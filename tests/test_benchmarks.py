@@ -230,14 +230,18 @@ def test_line_fit_recovers_an_exact_line_and_shifts_are_exact():
 # Benchmark 4: latency in a real browser.
 
 
-def test_latency_smoke():
-    root = mnist_root()
-    require_shipped_model(BENCH.parent / "models" / "mnist-z2")
+def _require_chromium() -> None:
     chromium = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
     if not Path(chromium).exists():
         if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
             pytest.fail(f"{chromium} is missing: install Debian's chromium")
         pytest.skip(f"{chromium} is missing")
+
+
+def test_latency_smoke():
+    root = mnist_root()
+    require_shipped_model(BENCH.parent / "models" / "mnist-z2")
+    _require_chromium()
     out = _run("latency.py", "--smoke", root=root)
     assert _wrote_nothing(out)
     assert re.search(r"^mnist-z2: slider z0 -> next frame\s+[5-9]\s+[\d.]+", out, re.M), out  # 5 moves, each redrawn
@@ -251,13 +255,19 @@ def test_latency_smoke():
 def test_interactions_smoke():
     root = mnist_root()
     require_shipped_model(BENCH.parent / "models" / "mnist-z2")
-    chromium = os.environ.get("VAE_CHROMIUM", "/usr/bin/chromium")
-    if not Path(chromium).exists():
-        if os.environ.get("CI", "").lower() in {"1", "true", "yes"}:
-            pytest.fail(f"{chromium} is missing: install Debian's chromium")
-        pytest.skip(f"{chromium} is missing")
+    _require_chromium()
     out = _run("interactions.py", "--smoke", root=root)
     assert _wrote_nothing(out)
     for row in ("page switch (2 pages, warm)", "model switch (Reconstructions page)", "latent-map click to its image",
                 "'Prior & holes' on", "'Prior & holes' off"):
+        assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out
+
+
+def test_bnn_benchmark_smoke():
+    root = mnist_root()
+    require_shipped_model(BENCH.parent / "models" / "mnist-bnn")
+    out = _run("bnn.py", "--smoke", root=root)
+    assert _wrote_nothing(out)
+    for row in ("train both on 100 mnist-z2 codes", "plane: 181x181 grid", "pixels: both networks on 500 test",
+                "one digit: 100 weight draws"):
         assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out
