@@ -141,3 +141,31 @@ def prior_grid(latent_dim: int, seed: int, prior: torch.nn.Module | None = None,
     caption = (f"{n} codes drawn from {source} (seed {seed}), decoded: what the model generates from scratch"
                + (f", one column of {PRIOR_ROWS_PER_LABEL} per digit." if n_classes else "."))
     return PriorGrid(codes, nrow, labels, caption)
+
+
+@dataclass(frozen=True)
+class Traversal:
+    """Every latent dimension swept on its own from a code z: one row per dimension, most used first.
+
+    codes: (len(dims) * steps, D), row after row; dims: the dimension of each row; kl: its KL to the
+    prior (nats, from the model card; None when unknown); values: the swept values of each row.
+    """
+
+    codes: np.ndarray
+    dims: tuple[int, ...]
+    kl: tuple[float | None, ...]
+    values: np.ndarray
+
+
+def traversal(z: Sequence[float], reach: Sequence[float], kl_per_dim: Sequence[float] = (), steps: int = 9) -> Traversal:
+    """Sweep each dimension over ±reach[d] with the others held at z; rows ordered by KL, largest first
+    (the active dimensions on top, collapsed ones below), or in index order without KLs."""
+    z = np.asarray(z, dtype=np.float32)
+    d = len(z)
+    kls = list(kl_per_dim) if len(kl_per_dim) == d else [None] * d
+    order = sorted(range(d), key=lambda k: -(kls[k] or 0.0)) if kls[0] is not None else list(range(d))
+    values = np.stack([np.linspace(-reach[k], reach[k], steps, dtype=np.float32) for k in order])  # (rows, steps)
+    codes = np.repeat(z[None], len(order) * steps, axis=0)
+    for row, k in enumerate(order):
+        codes[row * steps : (row + 1) * steps, k] = values[row]
+    return Traversal(codes, tuple(order), tuple(kls[k] for k in order), values)

@@ -240,3 +240,15 @@ def test_the_prior_grid_of_a_conditional_model_says_how_many_codes_it_draws():
     assert "one column of 6 per digit" in grid.caption
     expected = model.prior.sample(60, torch.Generator().manual_seed(0)).numpy()
     np.testing.assert_array_equal(grid.codes, expected)  # drawn from the model's own prior
+
+
+def test_traversal_sweeps_each_dimension_alone_most_used_first():
+    from explorer.decoder_grids import traversal
+
+    t = traversal([0.5, -1.0, 2.0], reach=(3.0, 3.0, 4.0), kl_per_dim=(0.001, 2.5, 0.7), steps=5)
+    assert t.dims == (1, 2, 0) and t.kl == (2.5, 0.7, 0.001)  # active dimensions on top, the collapsed one last
+    assert t.codes.shape == (15, 3)
+    first = t.codes[:5]
+    assert np.allclose(first[:, 1], np.linspace(-3, 3, 5)) and np.allclose(first[:, [0, 2]], [0.5, 2.0])
+    assert np.allclose(t.codes[5:10, 2], np.linspace(-4, 4, 5))  # each row swept over its own reach
+    assert traversal([0.0, 0.0], reach=(3.0, 3.0)).dims == (0, 1)  # no KLs: index order
