@@ -14,7 +14,7 @@ import torch
 from pages.ui.components.live_decoder import live_decoder
 from pages.ui.decoder_views import (browser_payload, decoded_grid, interpolation_tab, label_ui, latent_axes,
                                     manifold_tab, model_tab, open_link, prior_tab, publish_view, row_scale, show,
-                                    test_codes)
+                                    test_codes, traversal_tab)
 from pages.ui.links import BIND, link_ui
 from pages.ui.widgets import remember, require_model
 from explorer.browser_decoder import supports_live_decoding
@@ -69,7 +69,7 @@ if live_ok:
                            help="Decode on the server with Streamlit sliders (updates on release).")
 else:
     server = c_mode.toggle("Server-side sliders", value=True, disabled=True, key="dec_server_only",
-                           help="This model's convolutional decoder runs on the server only.")
+                           help="This model's decoder has layers the browser cannot run: it is decoded on the server only.")
 chosen = None
 if d > MAX_SLIDERS:
     chosen = st.multiselect("Dimensions with a slider (the others stay at the start code)", list(range(d)),
@@ -113,8 +113,12 @@ def explorer() -> None:
                        "server. The code above updates when you let go.")
         publish_view(state, start)
         link_ui("dec_link")
-    tab_manifold, tab_path, tab_prior, tab_model = st.tabs(
-        ["Learned manifold", "Interpolation", "Samples from the prior", "Download the model"])
+    names = ["Learned manifold", "Interpolation", "Samples from the prior", "Download the model"]
+    tabs = st.tabs(names[:1] + (["Every dimension"] if d > 2 else []) + names[1:])
+    tab_manifold, tab_path, tab_prior, tab_model = tabs[:1] + tabs[-3:]
+    if d > 2:
+        with tabs[1]:
+            traversal_tab(sel, z, axes, digit)
     with tab_manifold:
         manifold_tab(sel, z, dims, digit, axes)
     with tab_path:

@@ -17,7 +17,7 @@ import vae
 from explorer import links
 from explorer.browser_decoder import decoder_spec, points_payload
 from explorer.decoder_axes import LatentAxes, dim_name
-from explorer.decoder_grids import interpolations, manifold, prior_grid
+from explorer.decoder_grids import interpolations, manifold, prior_grid, traversal
 from explorer.decoder_state import TEST_IMAGE, StartCodes, reset
 from explorer.images import png_bytes, tile, upscale
 from explorer.registry import model_zip
@@ -165,6 +165,21 @@ def prior_tab(sel: Selected) -> None:
     c_txt.caption(grid.caption + ("" if cfg.variational else " This plain autoencoder was never trained to put its codes "
                                   "where N(0, I) draws land: see what the KL buys at the end of the Latent map page."))
     show(st, upscale(decoded_grid(*sel.key, grid.codes, grid.nrow, grid.labels), 2 if cfg.input_shape[1] > 8 else 6))
+
+
+def traversal_tab(sel: Selected, z: list[float], axes: LatentAxes, digit: int | None) -> None:
+    """Every dimension swept on its own from the current code, one row each, the most used on top."""
+    kl = sel.card.metrics.kl_per_dim if sel.card.metrics is not None else ()
+    t = traversal(z, axes.reach, kl, steps=9)
+    labels = None if digit is None else (digit,) * len(t.codes)
+    grid = decoded_grid(*sel.key, t.codes, 9, labels)
+    names = [axes.label(k) + ("" if t.kl[i] is None else f" (KL {t.kl[i]:.2f})") for i, k in enumerate(t.dims)]
+    left, right = st.columns([3, 1.2], gap="medium")
+    show(left, upscale(grid, 2), width="stretch")
+    right.markdown("Rows, top to bottom:  \n" + "  \n".join(names))
+    right.caption("Each row sweeps one dimension from −reach to +reach with the others held at the current code; the "
+                  "rows are ordered by how many nats the dimension carries (its KL to the prior, from the model card), "
+                  "so the active dimensions come first and the collapsed ones, which change nothing, last.")
 
 
 def model_tab(sel: Selected) -> None:
