@@ -57,7 +57,9 @@ open_link(state, start, axes)  # ... or where a link (or a reload) says
 # --- controls -------------------------------------------------------------------------------------------
 
 from_test, z_args = start.from_test(state), (state, start)  # the arguments of every callback that moves z
-c_start, c_pick, c_reset, c_mode = st.columns([1.4, 1.3, 0.8, 1.4], vertical_alignment="bottom")
+# as wide as their labels, wrapping when the window is narrow: in fixed columns they were cut at 1024 pixels
+controls = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="medium")
+c_start = c_pick = c_reset = c_mode = controls
 c_start.segmented_control("Start from", START_OPTIONS, key="dec_start", on_change=reset, args=z_args, required=True,
                           disabled=test is None, help=None if test else "The test images are not on this machine.")
 c_pick.button("Another test image", icon=":material/casino:", on_click=pick_another, args=z_args, key="dec_pick_btn",
@@ -99,7 +101,7 @@ def explorer() -> None:
         st.markdown("**Current code**")
         st.code(code_text(z), language=None, wrap_lines=True)
         image = decode_one(z)
-        st.download_button("Decoded image (PNG)", lambda: png_bytes(upscale(image, max(1, IMAGE_PX // w))),
+        st.download_button("Image (PNG)", lambda: png_bytes(upscale(image, max(1, IMAGE_PX // w))),
                            file_name=f"{sel.entry.name}-decoded.png", mime="image/png", on_click="ignore",
                            icon=":material/download:", key="dec_dl_image")
         if from_test:
