@@ -12,9 +12,10 @@ reports both: "at budget" (the loop's quality) and "fit returns" (what a user ge
 
     .venv/bin/python benchmarks/equal_time.py [--seconds 60] [--smoke] [--tuned] [--results PATH|-]
 
-A third run is the project's loop with TrainConfig(precision="bfloat16"). --tuned adds a fourth:
-the project's loop with the settings --explore found faster
-(`--tuned-batch`, `--tuned-lr`, grad_clip off), still through vae.fit unchanged.
+The project's run uses TrainConfig's defaults, precision "auto" included (bfloat16 autocast on a
+CPU with native bfloat16, float32 elsewhere: the table says which); a third run is the project's
+loop in the other precision. --tuned adds a fourth: the project's loop with the settings --explore
+found faster (`--tuned-batch`, `--tuned-lr`, grad_clip off), still through vae.fit unchanged.
 """
 
 from __future__ import annotations
@@ -106,17 +107,23 @@ def main(argv=None) -> int:
     test_x = test_x[: args.test_limit] if args.test_limit else test_x
     n_train = len(train_x)
 
+    from vae.train import resolve_precision
+
+    default = resolve_precision("auto", torch.device("cpu"))  # what the default precision runs as here
+    other = "float32" if default == "bfloat16" else "bfloat16"
+
     # Warm-up (untimed) so that neither run pays for library initialisation.
     run_textbook(tb_train, 0.2, seed=99)
-    run_project(train_x, 0.2, seed=99)
+    run_project(train_x, 0.2, seed=99, precision="float32")
     run_project(train_x, 0.2, seed=99, precision="bfloat16")
 
     runs = []
-    for fn in (lambda: run_textbook(tb_train, args.seconds, args.seed), lambda: run_project(train_x, args.seconds, args.seed)):
+    for fn in (lambda: run_textbook(tb_train, args.seconds, args.seed),
+               lambda: run_project(train_x, args.seconds, args.seed)):
         runs.append(fn())
         print(f"  {runs[-1]['loop']}: {runs[-1]['timed'].wall:.1f} s", flush=True)
-    label = "project, precision=bfloat16"
-    runs.append(run_project(train_x, args.seconds, args.seed, label=label, precision="bfloat16"))
+    label = f"project, precision={other}"
+    runs.append(run_project(train_x, args.seconds, args.seed, label=label, precision=other))
     print(f"  {label}: {runs[-1]['timed'].wall:.1f} s", flush=True)
     if args.tuned:
         label = f"project, batch {args.tuned_batch}, lr {args.tuned_lr:g}, no clip"
@@ -144,7 +151,8 @@ def main(argv=None) -> int:
     best = min(runs, key=lambda r: r["test_vae"])
     body = "\n".join([
         f"budget {args.seconds:g} s per loop; training images {n_train:,}, test images {len(test_x):,}; "
-        f"seed {args.seed}; torch.get_num_threads() = {torch.get_num_threads()}; DataLoader num_workers = 0",
+        f"seed {args.seed}; torch.get_num_threads() = {torch.get_num_threads()}; DataLoader num_workers = 0; "
+        f"'{PROJECT}' runs TrainConfig's defaults: precision 'auto' = {default} on this CPU",
         "",
         table,
         "",

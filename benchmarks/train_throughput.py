@@ -6,19 +6,30 @@ repeat). A loop's wall-clock runs from building its data loader (the textbook's 
 decodes every image through PIL and ToTensor each epoch) to the end of its last epoch; the
 one-time loading of the IDX files into a Dataset or into tensors is timed separately. After
 training, each model's test -ELBO (nats/image, one z sample) is measured both the example's way
-(its `test()`: BCE-sum + KL over the test set / 10,000) and with `vae.evaluate`.
+(its `test()`: BCE-sum + KL over the test set / 10,000) and with `vae.evaluate`. The project's
+loop runs in float32 and in bfloat16; the default precision "auto" is one of the two (which one
+depends on the CPU: the header says).
+
+Then the distance to the physical limit: the matrix products' FLOPs per epoch divided by the
+rate this machine's sgemm and bfloat16 gemm reach, at the step's own shapes and at a large square.
 
     .venv/bin/python benchmarks/train_throughput.py [--epochs N] [--repeats R] [--smoke]
-        [--profile] [--explore] [--threads T] [--results PATH|-]
+        [--profile] [--explore] [--whole-process [--wp-epochs E] [--example-main PATH]]
+        [--threads T] [--results PATH|-]
 
 --profile adds where the time goes (torch.profiler ops, and py-spy per statement when the
 py-spy executable is found: --py-spy PATH or on PATH). --explore times variations of the
-project's loop (optimizer kernels, gradient clipping, threads, denormals, bfloat16,
-torch.compile, larger batches with scaled lr), without changing `vae/`.
+project's loop (optimizer kernels, gradient clipping, threads, denormals, the other precision,
+torch.compile, larger batches with scaled lr), without changing `vae/`. --whole-process times
+whole processes, start to exit: the default `vae-explorer train` at the example's architecture,
+batch and epochs (`--wp-epochs`, default 10 like the example) against the example's `main.py`
+(pytorch/examples vae/main.py, run unmodified when given as `--example-main PATH`, else re-enacted
+here statement for statement from benchlib's pieces), both reading the same MNIST files.
 """
 
 from __future__ import annotations
 
+import argparse
 import contextlib
 import os
 import math
@@ -35,6 +46,16 @@ import benchlib as B  # noqa: E402
 from benchlib import PROJECT, TEXTBOOK  # noqa: E402
 
 PROJECT_BF16 = "project (vae.fit, precision=bfloat16)"
+# PROJECT ("project (vae.fit)") runs with precision="float32" here; the names stay as earlier sections of
+# RESULTS.md wrote them.
+PRECISION_OF = {PROJECT: "float32", PROJECT_BF16: "bfloat16"}
+
+
+def default_precision() -> str:
+    """What TrainConfig's default precision "auto" runs as on this machine's CPU."""
+    from vae.train import resolve_precision
+
+    return resolve_precision("auto", torch.device("cpu"))
 
 
 def parse_args(argv=None):
@@ -49,15 +70,28 @@ def parse_args(argv=None):
     p.add_argument("--no-compile", action="store_true", help="leave torch.compile out of --explore")
     p.add_argument("--only", choices=("textbook", "project"), help="run one loop once (used by the py-spy profile)")
     p.add_argument("--py-spy", default=None, help="path of the py-spy executable for --profile")
+    p.add_argument("--whole-process", action="store_true",
+                   help="also time whole processes: `vae-explorer train` against the example's main.py")
+    p.add_argument("--wp-epochs", type=int, default=10, help="epochs of each --whole-process run (default 10, the example's)")
+    p.add_argument("--wp-repeats", type=int, default=None, help="--whole-process runs of each (default: --repeats)")
+    p.add_argument("--example-main", default=None,
+                   help="path of pytorch/examples' vae/main.py to run unmodified in --whole-process "
+                        "(default: a re-enactment of it from benchlib's pieces)")
+    p.add_argument("--textbook-main", default=None, help=argparse.SUPPRESS)  # the re-enactment's child process
     args = p.parse_args(argv)
     if args.smoke:
         args.epochs, args.repeats, args.explore_epochs, args.explore_pairs = 1, 1, 1, 1
         args.train_limit = args.train_limit or 256
         args.test_limit = args.test_limit or 512
         args.no_compile = True
-    if args.epochs < 1 or args.repeats < 1:
-        p.error("--epochs and --repeats must be >= 1")
+        args.wp_epochs = 1
+    if args.epochs < 1 or args.repeats < 1 or args.wp_epochs < 1:
+        p.error("--epochs, --repeats and --wp-epochs must be >= 1")
+    args.wp_repeats = args.wp_repeats or args.repeats
+    if args.example_main and not Path(args.example_main).is_file():
+        p.error(f"--example-main {args.example_main}: no such file")
     return args
+
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,7 +155,7 @@ def run_project(data: Data, epochs: int, seed: int, model=None, max_steps: int |
     else:
         seen = epochs * data.n_train
     train_loss = result.history[-1]["train_loss"] if result.history else float("nan")
-    loop = PROJECT_BF16 if cfg.precision == "bfloat16" else PROJECT
+    loop = PROJECT_BF16 if result.precision == "bfloat16" else PROJECT
     return _record(loop, model, data, t, seen, train_loss, seed, evaluate)
 
 
@@ -149,7 +183,9 @@ def throughput(args, data: Data) -> tuple[str, list[dict]]:
     head = [
         f"parameters: textbook {tb_params:,}, project {pr_params:,} (784-400-20 MLP, same layers)",
         f"torch.get_num_threads() = {torch.get_num_threads()}; DataLoader num_workers = 0; batch 128; Adam lr 1e-3; "
-        f"project: schedule constant, grad_clip {B.project_train_config(1).grad_clip} (TrainConfig default)",
+        f"project: schedule constant, grad_clip {B.project_train_config(1).grad_clip} (TrainConfig default); "
+        f"'{PROJECT}' runs in float32, '{PROJECT_BF16}' under bfloat16 autocast; the default precision 'auto' "
+        f"runs as {default_precision()} on this CPU",
         f"training images {data.n_train:,}, test images {len(data.test_x):,}; {args.epochs} epoch(s) per run, "
         f"{args.repeats} repeat(s), alternating",
         "",
@@ -163,16 +199,18 @@ def throughput(args, data: Data) -> tuple[str, list[dict]]:
     # Warm-up (untimed): first calls initialise MKL/oneDNN and the allocator.
     warm = 2 if args.smoke else 20
     run_textbook(data, 1, seed=99, max_steps=warm)
-    run_project(data, 1, seed=99, max_steps=warm)
-
+    run_project(data, 1, seed=99, max_steps=warm, precision="float32")
     run_project(data, 1, seed=99, max_steps=warm, precision="bfloat16")
+
+    def run_fp32(data, epochs, seed):
+        return run_project(data, epochs, seed=seed, precision="float32")
 
     def run_bf16(data, epochs, seed):
         return run_project(data, epochs, seed=seed, precision="bfloat16")
 
     runs: list[dict] = []
     for r in range(args.repeats):
-        loops = [run_textbook, run_project, run_bf16]
+        loops = [run_textbook, run_fp32, run_bf16]
         order = loops[r % 3:] + loops[: r % 3]  # each loop goes first, second and third in turn
         for fn in order:
             rec = fn(data, args.epochs, seed=r)
@@ -203,13 +241,15 @@ def throughput(args, data: Data) -> tuple[str, list[dict]]:
         f"ratio {loop} / textbook: {med[loop] / med[TEXTBOOK]:.2f}x (medians); per repeat "
         + ", ".join(f"{p['images_per_s'] / t['images_per_s']:.2f}x" for t, p in _paired(runs, loop))
         for loop in (PROJECT, PROJECT_BF16))
+    default = PROJECT if default_precision() == "float32" else PROJECT_BF16
+    ratio += f"\nthe default (precision 'auto' = {default_precision()} here): {med[default] / med[TEXTBOOK]:.2f}x"
     notes = ("test -ELBO: nats per image on the test set, one z sample, after the same epochs (median over repeats). "
              "'example' = the example's test() (sigmoid output, BCE-sum + KL, / N); 'vae.evaluate' = the project's "
              "(logits, BCE-with-logits + KL); each model is also converted to the other class so both are measured "
              "both ways. CPU/wall = cores this process kept busy; others' cores = the rest of the machine meanwhile. "
-             "precision=bfloat16 (TrainConfig, CLI --precision, off by default): the matrix products run in bfloat16 "
-             "under torch.autocast, weights, Adam state and the loss stay float32; this CPU has native bf16 "
-             "(AVX512-BF16), on CPUs without it bfloat16 can be slower.")
+             "precision (TrainConfig, CLI --precision): bfloat16 runs the matrix products in bfloat16 under "
+             "torch.autocast while weights, Adam state and the loss stay float32; the default 'auto' chooses it where "
+             "the CPU has native bf16 (AVX512-BF16 or AMX-BF16), float32 elsewhere (where emulated bfloat16 is slower).")
     body = "\n".join(head + ["per run:", detail, "", "summary (median over repeats):", summary, "", ratio, "", notes])
     return body, runs
 
@@ -246,7 +286,8 @@ def profile(args, data: Data) -> str:
 
         vae.fit(pr_model, data.train_x, None, B.project_train_config(1), on_step=stop)
 
-    out += [f"{TEXTBOOK}:", B.torch_profile(textbook, steps), "", f"{PROJECT}:", B.torch_profile(project, steps), ""]
+    default = f"project (vae.fit, default precision: {default_precision()})"
+    out += [f"{TEXTBOOK}:", B.torch_profile(textbook, steps), "", f"{default}:", B.torch_profile(project, steps), ""]
 
     # The textbook's data pipeline on its own: one pass of the DataLoader with no model.
     with B.timed() as t:
@@ -273,7 +314,7 @@ def profile(args, data: Data) -> str:
     out.append(f"where the time goes: py-spy ({py_spy}), one epoch of each loop in a child process, sampled at 200 Hz")
     out.append("")
     out += [f"{TEXTBOOK}:", B.py_spy_profile(py_spy, base + ["--only", "textbook"], "textbook_train_epoch", "benchlib.py"), ""]
-    out += [f"{PROJECT}:", B.py_spy_profile(py_spy, base + ["--only", "project"], "fit", "train.py"), ""]
+    out += [f"{default}:", B.py_spy_profile(py_spy, base + ["--only", "project"], "fit", "train.py"), ""]
     return "\n".join(out)
 
 
@@ -320,14 +361,16 @@ def _flush_denormal():
 def _variants(args):
     n = torch.get_num_threads()
     null = contextlib.nullcontext
+    other = "float32" if default_precision() == "bfloat16" else "bfloat16"
     v = [
-        (f"baseline (vae.fit as is: batch 128, lr 1e-3, grad_clip {B.project_train_config(1).grad_clip})", null, {}, None),
+        (f"baseline (vae.fit as is: batch 128, lr 1e-3, grad_clip {B.project_train_config(1).grad_clip}, "
+         f"precision auto = {default_precision()})", null, {}, None),
         ("grad_clip=None", null, {"grad_clip": None}, None),
         ("Adam for-loop (fused=False, the earlier vae.fit)", lambda: _adam(fused=False), {}, None),
         ("Adam(foreach=True)", lambda: _adam(fused=False, foreach=True), {}, None),
         (f"torch.set_num_threads({1 if n != 1 else 2})", lambda: _threads(1 if n != 1 else 2), {}, None),
         ("torch.set_flush_denormal(True)", _flush_denormal, {}, None),
-        ("precision=bfloat16 (autocast)", null, {"precision": "bfloat16"}, None),
+        (f"precision={other}", null, {"precision": other}, None),
         ("batch 256, lr 1.41e-3 (sqrt scaling)", null, {"batch_size": 256, "lr": 1e-3 * math.sqrt(2)}, None),
         ("batch 512, lr 2e-3 (sqrt scaling)", null, {"batch_size": 512, "lr": 2e-3}, None),
         ("batch 1024, lr 2.83e-3 (sqrt scaling)", null, {"batch_size": 1024, "lr": 1e-3 * math.sqrt(8)}, None),
@@ -407,10 +450,246 @@ def explore(args, data: Data) -> str:
 
 
 # ---------------------------------------------------------------------------------------------
+# The physical limit: the matrix products' FLOPs against this machine's gemm rate.
+
+LAYERS = ((784, 400), (400, 40), (20, 400), (400, 784))  # (in, out) of the four Linear layers, forward order
+
+
+def step_matmuls(batch: int) -> list[tuple[str, int, int, int]]:
+    """(what, m, k, n) of every matrix product of one training step of the 784-400-20 VAE: the forward
+    product of each layer, (B, in) @ (in, out); its weight gradient, (out, B) @ (B, in); and its input
+    gradient, (B, out) @ (out, in), which the first layer does not need (the images need no gradient)."""
+    shapes = []
+    for i, (fan_in, fan_out) in enumerate(LAYERS):
+        shapes.append(("forward", batch, fan_in, fan_out))
+        shapes.append(("weight gradient", fan_out, batch, fan_in))
+        if i > 0:
+            shapes.append(("input gradient", batch, fan_out, fan_in))
+    return shapes
+
+
+def flops_per_image() -> float:
+    """FLOPs (2 per multiply-add) of the matrix products of one image's training step; the element-wise
+    work (activations, loss, Adam) is left out: it is memory-bound, a few per cent of these FLOPs."""
+    return sum(2 * m * k * n for _, m, k, n in step_matmuls(128)) / 128
+
+
+def _gemm_rate(dtype: torch.dtype, products: list[tuple[int, int, int]], seconds: float) -> tuple[float, float]:
+    """(best, median) GFLOP/s of running `products` (m, k, n) back to back in `dtype`, over trials of about
+    `seconds` / 5 each, with the operand layouts of a Linear layer's step (transposed views as autograd uses)."""
+    g = torch.Generator().manual_seed(0)
+    pairs = []
+    for m, k, n in products:
+        a = torch.randn(k, m, generator=g).to(dtype).t()  # a transposed view, like W.t() or grad.t()
+        b = torch.randn(k, n, generator=g).to(dtype)
+        pairs.append((a, b))
+    flops = sum(2 * m * k * n for m, k, n in products)
+
+    def once():
+        for a, b in pairs:
+            torch.mm(a, b)
+
+    for _ in range(3):
+        once()
+    t0 = time.perf_counter()
+    once()
+    reps = max(1, int(seconds / 5 / max(time.perf_counter() - t0, 1e-6)))
+    rates = []
+    for _ in range(5):
+        t0 = time.perf_counter()
+        for _ in range(reps):
+            once()
+        rates.append(flops * reps / (time.perf_counter() - t0) / 1e9)
+    return max(rates), statistics.median(rates)
+
+
+def limits(args, runs: list[dict]) -> str:
+    """FLOPs per epoch / measured gemm rate, for both precisions, against the measured seconds per epoch."""
+    n_train = runs[0]["images"] // args.epochs if runs else 60_000
+    per_image = flops_per_image()
+    epoch_gflop = per_image * n_train / 1e9
+    budget = 0.2 if args.smoke else 4.0
+    step = [(m, k, n) for _, m, k, n in step_matmuls(128)]
+    big = [(2048, 2048, 2048)] if not args.smoke else [(512, 512, 512)]
+    rows = []
+    for loop, dtype in ((PROJECT, torch.float32), (PROJECT_BF16, torch.bfloat16)):
+        step_best, step_med = _gemm_rate(dtype, step, budget)
+        big_best, _ = _gemm_rate(dtype, big, budget)
+        measured = statistics.median(r["wall"] for r in runs if r["loop"] == loop) / args.epochs
+        bound = epoch_gflop / step_best
+        rows.append([PRECISION_OF[loop], step_best, step_med, big_best, bound, epoch_gflop / big_best, measured,
+                     f"{measured / bound:.1f}x"])
+    table = B.format_table(
+        ["precision", "gemm GFLOP/s, step shapes (best)", "(median)", f"gemm GFLOP/s, {big[0][0]}^3 (best)",
+         "s/epoch at step-shape rate", f"s/epoch at {big[0][0]}^3 rate", "s/epoch measured", "measured / limit"],
+        rows, right=[False] + [True] * 7)
+    return "\n".join([
+        f"distance to the physical limit: the matrix products of one training step are {per_image / 1e6:.2f} MFLOP "
+        f"per image ({len(step)} products at batch 128: forward, weight and input gradients), "
+        f"{epoch_gflop:.1f} GFLOP per epoch of {n_train:,} images; divided by the gemm rate this machine reaches "
+        f"(torch.mm on the same shapes and layouts, back to back; and on a large square), that is the least time an "
+        f"epoch can take; 'measured' is the median s/epoch of the project's loop above.",
+        "",
+        table,
+        "",
+        "The element-wise work (activations, the loss, the autocast casts, Adam's update) is not in the FLOPs: it is "
+        "memory-bound, and it is most of the gap between 'measured' and the limit.",
+    ])
+
+
+# ---------------------------------------------------------------------------------------------
+# --whole-process: `vae-explorer train` against the example's main.py, each as a whole process.
+
+
+def _vae_explorer() -> list[str]:
+    exe = Path(sys.executable).parent / "vae-explorer"
+    return [str(exe)] if exe.exists() else [sys.executable, "-m", "vae.cli"]
+
+
+def _child_env(root: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK")}
+    env["VAE_DATA_DIR"] = str(root)
+    return env
+
+
+def _last_number(text: str, pattern: str) -> float:
+    import re
+
+    found = re.findall(pattern, text, re.M)
+    return float(found[-1]) if found else float("nan")
+
+
+def _run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[B.Timed, str]:
+    import subprocess
+
+    with B.timed_tree() as t:
+        proc = subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=3600)
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(cmd)} failed (exit {proc.returncode}):\n{proc.stdout[-2000:]}{proc.stderr[-2000:]}")
+    return t, proc.stdout + proc.stderr
+
+
+def whole_process(args, root: Path) -> str:
+    """Each repeat runs the example's main.py and `vae-explorer train` (order alternating), each a fresh
+    process timed from spawn to exit: imports, data loading, training, the per-epoch test passes, and
+    what each writes (the example's sample images, the project's model with its test metrics)."""
+    import shutil
+    import tempfile
+
+    epochs = args.wp_epochs
+    example = args.example_main
+    rows, runs = [], []
+    with tempfile.TemporaryDirectory(prefix="wp-") as tmp:
+        work = Path(tmp) / "run"
+        (work / "results").mkdir(parents=True)  # main.py saves its images in results/
+        (Path(tmp) / "data").symlink_to(Path(root).resolve())  # and reads MNIST from ../data
+        for r in range(args.wp_repeats):
+            seed = r + 1  # the example's default seed is 1
+            if example:
+                textbook_cmd = [sys.executable, str(Path(example).resolve()), "--epochs", str(epochs), "--seed", str(seed)]
+            else:
+                textbook_cmd = [sys.executable, str(Path(__file__).resolve()), "--textbook-main", str(seed),
+                                "--epochs", str(epochs)]
+                if args.train_limit:
+                    textbook_cmd += ["--train-limit", str(args.train_limit)]
+                if args.test_limit:
+                    textbook_cmd += ["--test-limit", str(args.test_limit)]
+            out = Path(tmp) / f"model-{r}"
+            # --smoke checks the plumbing in seconds: the project's process trains on the 8x8 digits instead.
+            project_cmd = [*_vae_explorer(), "train", "--dataset", "digits" if args.smoke else "mnist",
+                           "--latent-dim", "20", "--hidden-dims", "400",
+                           "--batch-size", "128", "--epochs", str(epochs), "--seed", str(seed), "--offline", "--out", str(out)]
+            pair = {}
+            for name in (("textbook", "project") if r % 2 == 0 else ("project", "textbook")):
+                cmd = textbook_cmd if name == "textbook" else project_cmd
+                t, text = _run_child(cmd, work, _child_env(Path(root)))
+                test = (_last_number(text, r"Test set loss: ([\d.]+)") if name == "textbook"
+                        else _last_number(text, r"^\s*-ELBO\s+([\d.]+)"))
+                pair[name] = {"wall": t.wall, "cpu": t.cpu_per_wall, "others": t.others, "test": test}
+                print(f"  whole process, repeat {r + 1}: {name:<8} {t.wall:6.1f} s  test -ELBO {test:.2f}", flush=True)
+            shutil.rmtree(out, ignore_errors=True)
+            runs.append(pair)
+            for name in ("textbook", "project"):
+                p = pair[name]
+                rows.append([r + 1, name, p["wall"], p["cpu"], p["others"], p["test"],
+                             f"{pair['textbook']['wall'] / p['wall']:.2f}x" if name == "project" else ""])
+    med = {name: statistics.median(p[name]["wall"] for p in runs) for name in ("textbook", "project")}
+    test = {name: statistics.median(p[name]["test"] for p in runs) for name in ("textbook", "project")}
+    table = B.format_table(["repeat", "process", "seconds", "CPU/wall", "others' cores", "test -ELBO", "speed-up"],
+                           rows, right=[True, False, True, True, True, True, True])
+    which = (f"pytorch/examples vae/main.py run unmodified ({example})" if example
+             else "the example's main.py re-enacted from benchlib's pieces (pass --example-main PATH to run the real one)")
+    return "\n".join([
+        f"whole process, start to exit, {epochs} epoch(s), batch 128, 784-400-20 MLP, seeds 1..{args.wp_repeats}"
+        + (" (smoke: the textbook on a few hundred images, the project on the 8x8 digits: not comparable)" if args.smoke else "")
+        + ":",
+        f"  textbook: {which}: `python main.py --epochs {epochs} --seed S` (trains, tests every epoch, saves its "
+        f"sample images; CPU, as on a machine without an accelerator)",
+        f"  project: `vae-explorer train --dataset mnist --latent-dim 20 --hidden-dims 400 --batch-size 128 --epochs "
+        f"{epochs} --seed S --offline --out DIR`, every other flag at its default (precision auto = "
+        f"{default_precision()} here, cosine lr schedule, test metrics every epoch, the model and its card saved)",
+        "",
+        table,
+        "",
+        f"median: textbook {med['textbook']:.1f} s, project {med['project']:.1f} s: {med['textbook'] / med['project']:.2f}x; "
+        f"test -ELBO textbook {test['textbook']:.2f} (its own test()), project {test['project']:.2f} (vae.evaluate "
+        f"in the card), nats per image",
+        "CPU/wall and others' cores as above: the child process against the rest of the machine.",
+    ])
+
+
+def textbook_main(args) -> int:
+    """The example's main.py, statement for statement, from benchlib's pieces (the child process of
+    --whole-process without --example-main): seeded, its two loaders (both shuffled), training with a log
+    line every 10 batches, its test() every epoch with the reconstruction image, then 64 samples saved."""
+    import torchvision  # noqa: F401  (main.py imports it at the top)
+    from torchvision.utils import save_image
+
+    seed = int(args.textbook_main)
+    torch.manual_seed(seed)
+    train, test = B.textbook_datasets("../data", args.train_limit, args.test_limit)
+    train_loader = B.textbook_loader(train, batch_size=128, shuffle=True)
+    test_loader = B.textbook_loader(test, batch_size=128, shuffle=True)
+    model = B.TextbookVAE()
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    for epoch in range(1, args.epochs + 1):
+        model.train()
+        train_loss = 0.0
+        for batch_idx, (data, _) in enumerate(train_loader):
+            optimizer.zero_grad()
+            recon_batch, mu, logvar = model(data)
+            loss = B.textbook_loss(recon_batch, data, mu, logvar)
+            loss.backward()
+            train_loss += loss.item()
+            optimizer.step()
+            if batch_idx % 10 == 0:
+                print(f"Train Epoch: {epoch} [{batch_idx * len(data)}/{len(train_loader.dataset)}]\tLoss: "
+                      f"{loss.item() / len(data):.6f}")
+        print(f"====> Epoch: {epoch} Average loss: {train_loss / len(train_loader.dataset):.4f}")
+        model.eval()
+        test_loss = 0.0
+        with torch.no_grad():
+            for i, (data, _) in enumerate(test_loader):
+                recon_batch, mu, logvar = model(data)
+                test_loss += B.textbook_loss(recon_batch, data, mu, logvar).item()
+                if i == 0:
+                    n = min(data.size(0), 8)
+                    comparison = torch.cat([data[:n], recon_batch.view(-1, 1, 28, 28)[:n]])
+                    save_image(comparison.cpu(), f"results/reconstruction_{epoch}.png", nrow=n)
+        print(f"====> Test set loss: {test_loss / len(test_loader.dataset):.4f}")
+        with torch.no_grad():
+            sample = model.decode(torch.randn(64, 20)).cpu()
+            save_image(sample.view(64, 1, 28, 28), f"results/sample_{epoch}.png")
+    return 0
+
+
+# ---------------------------------------------------------------------------------------------
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.textbook_main:
+        return textbook_main(args)
     root = B.data_root_or_exit()
     session = B.Session.start(args)
     data = Data(root, args.train_limit, args.test_limit)
@@ -429,8 +708,15 @@ def main(argv=None) -> int:
         text = profile(args, data)
         sections.append(text)
         print("\n" + text, flush=True)
+    text = limits(args, runs)
+    sections.append(text)
+    print("\n" + text, flush=True)
     if args.explore:
         text = explore(args, data)
+        sections.append(text)
+        print("\n" + text, flush=True)
+    if args.whole_process:
+        text = whole_process(args, root)
         sections.append(text)
         print("\n" + text, flush=True)
     for loop, key in ((TEXTBOOK, "textbook"), (PROJECT, "project"), (PROJECT_BF16, "project-bf16")):

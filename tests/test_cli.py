@@ -16,11 +16,13 @@ from vae.checkpoint import load_card, load_model, save_model
 from vae.cli import main
 from vae.config import VAEConfig
 from vae.model import build_model
-from vae.train import model_metrics
+from vae.train import model_metrics, resolve_precision
 
 pytestmark = pytest.mark.slow
 
 TINY = ["--dataset", "digits", "--latent-dim", "2", "--hidden-dims", "32", "--epochs", "2", "--batch-size", "64", "--quiet"]
+# What the default --precision auto runs as here: bfloat16 on a CPU with AVX512-BF16 or AMX, else float32.
+AUTO = resolve_precision("auto", torch.device("cpu"))
 
 
 def test_train_then_evaluate_then_info(tmp_path, capsys):
@@ -31,7 +33,7 @@ def test_train_then_evaluate_then_info(tmp_path, capsys):
     card = load_card(out)
     assert card.dataset == "digits" and card.status == "complete" and len(card.history) == 2
     assert card.train_config.epochs == 2 and card.config.input_shape == (1, 8, 8)
-    assert card.train_config.precision == "float32"
+    assert card.train_config.precision == AUTO and card.train_config.world_size == 1  # never "auto"
     assert {"neg_elbo", "recon", "kl", "iwae_nll", "active_units"} <= set(card.metrics.to_dict())
     load_model(out)
 
@@ -61,12 +63,14 @@ def test_train_and_evaluate_a_conditional_or_mixture_prior_model(flags, check, t
     assert result["n_images"] == 40 and result["iwae_nll"] < result["neg_elbo"] + 1
 
 
-def test_bfloat16_training_is_recorded_in_the_card(tmp_path):
+@pytest.mark.parametrize("precision", ["bfloat16", "float32"])
+def test_a_forced_precision_is_recorded_in_the_card(precision, tmp_path, capsys):
     out = tmp_path / "model"
-    assert main(["train", *TINY, "--precision", "bfloat16", "--quiet", "--out", str(out)]) == 0
+    assert main(["train", *TINY, "--precision", precision, "--out", str(out)]) == 0
     card = load_card(out)
-    assert card.train_config.precision == "bfloat16" and card.metrics.neg_elbo > 0
+    assert card.train_config.precision == precision and card.metrics.neg_elbo > 0
     assert load_model(out)[0].to_moments.weight.dtype == torch.float32
+    assert f"; precision {precision}\n" in capsys.readouterr().err  # the header says what runs
 
 
 def test_evaluate_can_update_the_card(tmp_path, capsys):
@@ -253,7 +257,7 @@ def test_info_describes_a_trained_model_in_aligned_rows(tmp_path, capsys):
     assert "dataset         digits (1,437 train / 360 test images)" in lines
     assert "architecture    MLP 32, latent 2, Bernoulli decoder, standard prior" in lines
     assert re.search(r"^training        2 of 2 epochs, complete, \d+\.\d s, trained in the cli$", text, re.M)
-    assert "                batch 64, lr 0.001 (cosine), beta 1, warm-up 0 epochs, seed 0, float32" in lines
+    assert f"                batch 64, lr 0.001 (cosine), beta 1, warm-up 0 epochs, seed 0, {AUTO}" in lines
     assert "test metrics    nats per image, 360 images" in lines
     m = load_card(out).metrics
     assert f"  -ELBO           {m.neg_elbo:8.2f}" in lines and f"  -log p(x) IWAE  {m.iwae_nll:8.2f}  (k=5)" in lines

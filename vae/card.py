@@ -96,6 +96,15 @@ def _history_row(row: Any, i: int) -> dict[str, float]:
     return out
 
 
+def _with_defaults_of_old_cards(train_config: Any) -> Any:
+    """A stored train_config with the values that older cards leave out: they were trained in
+    float32 (`precision` came later and now defaults to "auto", which a card never says), in one
+    process (`world_size`, whose default of 1 already says so)."""
+    if isinstance(train_config, dict) and "precision" not in train_config:
+        return {**train_config, "precision": "float32"}
+    return train_config
+
+
 def _versions() -> dict[str, str]:
     import torch
 
@@ -112,6 +121,8 @@ class ModelCard:
         "lr", "seconds", "train_*", "test_*"), numbers only.
     status: how training ended ("complete", "stopped", "diverged"), None if unknown.
     trained_in: "cli", "app" or "beta sweep" when known.
+    train_config: the run's TrainConfig as it ran: `vae.save_run` records the precision used
+        ("float32" or "bfloat16", never "auto") and `world_size`, the number of processes.
     """
 
     config: VAEConfig
@@ -176,7 +187,8 @@ class ModelCard:
             raise ValueError("versions must map package names to version strings")
         try:
             config = VAEConfig.from_dict(data["config"])
-            train_config = TrainConfig.from_dict(data["train_config"]) if data.get("train_config") else None
+            train_config = TrainConfig.from_dict(_with_defaults_of_old_cards(data["train_config"])) \
+                if data.get("train_config") else None
         except TypeError as e:  # a value of the wrong type deep inside a config
             raise ValueError(f"invalid config: {e}") from None
         return cls(

@@ -6,6 +6,10 @@ one-line message on stderr and a non-zero exit status, never a traceback. Flags 
 before any data is loaded or downloaded, and `train` never replaces a model already at `--out`
 unless given `--force`. Ctrl-C during training stops after the current step and saves the last
 finished epoch.
+
+`train` also runs under torchrun (`torchrun --nproc-per-node N "$(command -v vae-explorer)" train
+...`, the same flags): `vae.distributed` joins the processes, rank 0 alone prints and writes, and a
+process that dies ends the others with a one-line error and nothing written.
 """
 
 from __future__ import annotations
@@ -24,7 +28,8 @@ if TYPE_CHECKING:  # the commands import the core lazily, so that --help answers
     import torch
 
     from .card import Metrics, ModelCard
-    from .config import VAEConfig
+    from .config import TrainConfig, VAEConfig
+    from .distributed import Group
 
 
 def _hidden_dims(text: str) -> tuple[int, ...]:
@@ -66,9 +71,10 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--warmup-epochs", type=int, default=0)
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
-    t.add_argument("--precision", default="float32", choices=("float32", "bfloat16"),
-                   help="bfloat16: matrix products in bfloat16 (autocast), faster on CPUs with native bf16 "
-                        "(AVX512-BF16, AMX) and on GPUs; weights and loss stay float32")
+    t.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
+                   help="bfloat16: matrix products in bfloat16 (autocast), weights and loss stay float32; "
+                        "auto (default): bfloat16 where the device has it natively (CPUs with AVX512-BF16 or AMX, "
+                        "GPUs from Ampere on), else float32; the card records which ran")
     t.add_argument("--iwae-k", type=int, default=0, help="also estimate log p(x) with k importance samples (0: skip)")
     t.add_argument("--offline", action="store_true", help="never download datasets")
     t.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. my-models/mnist-z2")
@@ -162,14 +168,12 @@ def _check_out(out: Path, force: bool) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from . import distributed
     from .config import TrainConfig, VAEConfig
-    from .data import CLASS_NAMES, image_shape, load_dataset
-    from .model import build_model
-    from .train import run_training, save_run
+    from .data import CLASS_NAMES, image_shape
 
     # Every flag is checked before the data is loaded (or downloaded) and long before training.
+    group = distributed.from_env()  # torchrun's RANK and WORLD_SIZE; rank 0 of 1 otherwise
     config = VAEConfig(
         input_shape=image_shape(args.dataset), latent_dim=args.latent_dim, arch=args.arch,
         hidden_dims=args.hidden_dims, likelihood=args.likelihood, gaussian_std=args.gaussian_std,
@@ -179,24 +183,59 @@ def _cmd_train(args: argparse.Namespace) -> int:
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
         seed=args.seed, device=args.device, schedule=args.schedule, precision=args.precision,
+        world_size=group.world_size,
     )
     _check_iwae_k(args.iwae_k)
-    _check_device(args.device)
+    device = _check_device(args.device)
     _check_out(args.out, args.force)
+    if group.distributed:
+        _stop_on_sigterm()
+    with distributed.start(group, device) as group:
+        return _train_and_save(args, config, tcfg, group)
+
+
+def _stop_on_sigterm() -> None:
+    """Under torchrun: SIGTERM (what torchrun sends the others when one process fails) ends this one
+    with a one-line error, leaving --out as it was, instead of a silent death or a traceback."""
+    from .distributed import PeerFailed
+
+    def on_sigterm(signum, frame):
+        if sys.exc_info()[1] is not None:  # already on the way out with an error: let it be reported
+            return
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # one report is enough
+        raise PeerFailed("stopped by SIGTERM (torchrun stops every process when one of them fails)")
+
+    signal.signal(signal.SIGTERM, on_sigterm)
+
+
+def _train_and_save(args: argparse.Namespace, config: VAEConfig, tcfg: TrainConfig, group: Group) -> int:
+    from tqdm import tqdm
+
+    from . import distributed
+    from .data import load_dataset
+    from .model import build_model
+    from .train import resolve_config, run_training, save_run
 
     download = False if args.offline else None
-    train = load_dataset(args.dataset, "train", download=download)
-    test = load_dataset(args.dataset, "test", download=download)
+    with distributed.in_turn(group):  # rank 0 first: it may download, the others then read its files
+        train = load_dataset(args.dataset, "train", download=download)
+        test = load_dataset(args.dataset, "test", download=download)
     model = build_model(config, args.seed)
+    tcfg = resolve_config(tcfg)  # precision "auto" chosen once, for this device; the card records the choice
     kind = ("conditional " if config.conditional else "") + config.arch + (" VAE" if config.variational else " autoencoder")
-    print(f"training {kind} (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} parameters) "
-          f"on {args.dataset}: {len(train):,} train / {len(test):,} test images", file=sys.stderr)
+    how = f"precision {tcfg.precision}" + (f", {group.world_size} processes" if group.distributed else "")
+    say = sys.stderr if group.is_main else None  # one voice: rank 0 reports for the run
+    if say:
+        print(f"training {kind} (z={config.latent_dim}, prior {config.prior}, {sum(p.numel() for p in model.parameters()):,} "
+              f"parameters) on {args.dataset}: {len(train):,} train / {len(test):,} test images; {how}", file=say)
 
     interrupted = False
 
     def on_sigint(signum, frame):
         nonlocal interrupted
-        if interrupted:  # second Ctrl-C: give up at once
+        # A second Ctrl-C gives up at once; not under torchrun, which passes the first one on as a second
+        # SIGINT: there every process must reach the same step so that rank 0 can save.
+        if interrupted and not group.distributed:
             raise KeyboardInterrupt
         interrupted = True
 
@@ -205,7 +244,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     def on_step(info) -> bool:
         nonlocal bar
-        if bar is None and not args.quiet:
+        if bar is None and not args.quiet and say:
             bar = tqdm(total=info.steps_per_epoch, desc=f"epoch {info.epoch + 1}/{tcfg.epochs}", unit="batch", disable=None,
                        leave=False, file=sys.stderr)
         if bar is not None:
@@ -219,6 +258,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
             bar = None
+        if not say:
+            return interrupted
         loss = "-ELBO" if config.variational else "loss "  # an autoencoder's loss is its reconstruction term
         print(f"epoch {record['epoch']:3d}/{tcfg.epochs}  train {loss} {record['train_neg_elbo']:7.2f}  "
               f"test {loss} {record['test_neg_elbo']:7.2f} (recon {record['test_recon']:7.2f}, KL {record['test_kl']:5.2f})  "
@@ -232,6 +273,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
         signal.signal(signal.SIGINT, previous)
         if bar is not None:
             bar.close()
+    if not group.is_main:  # rank 0 measures and writes the model
+        return 1 if run.status == "diverged" or not run.history else 0
     if run.error:
         print(f"error: {run.error}", file=sys.stderr)
     if not run.history:
@@ -434,7 +477,8 @@ def _cmd_info(args: argparse.Namespace) -> int:
              row("training", ", ".join(run))]
     if tc is not None:
         lines.append(row("", f"batch {tc.batch_size}, lr {tc.lr:g} ({tc.schedule}), beta {tc.beta:g}, "
-                             f"warm-up {tc.warmup_epochs} epochs, seed {tc.seed}, {tc.precision}"))
+                             f"warm-up {tc.warmup_epochs} epochs, seed {tc.seed}, {tc.precision}"
+                             + (f", {tc.world_size} processes" if tc.world_size > 1 else "")))
     m = card.metrics
     if m is None:
         lines.append(row("test metrics", "not measured (vae-explorer evaluate --update-card stores them)"))
@@ -485,18 +529,36 @@ def _created(card: ModelCard) -> str:
 def main(argv: Sequence[str] | None = None) -> int:
     from .checkpoint import CheckpointError
     from .data import DatasetUnavailable
+    from .distributed import PeerFailed
 
     args = build_parser().parse_args(argv)
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "gaps": _cmd_gaps, "train-bnn": _cmd_train_bnn,
                "info": _cmd_info}[args.command]
     try:
         return command(args)
+    except PeerFailed as e:  # a multi-process run lost a process: this one saved nothing
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)  # torchrun's SIGTERM to the survivors: we are leaving
+        print(f"error: {_whose()}{e}; nothing was saved", file=sys.stderr)
+        return 1
     except (CheckpointError, DatasetUnavailable, ValueError, OSError) as e:  # OSError: e.g. --out not writable
-        print(f"error: {e}", file=sys.stderr)
+        # Under torchrun every process sees the same flags and files: rank 0 speaks for them.
+        if not isinstance(e, (ValueError, DatasetUnavailable)) or not _whose():
+            print(f"error: {_whose()}{e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+
+
+def _whose() -> str:
+    """"" for a single process or rank 0 of several; "process R of N: " for the others."""
+    from .distributed import from_env
+
+    try:
+        group = from_env()
+    except ValueError:
+        return ""
+    return f"process {group.rank} of {group.world_size}: " if group.rank else ""
 
 
 if __name__ == "__main__":

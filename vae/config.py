@@ -124,7 +124,15 @@ class TrainConfig:
         from the start.
     device: "auto" picks cuda, then mps, then cpu.
     precision: "bfloat16" runs the matrix products of the forward and backward passes in
-        bfloat16 (torch.autocast) while weights, optimiser state and the loss stay float32.
+        bfloat16 (torch.autocast) while weights, optimiser state and the loss stay float32;
+        "float32" runs everything in float32; "auto" (the default) is resolved once, when training
+        starts, to bfloat16 where the device has it natively (a CPU with AVX512-BF16 or AMX-BF16,
+        a GPU that `torch.cuda.is_bf16_supported` without emulation) and float32 elsewhere
+        (`vae.train.resolve_precision`). A card records the resolved value, never "auto"; cards
+        written before this field existed were trained in float32 and load as such.
+    world_size: the number of processes that trained the model together (torchrun with
+        DistributedDataParallel, `vae.distributed`); `batch_size` is the global batch, split
+        between them. 1 for a plain run and for cards written before the field existed.
     """
 
     epochs: int = 30
@@ -137,10 +145,11 @@ class TrainConfig:
     schedule: str = "cosine"
     eval_batch_size: int = 1000
     grad_clip: float | None = 100.0
-    precision: str = "float32"
+    precision: str = "auto"
+    world_size: int = 1
 
     DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda", "mps")
-    PRECISIONS: ClassVar[tuple[str, ...]] = ("float32", "bfloat16")
+    PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "float32", "bfloat16")
 
     def __post_init__(self) -> None:
         checks = [
@@ -155,6 +164,8 @@ class TrainConfig:
             (isinstance(self.eval_batch_size, int) and self.eval_batch_size >= 1, f"eval_batch_size must be an integer >= 1, got {self.eval_batch_size!r}"),
             (self.grad_clip is None or self.grad_clip > 0, f"grad_clip must be positive or None, got {self.grad_clip!r}"),
             (self.precision in self.PRECISIONS, f"precision must be one of {self.PRECISIONS}, got {self.precision!r}"),
+            (isinstance(self.world_size, int) and not isinstance(self.world_size, bool) and self.world_size >= 1,
+             f"world_size must be an integer >= 1, got {self.world_size!r}"),
         ]
         for ok, message in checks:
             if not ok:

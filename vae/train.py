@@ -5,6 +5,13 @@ live curves both watch through `on_step` / `on_epoch`, and either can stop the r
 True; the core knows neither. Data lives in memory as one tensor; each epoch shuffles indices
 with a seeded `torch.Generator`, so there is no per-item Python work in the hot loop.
 
+Precision is chosen once per run (`resolve_precision`): "auto" becomes bfloat16 autocast where
+the device multiplies bfloat16 natively and float32 elsewhere, and the card records which.
+
+Under torchrun the same `fit` runs in every process (`vae.distributed`): the model is wrapped in
+DistributedDataParallel, each process takes its slice of every global batch, and the numbers
+that steer the run are summed across processes, so they all stop, diverge or finish together.
+
 Failure handling: a non-finite loss raises `TrainingDiverged` after restoring the weights of
 the last finished epoch; a stop requested in the middle of an epoch also rolls back to the
 last finished epoch, so the model always matches the last record in the history.
@@ -13,6 +20,8 @@ last finished epoch, so the model always matches the last record in the history.
 from __future__ import annotations
 
 import copy
+import dataclasses
+import functools
 import math
 import time
 from dataclasses import dataclass, field
@@ -21,6 +30,7 @@ from typing import Any, Callable
 
 import torch
 
+from . import distributed
 from .card import Metrics, ModelCard
 from .config import TrainConfig
 from .latent import active_units, encode_dataset
@@ -48,9 +58,12 @@ class StepInfo:
 
 @dataclass
 class FitResult:
+    """history: one record per finished epoch; precision: what "auto" (or the explicit value) ran as."""
+
     history: list[dict[str, Any]] = field(default_factory=list)
     stopped_early: bool = False
     seconds: float = 0.0
+    precision: str = "float32"
 
     @property
     def epochs_completed(self) -> int:
@@ -113,6 +126,51 @@ def model_metrics(model, x: torch.Tensor, iwae_k: int = 0, seed: int = 0, batch_
     return metrics
 
 
+def native_bfloat16(device: torch.device) -> bool:
+    """Whether `device` multiplies bfloat16 matrices in hardware (where bfloat16 autocast is a gain).
+
+    CUDA: `torch.cuda.is_bf16_supported` without emulation (Ampere and later, recent ROCm GPUs).
+    CPU: the AVX512-BF16 or AMX-BF16 instructions; without them oneDNN emulates bfloat16, which
+    is slower than float32. MPS and others: False (not measured here).
+    """
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            try:
+                return bool(torch.cuda.is_bf16_supported(including_emulation=False))
+            except TypeError:  # a torch without the argument: it never counted emulation
+                return bool(torch.cuda.is_bf16_supported())
+    return device.type == "cpu" and _cpu_has_native_bfloat16()
+
+
+@functools.cache
+def _cpu_has_native_bfloat16() -> bool:
+    try:  # Linux: the kernel's names for the instructions
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    # Elsewhere ask torch's cpuinfo (private helpers: absent from some builds, then no bfloat16).
+    checks = [getattr(torch.cpu, name, None) for name in ("_is_avx512_bf16_supported", "_is_amx_tile_supported")]
+    return any(check() for check in checks if check is not None)
+
+
+def resolve_precision(precision: str, device: torch.device) -> str:
+    """"auto" -> "bfloat16" where `device` has native bfloat16 (`native_bfloat16`), else "float32";
+    "float32" and "bfloat16" are returned unchanged (bfloat16 is honoured even where it is emulated)."""
+    if precision != "auto":
+        return precision
+    return "bfloat16" if native_bfloat16(device) else "float32"
+
+
+def resolve_config(cfg: TrainConfig) -> TrainConfig:
+    """`cfg` as it runs in this process: precision "auto" resolved for the device `cfg.device` names."""
+    device = distributed.local_device(resolve_device(cfg.device))
+    return dataclasses.replace(cfg, precision=resolve_precision(cfg.precision, device))
+
+
 def _lr_factor(cfg: TrainConfig, step: int, total_steps: int) -> float:
     if cfg.schedule == "constant":
         return 1.0
@@ -150,28 +208,47 @@ def fit(
     "train_kl", "train_neg_elbo", and "test_recon", "test_kl", "test_neg_elbo" when `test` is
     given} is appended to the history and passed to `on_epoch`. Either callback returning True
     stops the run; a stop inside an epoch rolls the weights back to the last finished epoch.
+
+    Under torchrun (`cfg.world_size` processes, `vae.distributed.start` called first) every process
+    calls `fit` with the same arguments and the callbacks see the same numbers in each; a stop
+    asked by any process is honoured by all at the next step.
     """
-    device = resolve_device(cfg.device)
+    group = distributed.current()
+    if cfg.world_size != group.world_size:
+        raise ValueError(f"the training config is for {cfg.world_size} process(es) but {group.world_size} "
+                         f"{'is' if group.world_size == 1 else 'are'} running: set world_size to match")
+    device = distributed.local_device(resolve_device(cfg.device))
+    precision = resolve_precision(cfg.precision, device)
     model.to(device).train()
     train = train.to(device)
     train_labels = None if train_labels is None else train_labels.to(device)
     n = train.shape[0]
     if n == 0:
         raise ValueError("the training set is empty")
+    if cfg.batch_size < group.world_size:
+        raise ValueError(f"batch_size {cfg.batch_size} cannot be split between {group.world_size} processes")
     steps_per_epoch = math.ceil(n / cfg.batch_size)
+    if 0 < n % cfg.batch_size < group.world_size:
+        steps_per_epoch -= 1  # a last batch too small to give every process an image is left out
+    if steps_per_epoch == 0:
+        raise ValueError(f"{n} training images cannot be split between {group.world_size} processes")
+    n_used = min(n, steps_per_epoch * cfg.batch_size)
     total_steps = cfg.epochs * steps_per_epoch
+    net = distributed.wrap(model, device)  # DistributedDataParallel under torchrun, else the model
     # fused: one kernel per parameter instead of a dozen small ops (benchmarks/RESULTS.md, benchmark 1).
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=device.type in ("cpu", "cuda"))
     scheduler = None if cfg.schedule == "constant" else \
         torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: _lr_factor(cfg, s, total_steps))
     # cache_enabled=False: the cast weights must be redone after every optimiser step.
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bfloat16", cache_enabled=False)
-    shuffle_gen = torch.Generator().manual_seed(cfg.seed)
-    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16", cache_enabled=False)
+    shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation in every process
+    # Each process draws its own noise (its images differ); one process draws as it always did.
+    noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * group.rank)
 
-    result = FitResult()
+    result = FitResult(precision=precision)
     last_good = copy.deepcopy(model.state_dict())
+    stop_asked = False  # a process's on_step asked to stop; shared with the others at the next step
     t_start = time.perf_counter()
     for epoch in range(cfg.epochs):
         t_epoch = time.perf_counter()
@@ -182,13 +259,27 @@ def fit(
         stop = False
         for step in range(steps_per_epoch):
             idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            n_batch = len(idx)  # the global batch; this process trains on its shard of it
+            idx = distributed.shard(idx, group)
             xb = train.index_select(0, idx)  # ~2x faster than train[idx] on the CPU
             yb = None if train_labels is None else train_labels[idx]
             with autocast:
-                out = model(xb, yb, sample=True, generator=noise_gen)
+                out = net(xb, yb, sample=True, generator=noise_gen)
             terms = elbo_terms(out, xb, model.config, beta=beta)
             # One read of the three numbers per step (a single device sync on an accelerator).
             values = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).tolist()
+            loss = terms.loss
+            if group.distributed:
+                # Means over the global batch, and whether any process asked to stop, in one all-reduce.
+                summed = distributed.all_sum(torch.tensor([v * len(xb) for v in values] + [float(stop_asked)],
+                                                          dtype=torch.float64, device=device)).tolist()
+                values = [v / n_batch for v in summed[:3]]
+                if summed[3] > 0:
+                    stop = True
+                    break
+                # DDP averages the processes' gradients: weighting each by its share of the batch
+                # makes that average the gradient of the global batch's mean loss.
+                loss = loss * (len(xb) * group.world_size / n_batch)
             if not math.isfinite(values[0]):
                 model.load_state_dict(last_good)
                 raise TrainingDiverged(
@@ -198,48 +289,75 @@ def fit(
                     result.history,
                 )
             optimizer.zero_grad(set_to_none=True)
-            terms.loss.backward()
+            if group.distributed:
+                with distributed.collective():  # DDP's gradient all-reduce: a dead peer surfaces here
+                    loss.backward()
+            else:
+                loss.backward()
             if cfg.grad_clip is not None:
                 _clip_gradients(params, cfg.grad_clip)
             optimizer.step()
             if scheduler is not None:
                 scheduler.step()
-            sums = [total + v * len(xb) for total, v in zip(sums, values)]
+            sums = [total + v * n_batch for total, v in zip(sums, values)]
             if on_step is not None and on_step(StepInfo(epoch, step, steps_per_epoch, *values)):
-                stop = True
-                break
+                if not group.distributed:
+                    stop = True
+                    break
+                stop_asked = True
         if stop:
             model.load_state_dict(last_good)
             result.stopped_early = True
             break
 
-        loss, recon, kl = (total / n for total in sums)
+        loss, recon, kl = (total / n_used for total in sums)
         record: dict[str, Any] = {
             "epoch": epoch + 1, "beta": beta, "lr": lr,
             "train_loss": loss, "train_recon": recon, "train_kl": kl, "train_neg_elbo": recon + kl,
         }
         if test is not None:
-            metrics = evaluate(model, test, cfg.eval_batch_size, seed=cfg.seed, labels=test_labels)
-            record.update(test_recon=metrics["recon"], test_kl=metrics["kl"], test_neg_elbo=metrics["neg_elbo"])
+            recon, kl = _test_terms(model, test, test_labels, cfg, group, device)
+            record.update(test_recon=recon, test_kl=kl, test_neg_elbo=recon + kl)
             model.train()
         record["seconds"] = time.perf_counter() - t_epoch
         result.history.append(record)
         last_good = copy.deepcopy(model.state_dict())
-        if on_epoch is not None and on_epoch(record):
+        if distributed.any_true(bool(on_epoch is not None and on_epoch(record)), device):
             result.stopped_early = epoch + 1 < cfg.epochs
             break
     result.seconds = time.perf_counter() - t_start
     return result
 
 
+def _test_terms(model: VAE, test: torch.Tensor, labels: torch.Tensor | None, cfg: TrainConfig,
+                group: distributed.Group, device: torch.device) -> tuple[float, float]:
+    """Test (recon, kl) means; each process of a multi-process run measures its share and they sum."""
+    if not group.distributed:
+        m = evaluate(model, test, cfg.eval_batch_size, seed=cfg.seed, labels=labels)
+        return m["recon"], m["kl"]
+    part = torch.arange(len(test)).tensor_split(group.world_size)[group.rank]
+    sums = [0.0, 0.0]
+    if len(part):
+        lo, hi = int(part[0]), int(part[-1]) + 1
+        m = evaluate(model, test[lo:hi], cfg.eval_batch_size, seed=cfg.seed,
+                     labels=None if labels is None else labels[lo:hi])
+        sums = [m["recon"] * (hi - lo), m["kl"] * (hi - lo)]
+    recon, kl = (distributed.all_sum(torch.tensor(sums, dtype=torch.float64, device=device)) / len(test)).tolist()
+    return recon, kl
+
+
 @dataclass
 class TrainingRun:
-    """How a `run_training` call ended: status "complete", "stopped" or "diverged"."""
+    """How a `run_training` call ended: status "complete", "stopped" or "diverged".
+
+    config: the TrainConfig as it ran, precision resolved ("auto" never appears), for the card.
+    """
 
     history: list[dict[str, Any]]
     status: str
     error: str | None
     seconds: float
+    config: TrainConfig | None = None
 
 
 def run_training(
@@ -256,6 +374,7 @@ def run_training(
 
     Either way the model holds the weights of the last finished epoch (if any).
     """
+    cfg = resolve_config(cfg)  # precision chosen once, here, and kept for the card
     t0 = time.perf_counter()
     try:
         result = fit(model, train, test, cfg, on_epoch=on_epoch, on_step=on_step,
@@ -263,14 +382,22 @@ def run_training(
         history, status, error = result.history, "stopped" if result.stopped_early else "complete", None
     except TrainingDiverged as e:
         history, status, error = e.history, "diverged", str(e)
-    return TrainingRun(history, status, error, time.perf_counter() - t0)
+    return TrainingRun(history, status, error, time.perf_counter() - t0, config=cfg)
 
 
 def save_run(model: VAE, path, run: TrainingRun, dataset: str, cfg: TrainConfig, n_train: int, test: torch.Tensor,
              iwae_k: int = 0, test_labels: torch.Tensor | None = None, trained_in: str | None = None) -> Metrics:
-    """Measure the trained model on `test` and save it with a full card (atomically); returns the metrics."""
+    """Measure the trained model on `test` and save it with a full card (atomically); returns the metrics.
+
+    The card's TrainConfig is `cfg` with the precision the run used (`run.config`), never "auto".
+    In a multi-process run only rank 0 may call this.
+    """
     from .checkpoint import save_model
 
+    if not distributed.current().is_main:
+        raise RuntimeError("only rank 0 of a multi-process run writes the model")
+    ran = run.config if run.config is not None else resolve_config(cfg)
+    cfg = dataclasses.replace(cfg, precision=ran.precision)
     model.eval()
     metrics = Metrics.from_dict(model_metrics(model, test, iwae_k=iwae_k, seed=cfg.seed, labels=test_labels))
     card = ModelCard.new(model.config, dataset, train_config=cfg, history=tuple(run.history), metrics=metrics,

@@ -1,0 +1,162 @@
+"""TrainConfig's precision and world_size: validated, resolved once, recorded in the card as they ran.
+
+"auto" (the default) must become "bfloat16" where the device multiplies bfloat16 natively and
+"float32" elsewhere, and a card never says "auto": `save_run` writes what ran. Cards written before
+these fields existed were trained in float32 by one process and load as such. Also the pieces of
+`vae.distributed` that need no second process: reading torchrun's environment, sharding a batch,
+and refusing a multi-process config in a single process.
+"""
+
+import dataclasses
+import json
+
+import pytest
+import torch
+
+import vae.train
+from vae import distributed
+from vae.card import ModelCard
+from vae.checkpoint import load_card
+from vae.config import TrainConfig, VAEConfig
+from vae.model import build_model
+from vae.train import TrainingRun, fit, resolve_config, resolve_precision, run_training, save_run
+
+CFG = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(16,))
+CPU = torch.device("cpu")
+
+
+def _data(n=96):
+    return torch.rand(n, 1, 8, 8, generator=torch.Generator().manual_seed(0))
+
+
+def test_defaults_are_auto_precision_and_one_process():
+    cfg = TrainConfig()
+    assert cfg.precision == "auto" and cfg.world_size == 1
+    assert TrainConfig.from_dict(cfg.to_dict()) == cfg
+    assert TrainConfig.from_dict({**cfg.to_dict(), "world_size": 4}).world_size == 4
+
+
+@pytest.mark.parametrize("bad, message", [
+    (dict(precision="float16"), "precision must be one of ('auto', 'float32', 'bfloat16'), got 'float16'"),
+    (dict(precision="AUTO"), "precision must be one of"),
+    (dict(world_size=0), "world_size must be an integer >= 1, got 0"),
+    (dict(world_size=1.5), "world_size must be an integer >= 1, got 1.5"),
+    (dict(world_size=True), "world_size must be an integer >= 1, got True"),
+])
+def test_bad_precision_or_world_size_is_refused_in_one_line(bad, message):
+    with pytest.raises(ValueError) as err:
+        TrainConfig(**bad)
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_auto_resolves_to_bfloat16_only_where_the_cpu_has_it_natively(monkeypatch):
+    for explicit in ("float32", "bfloat16"):  # explicit choices are kept whatever the hardware
+        assert resolve_precision(explicit, CPU) == explicit
+    monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: True)
+    assert resolve_precision("auto", CPU) == "bfloat16"
+    monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: False)
+    assert resolve_precision("auto", CPU) == "float32"
+    assert resolve_precision("auto", torch.device("mps")) == "float32"  # not measured there: float32
+    cfg = TrainConfig(epochs=3, batch_size=16, precision="auto", device="cpu")
+    assert resolve_config(cfg) == dataclasses.replace(cfg, precision="float32")
+
+
+def test_the_cpu_check_reads_the_kernels_flags():
+    try:
+        flags = next(line for line in open("/proc/cpuinfo") if line.startswith("flags")).split()
+    except (OSError, StopIteration):
+        pytest.skip("no /proc/cpuinfo flags here")
+    vae.train._cpu_has_native_bfloat16.cache_clear()
+    assert vae.train._cpu_has_native_bfloat16() == bool({"avx512_bf16", "amx_bf16"} & set(flags))
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_the_card_records_the_precision_that_ran_never_auto(native, monkeypatch, tmp_path):
+    monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: native)
+    cfg = TrainConfig(epochs=1, batch_size=32, device="cpu")  # precision "auto"
+    model = build_model(CFG, seed=0)
+    run = run_training(model, _data(), None, cfg)
+    assert run.config.precision == ("bfloat16" if native else "float32")
+    save_run(model, tmp_path / "m", run, "digits", cfg, 96, _data(40))
+    card = load_card(tmp_path / "m")
+    assert card.train_config.precision == run.config.precision and card.train_config.world_size == 1
+    # A run described by hand (no config) is resolved for the model's device when saved.
+    bare = TrainingRun(run.history, "complete", None, 1.0)
+    save_run(model, tmp_path / "n", bare, "digits", cfg, 96, _data(40))
+    assert load_card(tmp_path / "n").train_config.precision == run.config.precision
+
+
+def test_fit_reports_the_precision_it_ran_with(monkeypatch):
+    monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: True)
+    calls = []
+    real = torch.autocast
+
+    def spy(device_type, **kwargs):
+        calls.append(kwargs)
+        return real(device_type, **kwargs)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    result = fit(build_model(CFG, seed=0), _data(), None, TrainConfig(epochs=1, batch_size=32, device="cpu"))
+    assert result.precision == "bfloat16" and calls[0]["enabled"] and calls[0]["dtype"] == torch.bfloat16
+
+
+def test_old_cards_load_as_float32_single_process_runs(tmp_path):
+    card = ModelCard.new(CFG, "digits", train_config=TrainConfig(epochs=2, precision="float32")).to_dict()
+    for key in ("precision", "world_size"):  # what cards written before these fields hold
+        del card["train_config"][key]
+    loaded = ModelCard.from_dict(json.loads(json.dumps(card)))
+    assert loaded.train_config.precision == "float32" and loaded.train_config.world_size == 1
+    assert ModelCard.from_dict({**card, "train_config": {**card["train_config"], "precision": "bfloat16",
+                                                         "world_size": 2}}).train_config.world_size == 2
+
+
+def test_shipped_cards_still_load_and_say_float32():
+    from pathlib import Path
+
+    models = Path(__file__).resolve().parent.parent / "models"
+    cards = [load_card(p.parent) for p in sorted(models.glob("*/card.json")) if "bnn" not in p.parent.name]
+    assert cards and all(c.train_config.precision == "float32" and c.train_config.world_size == 1
+                         for c in cards if c.train_config is not None)
+
+
+def test_torchrun_environment_is_read_and_checked(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    assert distributed.from_env() == distributed.Group(0, 1, 0) and not distributed.from_env().distributed
+    monkeypatch.setenv("RANK", "1")
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    group = distributed.from_env()
+    assert group == distributed.Group(1, 2, 1) and group.distributed and not group.is_main
+    monkeypatch.setenv("RANK", "2")
+    with pytest.raises(ValueError, match="RANK 2 and WORLD_SIZE 2"):
+        distributed.from_env()
+    monkeypatch.setenv("WORLD_SIZE", "two")
+    with pytest.raises(ValueError, match="WORLD_SIZE must be a whole number"):
+        distributed.from_env()
+
+
+def test_each_process_takes_a_contiguous_share_of_every_batch():
+    batch = torch.arange(7)
+    shares = [distributed.shard(batch, distributed.Group(r, 3, r)) for r in range(3)]
+    assert [s.tolist() for s in shares] == [[0, 1, 2], [3, 4], [5, 6]]
+    assert distributed.shard(batch, distributed.Group()) is batch
+
+
+def test_a_multi_process_config_in_a_single_process_is_refused():
+    assert not distributed.current().distributed
+    with pytest.raises(ValueError, match=r"config is for 2 process\(es\) but 1 is running"):
+        fit(build_model(CFG, seed=0), _data(), None, TrainConfig(epochs=1, world_size=2, device="cpu"))
+
+
+def test_the_apps_training_jobs_default_to_auto_and_their_cards_say_what_ran(tmp_path, monkeypatch):
+    from explorer.jobs import TrainingJob
+    from explorer.train_form import TrainForm, configs
+
+    monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: False)
+    assert configs(TrainForm())[1].precision == "auto"
+    assert configs(TrainForm(precision="bfloat16"))[1].precision == "bfloat16"
+    job = TrainingJob("tiny", "digits", CFG, TrainConfig(epochs=1, batch_size=64, device="cpu"), tmp_path, isolate=False)
+    job.start()
+    assert job.join(120) and job.snapshot().state == "done", job.snapshot().message
+    assert load_card(tmp_path / "tiny").train_config.precision == "float32"
