@@ -95,7 +95,19 @@ def test_server_side_slider_redraws_the_image(user_models, monkeypatch):
     assert "+2.50" in at.code[0].value
 
 
-def test_conv_model_falls_back_to_server_sliders(user_models, monkeypatch):
+def test_conv_model_is_decoded_live_in_the_browser_too(user_models, monkeypatch):
+    at = open_decoder(user_models, monkeypatch, "tiny-conv")
+    data = component_data(at)
+    assert data is not None and data["pad"] is True and data["dims"] == [0, 1]
+    assert [layer["type"] for layer in data["spec"]["layers"]] == ["linear", "linear", "conv_transpose2d", "conv_transpose2d"]
+    model, _ = vae.load_model(user_models / "tiny-conv")
+    z = torch.tensor([[0.5, -1.0], [-2.0, 1.5]])
+    np.testing.assert_allclose(decode_with_spec(data["spec"], z), model.generate(z).detach().numpy(), atol=1e-5)
+    assert not at.toggle(key="dec_server").disabled
+
+
+def test_a_decoder_the_browser_cannot_run_falls_back_to_server_sliders(user_models, monkeypatch):
+    monkeypatch.setattr("explorer.browser_decoder.supports_live_decoding", lambda model: False)
     at = open_decoder(user_models, monkeypatch, "tiny-conv")
     assert component_data(at) is None
     toggle = at.toggle(key="dec_server_only")
@@ -189,7 +201,7 @@ def test_a_one_dimensional_latent_gets_one_slider_and_no_manifold(user_models, m
 # --- issue 13: one numbering, a reach sized to the codes, inactive dimensions, the manifold's box ---------
 
 SHIPPED = ["mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-z2-beta4",
-           "mnist-z2-gaussian", "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2"]
+           "mnist-z2-gaussian", "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2", "mnist-conv-z2", "mnist-conv-z16"]
 MODELS = Path(__file__).resolve().parent.parent / "models"
 
 

@@ -6,6 +6,8 @@ pixels change between mouse.down and mouse.up, before any server round trip coul
 after mouse.up the page's code readout (rendered by Python) shows the new z.
 Issue 13: the pad's pixels show every digit's colour, the codes under the marker included; the
 dimensions are z₁, z₂; on `models/mnist-mog-z2` the sliders and the pad reach its far codes.
+Issue 15: `models/mnist-conv-z2`, the convolutional decoder, redraws live the same way, and the
+image the browser draws is the one PyTorch decodes.
 """
 
 from __future__ import annotations
@@ -13,13 +15,18 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
+import torch
 
+import vae
+from explorer.images import to_uint8
 from tests.data_root import require_shipped_model
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "mnist-z2"
 MOG = ROOT / "models" / "mnist-mog-z2"
+CONV = ROOT / "models" / "mnist-conv-z2"
 
 # A cheap fingerprint of a canvas: a hash of its pixels and their mean brightness.
 PIXELS_JS = """c => {
@@ -214,4 +221,86 @@ def test_the_mixture_prior_model_s_pad_and_sliders_reach_its_far_codes(page, app
     # The manifold grid spans ±1.64: it says z is off the grid instead of boxing a corner cell.
     page.get_by_text("z is outside the grid shown (±1.64)").first.wait_for()
     assert page.get_by_text("red box").count() == 0
+    assert not page_errors, page_errors
+
+
+# The decoded image as drawn: the grey level at the centre of each of its h x w enlarged pixels.
+DRAWN_IMAGE_JS = """(c, [h, w]) => {
+    const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;
+    const out = [];
+    for (let i = 0; i < h; i++) for (let j = 0; j < w; j++) {
+        const x = Math.floor((j + 0.5) * c.width / w), y = Math.floor((i + 0.5) * c.height / h);
+        out.push(d[4 * (y * c.width + x)]);
+    }
+    return out;
+}"""
+
+
+def drawn_image(image, h: int = 28, w: int = 28) -> np.ndarray:
+    return np.array(image.evaluate(DRAWN_IMAGE_JS, [h, w]), dtype=np.int64).reshape(h, w)
+
+
+def test_the_conv_model_redraws_while_dragging_and_draws_what_pytorch_decodes(page, app_server):
+    require_shipped_model(CONV)
+    model, _ = vae.load_model(CONV)
+    page_errors: list[str] = []
+    page.on("pageerror", lambda e: page_errors.append(str(e)))
+    page.goto(app_server.url)
+    page.get_by_text("What is a VAE?").first.wait_for()
+    pick_model(page, "mnist-conv-z2")
+    page.get_by_role("link", name="Decoder", exact=True).click()
+    image = page.locator("canvas[data-testid='vld-image']")
+    image.wait_for(state="visible")  # the live component, not the server-side fallback
+    page.wait_for_function("c => Number(c.getAttribute('data-frame')) > 0", arg=image.element_handle())
+    start = image.evaluate(PIXELS_JS)
+    assert 5 < start["mean"] < 250
+    assert "z = [+0.00, +0.00]" in code_readout(page)
+    expected = to_uint8(model.generate(torch.zeros(1, 2)))[0].astype(np.int64)
+    assert np.abs(drawn_image(image) - expected).max() <= 1  # grey levels: rounding either side of a half
+
+    # --- drag z₁'s slider thumb to the left: pixels change between mouse.down and mouse.up ---
+    slider = page.locator("input.vld-slider[data-dim='0']")
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.4 * i / 8), y)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(100)
+    during = image.evaluate(PIXELS_JS)
+    value = float(slider.input_value())
+    assert value < -1.0
+    assert during["hash"] != start["hash"] and during["frame"] > start["frame"] + 1  # redrawn before mouse.up
+    assert "z = [+0.00, +0.00]" in code_readout(page)  # ... and the server has not been told yet
+    expected = to_uint8(model.generate(torch.tensor([[value, 0.0]])))[0].astype(np.int64)
+    assert np.abs(drawn_image(image) - expected).max() <= 1
+    page.mouse.up()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [-'))""")
+    assert re.search(rf"z = \[{value:+.2f}, \+0\.00\]", code_readout(page)), code_readout(page)
+
+    # --- drag on the latent pad, towards the lower right ---
+    pad = page.locator("canvas[data-testid='vld-pad']")
+    pad.scroll_into_view_if_needed()
+    pbox = pad.bounding_box()
+    extent = float(pad.get_attribute("data-extent"))
+    before = image.evaluate(PIXELS_JS)
+    page.mouse.move(pbox["x"] + pbox["width"] * 0.5, pbox["y"] + pbox["height"] * 0.5)
+    page.mouse.down()
+    frames = []
+    for i in range(1, 11):
+        t = i / 10
+        page.mouse.move(pbox["x"] + pbox["width"] * (0.5 + 0.25 * t), pbox["y"] + pbox["height"] * (0.5 + 0.25 * t))
+        page.wait_for_timeout(30)
+        frames.append(image.evaluate(PIXELS_JS))
+    page.wait_for_timeout(100)
+    z0 = float(page.locator("input.vld-slider[data-dim='0']").input_value())
+    z1 = float(page.locator("input.vld-slider[data-dim='1']").input_value())
+    assert len({f["hash"] for f in frames} - {before["hash"]}) >= 3  # several distinct images while the pointer is down
+    assert z0 == pytest.approx(0.5 * extent, abs=0.15) and z1 == pytest.approx(-0.5 * extent, abs=0.15)
+    page.mouse.up()
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [+'))""")
+    assert "decoded in your browser" in page.locator(".vld-caption").inner_text()
     assert not page_errors, page_errors

@@ -1,8 +1,8 @@
 // The live decoder: sliders and a latent pad that decode z in the browser on every movement.
 //
 // Python (pages/ui/components/live_decoder.py) sends the decoder's weights once per model (data.spec,
-// a vae.export.decoder_spec); they are kept in `SPECS` for the life of the tab and the component
-// answers with the state value `loaded` = model id, after which Python stops sending them. Every
+// an explorer.browser_decoder.decoder_spec, MLP or conv); they are kept in `SPECS` for the life of the
+// tab and the component answers with the state value `loaded` = model id, after which Python stops sending them. Every
 // `input` event of a range slider and every pointer move on the pad updates z, and one
 // requestAnimationFrame later the forward pass (decoder_math.js, concatenated in front of this
 // file) redraws the canvas; no server round trip is involved. z goes back to Python as the state
@@ -92,7 +92,11 @@ class LiveDecoder {
     this.setStateValue = setStateValue;
     const id = data.model_id;
     if (data.spec && !SPECS.has(id)) {
-      SPECS.set(id, { decoder: decodeSpec(data.spec), points: parsePoints(data.points) });
+      const decoder = decodeSpec(data.spec);
+      // A few passes before the first frame: the JavaScript engine compiles the hot loops during
+      // these (the first, interpreted pass is many times slower), not while the reader drags.
+      for (let i = 0; i < 3; i++) forward(decoder, new Float32Array(decoder.latentDim));
+      SPECS.set(id, { decoder, points: parsePoints(data.points) });
     }
     const entry = SPECS.get(id);
     if (!entry) {
