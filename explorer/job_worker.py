@@ -25,21 +25,34 @@ from vae.model import VAE, build_model
 from vae.train import StepInfo, run_training, save_run
 
 from .images import to_uint8
-from .jobs import _SEVERITY, N_RECON, SMALL_IMAGE_PIXELS, RunOutcome, _Run, _Spec
+from .jobs import _SEVERITY, MAP_CODES, N_RECON, SMALL_IMAGE_PIXELS, RunOutcome, _Run, _Spec
 
 log = logging.getLogger(__name__)
 
 
 class _PipeSink:
     """The child process's side of a job: reports go up a pipe. It stops when the job says so, on
-    SIGINT or SIGTERM, or when its parent is gone (the control pipe reaches end of file)."""
+    SIGINT or SIGTERM, or when its parent is gone (the control pipe reaches end of file).
 
-    _STEP_EVERY = 0.1  # seconds between step reports (epochs and the outcome are always sent)
+    Progress goes up at most every _REPORT_EVERY seconds, as one "report": the epochs finished since
+    the last one (records and codes), the latest reconstructions and the step reached. The job's
+    thread in the server reads the pipe only when the pages' script runs let it have the GIL; one
+    message per tiny epoch (the digits run twenty a second) piled up in the pipe faster than a busy
+    server read them, so the page showed an epoch the child had left a dozen epochs before and Stop
+    seemed to land late. The stop itself is asked at every step (`_stopped`, a poll that does not
+    wait), and where it landed is reported at once.
+    """
+
+    _REPORT_EVERY = 0.1  # seconds between progress reports (a new model, its outcome and the end go at once)
+    _STEP_KEYS = frozenset({"epoch", "step", "steps_per_epoch"})
 
     def __init__(self, down: Connection, up: Connection):
         self._down, self._up = down, up
         self._stop = False
-        self._last_step = 0.0
+        self._last_report = 0.0
+        self._epochs: list[tuple[dict[str, Any], np.ndarray | None]] = []  # (record, codes) not sent yet
+        self._recon: np.ndarray | None = None
+        self._changes: dict[str, Any] = {}
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, self._on_signal)
 
@@ -52,24 +65,37 @@ class _PipeSink:
         except OSError:  # the parent is gone: keep going, save, exit
             self._stop = True
 
-    def _set(self, **changes: Any) -> None:
-        if set(changes) <= {"epoch", "step", "steps_per_epoch"}:
-            now = time.monotonic()
-            if now - self._last_step < self._STEP_EVERY:
-                return
-            self._last_step = now
-        self._send("set", changes)
+    def _report(self, now: bool = False) -> None:
+        """Send what changed since the last report, if _REPORT_EVERY has passed (or `now`)."""
+        t = time.monotonic()
+        if not now and t - self._last_report < self._REPORT_EVERY:
+            return
+        if self._epochs or self._changes:
+            self._send("report", (self._epochs, self._recon, self._changes))
+            self._epochs, self._recon, self._changes = [], None, {}
+        self._last_report = t
 
-    def _epoch(self, record: dict[str, Any], recon: np.ndarray) -> None:
-        self._send("epoch", (dict(record), recon))
+    def _set(self, **changes: Any) -> None:
+        self._changes.update(changes)
+        self._report(now=not changes.keys() <= self._STEP_KEYS)  # a new message goes at once
+
+    def _epoch(self, record: dict[str, Any], recon: np.ndarray, codes: np.ndarray | None = None) -> None:
+        self._epochs.append((dict(record), codes))
+        self._recon = recon
+        for key in self._STEP_KEYS:  # older than this epoch's end
+            self._changes.pop(key, None)
+        self._report()
 
     def _begin(self, index: int) -> None:
+        self._report(now=True)
         self._send("begin", (index,))
 
     def _outcome(self, outcome: RunOutcome) -> None:
+        self._report(now=True)
         self._send("outcome", (outcome,))
 
     def _finish(self, state: str, message: str) -> None:
+        self._report(now=True)
         self._send("finish", (state, message))
 
     def _stopped(self) -> bool:
@@ -80,6 +106,8 @@ class _PipeSink:
                     self._stop = True
             except (EOFError, OSError):  # end of file: the parent exited or was killed
                 self._stop = True
+            if self._stop:
+                self._report(now=True)  # where the stop landed, for the page
         return self._stop
 
 
@@ -163,14 +191,20 @@ def _train(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> RunOutcom
     model = build_model(cfg, tcfg.seed)
     fixed, fixed_y = _fixed_test_images(test.x, test.y)  # (N_RECON, C, H, W), (N_RECON,)
     labels = {"train_labels": train.y, "test_labels": test.y} if cfg.conditional else {}
+    map_x = map_y = None
+    if cfg.latent_dim == 2:  # the latent map, redrawn after every epoch
+        map_x, map_y = _map_images(test.x, test.y)
+        sink._set(map_labels=map_y.numpy().astype(np.int16))
     sink._set(message="training", steps_per_epoch=-(-len(train) // tcfg.batch_size), epoch=1)
 
     def on_step(info: StepInfo) -> bool:
+        # Every step asks (a poll of the pipe, no wait), so a stop lands at the next step.
         sink._set(epoch=info.epoch + 1, step=info.step + 1, steps_per_epoch=info.steps_per_epoch)
         return sink._stopped()
 
     def on_epoch(record: dict[str, Any]) -> bool:
-        sink._epoch(record, _recon_row(model, fixed, fixed_y))
+        codes = None if map_x is None else _codes(model, map_x, map_y if cfg.conditional else None)
+        sink._epoch(record, _recon_row(model, fixed, fixed_y), codes)
         return sink._stopped()
 
     result = run_training(model, train.x, test.x, tcfg, on_epoch=on_epoch, on_step=on_step, **labels)
@@ -228,6 +262,25 @@ def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, 
             picked.append(i)
     picked = sorted(picked, key=lambda i: int(y[i]))
     return x[picked].clone(), y[picked].clone()
+
+
+def _map_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Up to MAP_CODES test images and their labels, a seeded random choice kept in dataset order."""
+    if len(x) <= MAP_CODES:
+        return x, y
+    picked = torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:MAP_CODES].sort().values
+    return x[picked], y[picked]
+
+
+@torch.no_grad()
+def _codes(model: VAE, x: torch.Tensor, y: torch.Tensor | None = None) -> np.ndarray:
+    """(N, 2) float16: the posterior means of x (given y if conditional), small enough to send every epoch."""
+    was_training = model.training
+    model.eval()
+    y = None if y is None else y.to(model.device)
+    mu = model.encode(x.to(model.device), y).mu  # (N, 2); N <= MAP_CODES images in one batch
+    model.train(was_training)
+    return mu.float().cpu().numpy().astype(np.float16)
 
 
 @torch.no_grad()

@@ -16,6 +16,17 @@ Each model is built fresh by `build_model(config, seed)`: nothing is shared with
 by the app, and the models of a sweep all start from the same initial weights. Several jobs (one
 per browser session) can run at once, each saving into its own directories.
 
+The jobs of this server process are kept in a registry keyed by output path (`running_jobs`,
+`find_job`), not only in the session that started them: a page reloaded during a run is a new
+session, and it must find the run again (its progress, its Stop) rather than lose it while it
+goes on. A finished job stays findable for a while (the latest RECENT_JOBS), so a reload just
+after the end still shows how it ended.
+
+A model with a 2-D latent space also reports, after every epoch, the codes (means) of a fixed set
+of up to MAP_CODES test images, as float16 (4 kB an epoch), so the page can redraw the latent map
+as it organises and let the user scrub through the epochs afterwards; at most MAX_MAP_FRAMES
+epochs are kept (every other one is dropped when there are more, the latest always kept).
+
 Why a process: a job in a thread of the app's server starved. Every torch operation releases
 the GIL and must win it back, and a busy Streamlit server always has a thread holding it (one
 per script run), so each of the hundreds of operations in a training step waited for a switch
@@ -65,21 +76,42 @@ log = logging.getLogger(__name__)
 STATES = ("pending", "running", "done", "stopped", "diverged", "failed")
 FINISHED = ("done", "stopped", "diverged", "failed")
 _SEVERITY = ("done", "diverged", "failed", "stopped")  # least to most serious: see _summary
-_REPORTS = ("epoch", "begin", "outcome", "finish")  # what a child process reports besides "set": a method each
+_REPORTS = ("report", "begin", "outcome", "finish")  # what a child process reports: a method each
 N_RECON = 8  # test images reconstructed after every epoch
+MAP_CODES = 1000  # test images whose 2-D codes are reported after every epoch (a model with latent_dim 2)
+MAX_MAP_FRAMES = 200  # epochs of codes a job keeps (about 0.8 MB at MAP_CODES)
+RECENT_JOBS = 16  # finished jobs kept findable by path (find_job), the most recent
 SMALL_IMAGE_PIXELS = 256  # child processes training on images this small use one torch thread (module docstring)
 # Jobs still running in this process, by output path (a sweep under each of its models' paths):
 # two sessions must not train into the same directory at once, and an exiting interpreter stops
 # them so each saves its last epoch.
 _ACTIVE: dict[Path, "TrainingJob"] = {}
+_RECENT: dict[Path, "TrainingJob"] = {}  # finished jobs by output path, oldest first (at most RECENT_JOBS)
 _ACTIVE_LOCK = threading.Lock()
 _EXIT_WAIT_SECONDS = 10.0
+
+
+def _key(path: str | Path) -> Path:
+    return Path(path).expanduser().resolve()
 
 
 def is_training(path: str | Path) -> bool:
     """Is a job in this process training into `path` right now?"""
     with _ACTIVE_LOCK:
-        return Path(path).expanduser().resolve() in _ACTIVE
+        return _key(path) in _ACTIVE
+
+
+def running_jobs() -> list["TrainingJob"]:
+    """The jobs of this process that are running now, each once, in the order they started."""
+    with _ACTIVE_LOCK:
+        return list(dict.fromkeys(_ACTIVE.values()))
+
+
+def find_job(path: str | Path) -> "TrainingJob | None":
+    """The job training into `path` now, else the latest finished one that did (if still kept), else None."""
+    key = _key(path)
+    with _ACTIVE_LOCK:
+        return _ACTIVE.get(key) or _RECENT.get(key)
 
 
 def _stop_all_at_exit() -> None:
@@ -125,6 +157,10 @@ class JobSnapshot:
         split by its training steps.
     outcomes: the models finished so far, in order.
     saved_path: where the latest saved model went (None before one is saved).
+    map_frames: for a model with a 2-D latent space, (epoch, codes) after each finished epoch (at
+        most MAX_MAP_FRAMES of them), codes (M, 2) float16 read-only: the means of M fixed test
+        images (M = min(MAP_CODES, test images)); empty otherwise.
+    map_labels: (M,) the labels of those images, or None.
     """
 
     name: str
@@ -145,6 +181,8 @@ class JobSnapshot:
     runs: int
     beta: float
     outcomes: tuple[RunOutcome, ...]
+    map_frames: tuple[tuple[int, np.ndarray], ...] = ()
+    map_labels: np.ndarray | None = None
 
     @property
     def finished(self) -> bool:
@@ -166,6 +204,8 @@ class _Progress:
     history: list[dict[str, Any]] = field(default_factory=list)
     recon: np.ndarray | None = None
     outcomes: list[RunOutcome] = field(default_factory=list)
+    map_frames: list[tuple[int, np.ndarray]] = field(default_factory=list)
+    map_labels: np.ndarray | None = None
     t_start: float | None = None
     t_end: float | None = None
 
@@ -263,7 +303,7 @@ class TrainingJob:
 
     def start(self) -> "TrainingJob":
         """Start training in the background; returns self. ValueError if a path is taken."""
-        keys = [run.path.resolve() for run in self.runs]
+        keys = [_key(run.path) for run in self.runs]
         with _ACTIVE_LOCK:
             busy = [run.name for run, key in zip(self.runs, keys) if key in _ACTIVE]
             if busy:
@@ -300,7 +340,8 @@ class TrainingJob:
             p = self._p
             run = self.runs[p.run]
             epochs = run.train_config.epochs
-            done_steps = len(p.history) * p.steps_per_epoch + p.step
+            # p.step counts in epoch p.epoch; once that epoch is in the history (the last one) it is counted there.
+            done_steps = len(p.history) * p.steps_per_epoch + (p.step if p.epoch > len(p.history) else 0)
             total = epochs * p.steps_per_epoch
             # Earlier models count in full (even one that stopped or diverged early): never backwards.
             progress = 1.0 if p.state == "done" else (p.run + (done_steps / total if total else 0.0)) / len(self.runs)
@@ -317,6 +358,7 @@ class TrainingJob:
                 saved_path=saved[-1] if saved else None, elapsed=0.0 if p.t_start is None else end - p.t_start,
                 stop_requested=self._stop.is_set(), run=p.run, runs=len(self.runs),
                 beta=run.train_config.beta, outcomes=tuple(p.outcomes),
+                map_frames=tuple(p.map_frames), map_labels=p.map_labels,  # read-only arrays: shared, not copied
             )
 
     # -- reports from the worker (here, or read from the child's pipe) -------------------------
@@ -324,18 +366,39 @@ class TrainingJob:
     def _set(self, **changes: Any) -> None:
         with self._lock:
             for key, value in changes.items():
+                if isinstance(value, np.ndarray):
+                    value.flags.writeable = False  # snapshots share it
                 setattr(self._p, key, value)
 
-    def _epoch(self, record: dict[str, Any], recon: np.ndarray) -> None:
+    def _epoch(self, record: dict[str, Any], recon: np.ndarray, codes: np.ndarray | None = None) -> None:
         with self._lock:
-            self._p.history.append(dict(record))
-            self._p.recon, self._p.step = recon, 0
+            p = self._p
+            p.history.append(dict(record))
+            p.recon = recon
+            # Until the next step's report: the next epoch at step 0, or the last one complete.
+            epochs = self.runs[p.run].train_config.epochs
+            p.epoch, p.step = (len(p.history) + 1, 0) if len(p.history) < epochs else (epochs, p.steps_per_epoch)
+            if codes is not None:
+                codes.flags.writeable = False  # snapshots share it
+                p.map_frames.append((int(record["epoch"]), codes))
+                if len(p.map_frames) > MAX_MAP_FRAMES:  # thin out, keeping the first and the latest
+                    p.map_frames = p.map_frames[:-1:2] + p.map_frames[-1:]
+
+    def _report(self, epochs: Sequence[tuple[dict[str, Any], np.ndarray | None]], recon: np.ndarray | None,
+                changes: dict[str, Any]) -> None:
+        """A child process's progress since its last report: finished epochs (record, codes), the latest
+        reconstructions, then the step reached (see `job_worker._PipeSink`)."""
+        for record, codes in epochs:
+            self._epoch(record, recon, codes)
+        if changes:
+            self._set(**changes)
 
     def _begin(self, index: int) -> None:
         """The next model starts: its progress replaces the last one's."""
         with self._lock:
             p = self._p
             p.run, p.epoch, p.step, p.steps_per_epoch, p.history, p.recon = index, 0, 0, 0, [], None
+            p.map_frames, p.map_labels = [], None
 
     def _outcome(self, outcome: RunOutcome) -> None:
         with self._lock:
@@ -366,8 +429,13 @@ class TrainingJob:
         finally:
             with _ACTIVE_LOCK:
                 for run in self.runs:
-                    if _ACTIVE.get(run.path.resolve()) is self:
-                        del _ACTIVE[run.path.resolve()]
+                    key = _key(run.path)
+                    if _ACTIVE.get(key) is self:
+                        del _ACTIVE[key]
+                    _RECENT.pop(key, None)
+                    _RECENT[key] = self  # findable a while longer: a reload just after the end shows it
+                for key in list(_RECENT)[:-RECENT_JOBS]:
+                    del _RECENT[key]
 
     def _run_child(self) -> None:
         """Train in a child Python process; apply its reports here until it closes its pipe.
@@ -399,9 +467,7 @@ class TrainingJob:
                     kind, payload = reports.recv()
                 except (EOFError, OSError):
                     break
-                if kind == "set":
-                    self._set(**payload)
-                elif kind in _REPORTS:  # the payload is the arguments of the method of that name
+                if kind in _REPORTS:  # the payload is the arguments of the method of that name
                     getattr(self, f"_{kind}")(*payload)
                     finished = finished or kind == "finish"
         finally:

@@ -56,6 +56,7 @@ class TrainForm:
     name: str = ""
     overwrite: bool = False
     download: bool = False
+    precision: str = "auto"  # vae.TrainConfig.precision: "auto" resolves to bfloat16 where native, else float32
 
 
 def dataset_label(name: str, offline: bool) -> str:
@@ -104,7 +105,7 @@ def configs(form: TrainForm) -> tuple[VAEConfig, TrainConfig]:
                        likelihood=form.likelihood, n_classes=len(CLASS_NAMES[form.dataset]) if form.conditional else 0,
                        prior=form.prior)
     run = TrainConfig(epochs=form.epochs, batch_size=form.batch_size, lr=form.lr, beta=form.beta,
-                      warmup_epochs=form.warmup, seed=form.seed)
+                      warmup_epochs=form.warmup, seed=form.seed, precision=form.precision)
     return config, run
 
 

@@ -1,5 +1,6 @@
 """What the Train page shows of a run: its progress line, curves sized for a projector, the row of
-reconstructions, how it ended, and how a stored model trained.
+reconstructions, the latent map of a 2-D model as it organises epoch by epoch, how it ended, and
+how a stored model trained.
 
 Everything here reads a `jobs.JobSnapshot` or a `vae.ModelCard` and returns text, a figure or
 HTML; the page only places them.
@@ -12,12 +13,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from vae.card import ModelCard
+from vae.data import CLASS_NAMES
 
-from .figures import training_curves
+import numpy as np
+
+from .figures import CLASS_COLOURS, MAP_LEGEND, training_curves
 from .images import png_data_url, tile, upscale
 from .jobs import JobSnapshot
 
 RECON_ROW_HEIGHT = 84  # screen pixels of one reconstructed image
+MAP_HEIGHT = 460  # screen pixels of the latent map's figure
+MIN_MAP_REACH = 3.0  # the latent map shows at least ±3 on both axes (the prior's 3σ)
 _EPOCH_TICKS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000)
 
 
@@ -89,3 +95,52 @@ def run_summary(card: ModelCard) -> str:
         text += (f" · batch {tc.batch_size} · learning rate {tc.lr:g} ({tc.schedule}) · β {tc.beta:g}"
                  f" · warm-up {tc.warmup_epochs} · seed {tc.seed}")
     return text
+
+
+def map_reach(frames: Sequence[tuple[int, np.ndarray]]) -> float:
+    """Half the width of the latent map's square window: the same for every epoch of a run, so scrubbing
+    through the epochs shows the codes move, not the axes. At least MIN_MAP_REACH, else the 99.5th
+    percentile of |z| over all the epochs, rounded up to a half."""
+    if not frames:
+        return MIN_MAP_REACH
+    spread = float(np.percentile(np.abs(np.concatenate([codes for _, codes in frames]).astype(np.float32)), 99.5))
+    return max(MIN_MAP_REACH, float(np.ceil(spread * 2) / 2)) if np.isfinite(spread) else MIN_MAP_REACH
+
+
+def map_caption(epoch: int, n_codes: int) -> str:
+    return (f"Means of q(z|x) for {n_codes:,} test images after epoch {epoch}, coloured by label · "
+            "rings: the prior's 1σ and 2σ")
+
+
+def latent_map_figure(codes: np.ndarray, labels: np.ndarray, class_names: Sequence[str], reach: float,
+                      height: int = MAP_HEIGHT):
+    """The codes (N, 2) as dots coloured by their labels (N,), on fixed square axes ±`reach` with the
+    prior's 1σ and 2σ rings: one frame of the map as it organises. SVG (not WebGL): a few hundred to
+    a thousand dots, redrawn every second while training, without spending a browser's WebGL contexts."""
+    import plotly.graph_objects as go
+
+    codes = np.asarray(codes, dtype=np.float32)
+    fig = go.Figure()
+    for label in np.unique(labels):
+        idx = labels == label
+        name = class_names[label] if 0 <= label < len(class_names) else str(label)
+        colour = CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]
+        fig.add_trace(go.Scatter(x=codes[idx, 0], y=codes[idx, 1], mode="markers", name=name,
+                                 marker=dict(size=5, opacity=0.75, color=colour),
+                                 hovertemplate=f"label {name}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>"))
+    for r, dash in ((1.0, "solid"), (2.0, "dot")):
+        fig.add_shape(type="circle", x0=-r, y0=-r, x1=r, y1=r, line=dict(color="#111111", width=1.2, dash=dash))
+    fig.update_xaxes(range=[-reach, reach], title_text="z₁", constrain="domain", zeroline=False)
+    fig.update_yaxes(range=[-reach, reach], title_text="z₂", scaleanchor="x", scaleratio=1, constrain="domain",
+                     constraintoward="top", zeroline=False)
+    # uirevision: a zoom or a hidden class stays as the user left it while the frames change.
+    fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=14), uirevision="map",
+                      legend=MAP_LEGEND | dict(font_size=14, itemsizing="constant"))
+    return fig
+
+
+def map_figure(snap: JobSnapshot, epoch: int):
+    """The latent map of `snap`'s model after `epoch` (one of its `map_frames`), on the run's fixed axes."""
+    frames = dict(snap.map_frames)
+    return latent_map_figure(frames[epoch], snap.map_labels, CLASS_NAMES.get(snap.dataset, []),
+                             map_reach(snap.map_frames))

@@ -321,3 +321,133 @@ def test_a_sweep_in_a_child_process_trains_and_saves_every_model(tmp_path):
     assert snap.outcomes[0].metrics.kl > snap.outcomes[1].metrics.kl  # a larger β buys a lower rate
     progress = [s.progress for s in seen]
     assert progress == sorted(progress) and {s.run for s in seen} == {0, 1}
+
+
+# --- the server-wide registry: a reloaded page (a new session) finds its run again -------------------
+
+def test_running_jobs_are_found_by_path_while_they_run_and_a_while_after(tmp_path):
+    job = _job(tmp_path, name="found", epochs=500).start()
+    try:
+        assert jobs.find_job(tmp_path / "found") is job and jobs.find_job(str(tmp_path / "." / "found")) is job
+        assert job in jobs.running_jobs() and jobs.find_job(tmp_path / "other") is None
+    finally:
+        job.stop()
+        assert job.join(TIMEOUT)
+    assert job not in jobs.running_jobs()
+    assert jobs.find_job(tmp_path / "found") is job  # finished, still findable: a reload just after the end
+
+
+def test_only_the_latest_finished_jobs_are_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "RECENT_JOBS", 2)
+    done = [_run(_job(tmp_path, name=f"r{i}", epochs=1)) and None for i in range(3)]
+    assert done == [None] * 3
+    assert jobs.find_job(tmp_path / "r0") is None
+    assert [jobs.find_job(tmp_path / f"r{i}").name for i in (1, 2)] == ["r1", "r2"]
+
+
+# --- the latent map of a 2-D model, epoch by epoch ---------------------------------------------------
+
+def test_a_2d_model_reports_the_codes_of_fixed_test_images_after_every_epoch(tmp_path):
+    snap = _run(_job(tmp_path, epochs=3))
+    assert [e for e, _ in snap.map_frames] == [1, 2, 3]
+    test = vae.data.load_dataset("digits", "test")
+    n = min(jobs.MAP_CODES, len(test))
+    assert snap.map_labels.shape == (n,) and list(snap.map_labels) == test.y[:n].tolist()  # all 360, in order
+    for _, codes in snap.map_frames:
+        assert codes.shape == (n, 2) and codes.dtype == np.float16 and not codes.flags.writeable
+        assert codes.nbytes <= 4 * jobs.MAP_CODES  # 4 kB an epoch at most
+    model, _ = load_model(tmp_path / "tiny")  # the last frame is the saved model's means
+    mu = model.encode(test.x[:n]).mu.detach().numpy()
+    assert np.allclose(snap.map_frames[-1][1], mu, atol=2e-2)
+    assert not np.allclose(snap.map_frames[0][1], snap.map_frames[-1][1], atol=1e-3)  # the map moves
+
+
+def test_a_model_with_more_latent_dimensions_sends_no_map(tmp_path):
+    cfg = VAEConfig(input_shape=(1, 8, 8), latent_dim=3, hidden_dims=(32,))
+    snap = _run(TrainingJob("z3", "digits", cfg, TrainConfig(epochs=1, batch_size=64), tmp_path, isolate=False))
+    assert snap.state == "done" and snap.map_frames == () and snap.map_labels is None
+
+
+def test_a_long_run_keeps_at_most_max_map_frames_the_first_and_the_latest_among_them(tmp_path, monkeypatch):
+    monkeypatch.setattr(jobs, "MAX_MAP_FRAMES", 4)
+    epochs = [e for e, _ in _run(_job(tmp_path, epochs=7)).map_frames]
+    assert len(epochs) <= 4 and epochs[0] == 1 and epochs[-1] == 7 and epochs == sorted(epochs)
+
+
+# --- the child's reports and its stop ---------------------------------------------------------------
+
+@pytest.fixture
+def pipe_sink():
+    """A `_PipeSink` on in-process pipes: (sink, down (the job's end, to send "stop"), up (reports))."""
+    import signal
+    from multiprocessing import Pipe
+
+    handlers = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    down_read, down_write = Pipe(duplex=False)
+    up_read, up_write = Pipe(duplex=False)
+    try:
+        yield job_worker._PipeSink(down_read, up_write), down_write, up_read
+    finally:
+        for sig, handler in handlers.items():  # the sink treats Ctrl-C as Stop: give this process its own back
+            signal.signal(sig, handler)
+
+
+def _drain(up):
+    out = []
+    while up.poll():
+        out.append(up.recv())
+    return out
+
+
+def test_the_child_asks_at_every_step_and_says_at_once_where_the_stop_landed(pipe_sink):
+    sink, down, up = pipe_sink
+    for step in range(1, 6):
+        sink._set(epoch=3, step=step, steps_per_epoch=23)
+        assert not sink._stopped()
+    down.send("stop")  # the user pressed Stop during step 6
+    sink._set(epoch=3, step=6, steps_per_epoch=23)
+    assert sink._stopped()  # this very step ends the run
+    kind, (_, _, changes) = _drain(up)[-1]
+    assert kind == "report" and changes == {"epoch": 3, "step": 6, "steps_per_epoch": 23}
+
+
+def test_many_tiny_epochs_go_up_in_a_few_reports_and_none_is_lost(pipe_sink, tmp_path):
+    """One message per epoch piled up in the pipe faster than a busy server read it: the page then
+    showed an epoch a dozen behind the child's, and Stop seemed to land late."""
+    sink, _, up = pipe_sink
+    recon = np.zeros((2, jobs.N_RECON, 8, 8), np.uint8)
+    for epoch in range(1, 51):
+        sink._set(epoch=epoch, step=23, steps_per_epoch=23)
+        sink._epoch({"epoch": epoch}, recon, np.full((4, 2), epoch, np.float16))
+    sink._finish("done", "trained 50 epochs")
+    reports = _drain(up)
+    assert len(reports) <= 5 and reports[-1] == ("finish", ("done", "trained 50 epochs"))
+    job = _job(tmp_path, epochs=50)
+    for kind, payload in reports[:-1]:
+        getattr(job, f"_{kind}")(*payload)
+    snap = job.snapshot()
+    assert [r["epoch"] for r in snap.history] == list(range(1, 51)) and snap.epoch == 50
+    assert [(e, float(c[0, 0])) for e, c in snap.map_frames] == [(e, float(e)) for e in range(1, 51)]
+
+
+def test_a_stop_in_a_job_process_lands_within_two_steps_of_where_the_page_saw_it(tmp_path):
+    """What Stop does in the app: the job's process trains, the page reads snapshots and asks to stop."""
+    cfg = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(2048, 2048))  # ~40 ms a step: measurable
+    job = TrainingJob("slow", "digits", cfg, TrainConfig(epochs=50, batch_size=64), tmp_path).start()
+    while not job.snapshot().history:  # one finished epoch, so there is something to save
+        assert not job.join(0.01), job.snapshot().message
+    seen = job.snapshot()
+    while (now := job.snapshot()).step == seen.step:  # a fresh report: the child is at most a step past it
+        assert not job.join(0.001), now.message
+    job.stop()
+    assert job.join(TIMEOUT)
+    end = job.snapshot()
+    spe = end.steps_per_epoch
+
+    def step_number(snap):
+        return (snap.epoch - 1) * spe + snap.step
+
+    assert end.state == "stopped" and 0 <= step_number(end) - step_number(now) <= 2, (now, end.epoch, end.step)
+    n = len(end.history)
+    assert n == end.epoch - 1 and f"stopped after {n} of 50 epochs" in end.message
+    assert len(load_card(tmp_path / "slow").history) == n and [e for e, _ in end.map_frames] == list(range(1, n + 1))

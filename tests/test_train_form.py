@@ -196,3 +196,42 @@ def test_the_summary_of_a_stored_run():
                                                 "0.003 (cosine) · β 0.5 · warm-up 0 · seed 1")
     assert train_progress.run_summary(vae.ModelCard.new(cfg, "digits", history=HISTORY[:1])) == (
         "1 epochs (complete) on digits")
+
+
+# --- the latent map as it organises ------------------------------------------------------------------
+
+def _frames(spreads):
+    rng = np.random.default_rng(0)
+    return tuple((e, (rng.standard_normal((300, 2)) * s).astype(np.float16)) for e, s in enumerate(spreads, 1))
+
+
+def test_the_map_window_is_the_same_for_every_epoch_and_holds_nearly_every_code():
+    assert train_progress.map_reach(()) == train_progress.MIN_MAP_REACH
+    assert train_progress.map_reach(_frames([0.1, 0.2])) == 3.0  # codes near the origin: still the prior's ±3
+    frames = _frames([0.5, 1.0, 2.5])
+    reach = train_progress.map_reach(frames)
+    assert reach % 0.5 == 0 and reach > 3.0
+    every = np.abs(np.concatenate([c for _, c in frames]).astype(float))
+    assert (every <= reach).mean() >= 0.995
+
+
+def test_the_map_figure_draws_each_class_on_fixed_square_axes_with_the_priors_rings():
+    codes = np.array([[0, 0], [1, 1], [-1, 2], [0.5, -0.5]], np.float16)
+    labels = np.array([3, 1, 3, 1], np.int16)
+    fig = train_progress.latent_map_figure(codes, labels, [str(i) for i in range(10)], reach=3.5)
+    assert [t.name for t in fig.data] == ["1", "3"] and all(t.type == "scatter" for t in fig.data)  # SVG, not WebGL
+    assert list(fig.data[1].x) == [0.0, -1.0] and list(fig.data[1].y) == [0.0, 2.0]
+    assert tuple(fig.layout.xaxis.range) == tuple(fig.layout.yaxis.range) == (-3.5, 3.5)
+    assert fig.layout.yaxis.scaleanchor == "x" and fig.layout.uirevision  # equal units; zoom kept between frames
+    assert sorted(s.x1 for s in fig.layout.shapes) == [1.0, 2.0]  # the 1σ and 2σ rings
+
+
+def test_the_map_of_a_snapshot_shows_the_chosen_epoch_with_the_datasets_class_names():
+    frames = _frames([0.5, 1.0, 2.0])
+    labels = np.arange(300, dtype=np.int16) % 10
+    snap = snapshot(dataset="digits", map_frames=frames, map_labels=labels)
+    fig = train_progress.map_figure(snap, 2)
+    assert [t.name for t in fig.data] == [str(i) for i in range(10)]
+    assert np.allclose(fig.data[0].x, frames[1][1][labels == 0, 0])
+    assert tuple(fig.layout.xaxis.range) == (-train_progress.map_reach(frames), train_progress.map_reach(frames))
+    assert train_progress.map_caption(2, 300).startswith("Means of q(z|x) for 300 test images after epoch 2")

@@ -13,8 +13,11 @@ pytestmark = pytest.mark.slow
 APP = str(Path(__file__).resolve().parent.parent / "app.py")
 
 
-def _open_train_page():
-    at = AppTest.from_file(APP, default_timeout=120).run()  # run once so st.navigation registers the pages
+def _open_train_page(query_params: dict | None = None):
+    """A new session on the Train page; query_params: its URL's (a reload of a page that had them)."""
+    at = AppTest.from_file(APP, default_timeout=120)
+    at.query_params.update(query_params or {})
+    at.run()  # run once so st.navigation registers the pages
     at.switch_page("pages/build/train.py").run()
     assert not at.exception, [e.value for e in at.exception]
     return at
@@ -53,13 +56,13 @@ def test_a_tiny_run_saves_a_model_and_selects_it_in_the_sidebar(page, user_dir):
     page.run()
     assert page.session_state["train_job_announced"]
     picker = page.sidebar.selectbox(key="model_picker")
-    assert any(o.startswith("tiny-app · digits") for o in picker.options)
+    assert any(o.startswith("tiny-app · ") for o in picker.options)  # "name · z=2 · yours"
     assert picker.value.startswith("tiny-app")  # the new model is the one selected
     assert any("tiny-app" in s.value and "trained 2 epochs" in s.value for s in page.success)
     assert not page.main.error  # the sidebar may say no model is shipped yet
     # the stored curves now describe the new model
     assert any("How tiny-app trained" in h.value for h in page.subheader)
-    assert len(page.get("plotly_chart")) == 1
+    assert len(page.get("plotly_chart")) == 2  # its latent map (a 2-D model) and its stored curves
     # The final reconstructions, inline (no media file that could vanish before the browser asks).
     (row,) = [h for h in page.get("html") if "their reconstructions" in h.proto.body]
     assert 'src="data:image/png;base64,' in row.proto.body and "after epoch 2" in row.proto.body
@@ -132,3 +135,62 @@ def test_a_conditional_run_with_a_mixture_prior_trains_and_saves_that_model(page
     model, card = vae.load_model(user_dir / "cvae-mog")
     assert model.config.n_classes == 10 and model.config.prior == "mog"
     assert snap.recon is not None and card.metrics.neg_elbo > 0
+
+
+def _running(at, name, epochs=500):
+    """Start a run named `name` from `at` and wait for its first finished epoch; returns the job."""
+    _fill(at, name, epochs=epochs)
+    job = at.session_state["train_job"]
+    while not job.snapshot().history:
+        assert job.join(0.1) is False, job.snapshot().message
+    return job
+
+
+def _bar_text(at) -> str:
+    return " ".join(p.proto.text for p in at.get("progress")).replace("**", "")
+
+
+def test_a_reloaded_page_finds_its_run_again_with_progress_map_and_stop(page, user_dir):
+    job = _running(page, "reload-run")
+    page.run()
+    assert page.query_params["run"] == "reload-run"  # the URL names the run: a reload keeps it
+    assert any("Means of q(z|x)" in c.value for c in page.caption)  # the latent map, live
+    reloaded = _open_train_page(dict(page.query_params))  # a reload is a new session with the same URL
+    try:
+        assert reloaded.session_state["train_job"] is job
+        assert "reload-run on digits" in _bar_text(reloaded) and "Epoch" in _bar_text(reloaded)
+        reloaded.button(key="train_stop").click().run()
+        assert job.snapshot().stop_requested
+    finally:
+        job.stop()
+    assert job.join(120)
+    reloaded.run()
+    assert any("stopped after" in w.value and "reload-run" in w.value for w in reloaded.warning)
+
+
+def test_another_session_sees_the_run_and_may_not_start_one_of_the_same_name(page, user_dir):
+    job = _running(page, "shared-name")
+    other = _open_train_page()
+    try:
+        assert "train_job" not in other.session_state  # not its run, but listed with a way to watch it
+        assert any("**shared-name** is training on this server now" in m.value for m in other.markdown)
+        _fill(other, "shared-name", epochs=5)
+        assert any("Not started" in e.value and "being trained right now" in e.value for e in other.error)
+        other.button(key="train_watch_shared-name").click().run()
+        assert other.session_state["train_job"] is job and "shared-name on digits" in _bar_text(other)
+    finally:
+        job.stop()
+    assert job.join(120)
+
+
+def test_after_a_2d_run_its_map_can_be_scrubbed_through_the_epochs(page, user_dir):
+    _fill(page, "scrub", epochs=3)
+    job = page.session_state["train_job"]
+    assert job.join(120)
+    page.run()
+    (scrub,) = [s for s in page.select_slider if s.label == "Epoch"]
+    assert list(scrub.options) == ["1", "2", "3"] and scrub.value == 3
+    assert any("after epoch 3, coloured by label" in c.value for c in page.caption)
+    scrub.set_value(1).run()
+    assert any("after epoch 1, coloured by label" in c.value for c in page.caption)
+    assert not page.exception
