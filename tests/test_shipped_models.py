@@ -15,7 +15,7 @@ MODELS = Path(__file__).resolve().parent.parent / "models"
 FOLDERS = sorted(p for p in MODELS.iterdir() if p.is_dir()) if MODELS.is_dir() else []
 SHIPPED = [path for path, _, _ in vae.list_models(MODELS)]  # the VAEs: list_models leaves the classifier out
 EXPECTED = {"mnist-z2", "mnist-z16", "fashion-z2", "digits-z2", "mnist-z2-beta0.5", "mnist-z2-beta4", "mnist-z2-gaussian",
-            "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2"}
+            "mnist-cvae-z2", "mnist-mog-z2", "mnist-ae-z2", "mnist-conv-z2", "mnist-conv-z16"}
 
 
 def test_the_shipped_models_are_present():
