@@ -96,9 +96,14 @@ def open_link(state, start: StartCodes, axes: LatentAxes) -> None:
 
 
 def publish_view(state, start: StartCodes) -> None:
-    """The view in the URL: the code z and, when it started from a test image, which one."""
+    """The view in the URL: the code z and, when it started from a test image, which one.
+
+    Only what differs from where the page starts: every change of the address is a step in the browser's
+    history, so writing the untouched start code made Back from the Decoder land on the Decoder again.
+    """
     publish(PICK, str(state.get("dec_pick", 0)) if start.from_test(state) else None)
-    publish(links.CODE, links.format_code(state["dec_z"]))
+    z = links.format_code(state["dec_z"])
+    publish(links.CODE, None if z == links.format_code(start.code(state)) else z)
 
 
 def latent_axes(sel: Selected, test: dict[str, Any] | None) -> LatentAxes:

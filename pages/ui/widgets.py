@@ -12,7 +12,6 @@ from explorer import links, registry
 from explorer.images import to_uint8, upscale
 
 from .cache import load_model, png, showable_split
-from .links import publish
 
 
 @dataclass
@@ -84,12 +83,13 @@ def model_picker_ui() -> Selected | None:
                 st.session_state["model_picker"] = by_name.get(name, by_name.get(registry.DEFAULT_MODEL, usable[0].label))
             start = linked or (registry.DEFAULT_MODEL if registry.DEFAULT_MODEL in names else names[0])
             first_run = {} if "model_picker" in st.session_state else {"index": names.index(start)}
+            # bound to the address: it survives a reload and is kept across page switches without a history step
             label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed", **first_run,
+                                 bind="query-params",
                                  help="Shipped models were trained with this project's CLI; yours are saved in "
                                  + str(registry.user_models_dir()))
             entry = labels[label]
             st.session_state["picked_model_name"] = entry.name
-            publish(links.MODEL, entry.name)
             try:
                 mtime = registry.weights_mtime(entry.path)
                 model, card = load_model(str(entry.path), mtime)

@@ -110,7 +110,7 @@ def test_the_picker_lists_broken_models_with_their_reason_and_the_app_keeps_work
         line = sidebar.locator("[data-testid='stCaptionContainer']").filter(has_text=f"{name} (")
         assert reason in line.inner_text(), (name, line.inner_text())
     options = picker_options(page)
-    assert any(o.startswith("my-good · digits") for o in options), options
+    assert any(o.startswith("my-good · z=2") for o in options), options
     assert not any(o.startswith(tuple(BROKEN)) for o in options), options  # broken ones cannot be chosen
 
     pick(page, "my-good")
@@ -162,7 +162,7 @@ def test_two_sessions_training_at_once_both_finish_with_intact_models(new_page, 
         p.get_by_role("link", name="What is a VAE?", exact=True).click()
         p.get_by_text("This model:").first.wait_for(timeout=90_000)
         wait_idle(p)
-        assert any(o.startswith(f"{other} · digits") for o in picker_options(p, other))
+        assert any(o.startswith(f"{other} · z=") for o in picker_options(p, other))
         pick(p, other)
         open_decoder(p)
         assert p.locator(EXCEPTION).count() == 0
