@@ -80,11 +80,16 @@ def test_a_conv_decoder_s_spec_decodes_as_torch_does(shape, hidden, likelihood):
     np.testing.assert_allclose(got, expected, atol=1e-5, rtol=0)
 
 
-def test_the_transposed_convolution_handles_odd_strides_and_output_padding():
+def _odd_deconv_model() -> vae.VAE:
     """Beyond the shipped layer (k4 s2 p1): kernels 3x5, strides 3x2, padding and output_padding, no bias."""
     deconv = nn.ConvTranspose2d(3, 2, (3, 5), stride=(3, 2), padding=(1, 2), output_padding=(1, 1), bias=False)
     model = _model(2, hidden=(12,), shape=(2, 11, 8))
     model.decoder = nn.Sequential(nn.Linear(2, 3 * 4 * 4), nn.ReLU(), nn.Unflatten(1, (3, 4, 4)), deconv)
+    return model
+
+
+def test_the_transposed_convolution_handles_odd_strides_and_output_padding():
+    model = _odd_deconv_model()
     spec = decoder_spec(model)
     assert spec["layers"][1]["out_shape"] == [2, 11, 8]
     z = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
@@ -144,6 +149,14 @@ def test_conv_forward_pass_under_node_matches_torch(latent_dim, likelihood, tmp_
     assert got.shape == expected.shape and 0.05 < expected.std()  # images with contrast, not a flat 0.5
     assert np.abs(got - expected).max() <= 1e-4
     np.testing.assert_allclose(got, decode_with_spec(spec, codes).reshape(20, -1), atol=1e-6, rtol=0)
+
+
+@pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
+def test_odd_strides_and_output_padding_decode_in_node_as_torch_does(tmp_path):
+    model = _odd_deconv_model()
+    codes = torch.randn(6, 2, generator=torch.Generator().manual_seed(3))
+    expected = model.generate(codes).detach().numpy().reshape(6, -1)  # two channels, 11 x 8, channel-major
+    assert np.abs(_run_node(decoder_spec(model), codes.numpy(), tmp_path) - expected).max() <= 1e-4
 
 
 @pytest.mark.skipif(shutil.which("node") is None, reason="node is not on PATH")
