@@ -157,6 +157,8 @@ class JobSnapshot:
         split by its training steps.
     outcomes: the models finished so far, in order.
     saved_path: where the latest saved model went (None before one is saved).
+    stop_epochs: the epochs the model had finished (as this process knew) when Stop reached the server;
+        None until Stop is asked. The child may finish one more before it reads the request.
     map_frames: for a model with a 2-D latent space, (epoch, codes) after each finished epoch (at
         most MAX_MAP_FRAMES of them), codes (M, 2) float16 read-only: the means of M fixed test
         images (M = min(MAP_CODES, test images)); empty otherwise.
@@ -183,6 +185,7 @@ class JobSnapshot:
     outcomes: tuple[RunOutcome, ...]
     map_frames: tuple[tuple[int, np.ndarray], ...] = ()
     map_labels: np.ndarray | None = None
+    stop_epochs: int | None = None
 
     @property
     def finished(self) -> bool:
@@ -208,6 +211,7 @@ class _Progress:
     map_labels: np.ndarray | None = None
     t_start: float | None = None
     t_end: float | None = None
+    stop_epochs: int | None = None
 
 
 @dataclass(frozen=True)
@@ -322,6 +326,8 @@ class TrainingJob:
     def stop(self) -> None:
         """Ask training to end at the next step; the last finished epoch is saved, later models are skipped."""
         with self._lock:
+            if not self._stop.is_set():
+                self._p.stop_epochs = len(self._p.history)
             self._stop.set()
             if self._down is not None:
                 try:
@@ -359,6 +365,7 @@ class TrainingJob:
                 stop_requested=self._stop.is_set(), run=p.run, runs=len(self.runs),
                 beta=run.train_config.beta, outcomes=tuple(p.outcomes),
                 map_frames=tuple(p.map_frames), map_labels=p.map_labels,  # read-only arrays: shared, not copied
+                stop_epochs=p.stop_epochs,
             )
 
     # -- reports from the worker (here, or read from the child's pipe) -------------------------

@@ -74,6 +74,23 @@ def test_stop_mid_run_saves_the_last_finished_epoch(tmp_path):
     load_model(snap.saved_path)
 
 
+def test_stop_in_a_child_process_lands_at_the_next_step_not_epochs_later(tmp_path):
+    # The default job: a child process, told over a pipe. What it saves is the epochs finished when Stop
+    # reached the job, or one more if an epoch ended while the request travelled down the pipe.
+    job = TrainingJob("child-stop", "digits", CFG, TrainConfig(epochs=500, batch_size=16), tmp_path).start()
+    for _ in range(TIMEOUT * 20):
+        if len(job.snapshot().history) >= 2:
+            break
+        job.join(0.05)
+    assert job.snapshot().stop_epochs is None
+    job.stop()
+    asked = job.snapshot().stop_epochs
+    assert job.join(TIMEOUT)
+    snap = job.snapshot()
+    assert snap.state == "stopped" and snap.stop_epochs == asked >= 2
+    assert asked <= len(snap.history) <= asked + 1 and len(load_card(snap.saved_path).history) == len(snap.history)
+
+
 def test_stop_before_the_first_epoch_saves_nothing(tmp_path):
     job = _job(tmp_path)
     job.stop()  # fit's first on_step sees the request

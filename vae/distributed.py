@@ -125,6 +125,9 @@ def start(group: Group, device: torch.device, timeout_s: float = 300.0) -> Itera
         raise PeerFailed(f"could not join the other {group.world_size - 1} training process(es): {_first_line(e)}") from None
     try:
         yield current()
+        # Leave together: a process that tears its connections down while rank 0 still saves can die in
+        # gloo's destructor (SIGABRT, "terminate called without an active exception").
+        _barrier()
     finally:
         with contextlib.suppress(Exception):
             dist.destroy_process_group()

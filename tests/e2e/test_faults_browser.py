@@ -11,6 +11,7 @@ appear in the picker, load and drive the pages.
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from datetime import datetime
 from pathlib import Path
@@ -130,15 +131,25 @@ def start_training(page, name: str, epochs: int) -> None:
 
 
 def test_two_sessions_training_at_once_both_finish_with_intact_models(new_page, server):
-    epochs = 40  # about 6 s each on 2 cores, both at once
-    sessions = {name: new_page() for name in ("alpha-run", "beta-run")}
+    # The first run would take minutes: the second, started once the first is under way, trains beside it
+    # even on a busy machine where a training process takes seconds to start; then the first is stopped.
+    epochs = {"alpha-run": 1000, "beta-run": 30}
+    sessions = {name: new_page() for name in epochs}
     errors = {name: open_home(p, server.url) for name, p in sessions.items()}
-    for name, p in sessions.items():
-        start_training(p, name, epochs)
-    for name, p in sessions.items():
-        done = p.locator("[data-testid='stAlertContentSuccess']").filter(has_text=f"trained {epochs} epochs")
-        done.wait_for(timeout=180_000)
-        assert name in done.inner_text()
+    alpha, beta = sessions.values()
+    start_training(alpha, "alpha-run", epochs["alpha-run"])
+    under_way = re.compile(r"Epoch ([2-9]|\d\d+) of")
+    alpha.get_by_text(under_way).first.wait_for(timeout=120_000)
+    start_training(beta, "beta-run", epochs["beta-run"])
+    beta.get_by_text(under_way).first.wait_for(timeout=120_000)
+    assert alpha.get_by_role("button", name="Stop").is_visible()  # both training at once
+    done = beta.locator("[data-testid='stAlertContentSuccess']").filter(has_text="trained 30 epochs")
+    done.wait_for(timeout=180_000)
+    assert "beta-run" in done.inner_text()
+    alpha.get_by_role("button", name="Stop").click()
+    stopped = alpha.locator("[data-testid='stAlertContentWarning']").filter(has_text="alpha-run")
+    stopped.wait_for(timeout=120_000)
+    epochs["alpha-run"] = int(re.search(r"stopped after (\d+) of 1000 epochs", stopped.inner_text()).group(1))
     # The two runs overlapped in time: each started before the other was saved (cards: end time
     # to the second, and the run's duration).
     spans = {}
@@ -151,7 +162,8 @@ def test_two_sessions_training_at_once_both_finish_with_intact_models(new_page, 
 
     for name in sessions:
         model, card = vae.load_model(server.user_models / name)
-        assert card.status == "complete" and len(card.history) == epochs and card.name == name
+        assert card.status == ("stopped" if name == "alpha-run" else "complete") and card.name == name
+        assert len(card.history) == epochs[name]
     assert sorted(p.name for p in server.user_models.iterdir() if p.name.endswith("-run")) == ["alpha-run", "beta-run"]
     assert not [p for p in server.user_models.iterdir() if p.name.startswith(".")]  # no temporaries left
 
