@@ -304,3 +304,71 @@ def test_the_conv_model_redraws_while_dragging_and_draws_what_pytorch_decodes(pa
         """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [+'))""")
     assert "decoded in your browser" in page.locator(".vld-caption").inner_text()
     assert not page_errors, page_errors
+
+
+# Issue 16: on a projector's 1024x768 with the sidebar open the column is about 390 px wide; the
+# decoded image must stay beside the pad (it wrapped below it), and follow the sidebar when it closes.
+# The right edge of everything the component draws, and the main area's.
+RIGHT_EDGES_JS = """vld => {
+    const rights = [...vld.querySelectorAll('*')].map(e => e.getBoundingClientRect())
+        .filter(r => r.width > 0 && r.height > 0).map(r => r.right);
+    return {component: Math.max(...rights), box: vld.getBoundingClientRect().right,
+            main: document.querySelector("[data-testid='stMain']").getBoundingClientRect().right};
+}"""
+
+
+def assert_image_beside_pad(page):
+    pad = page.locator("canvas[data-testid='vld-pad']").bounding_box()
+    image = page.locator("canvas[data-testid='vld-image']").bounding_box()
+    assert image["x"] >= pad["x"] + pad["width"], (pad, image)  # to the right of the pad ...
+    assert pad["y"] <= image["y"] < pad["y"] + pad["height"], (pad, image)  # ... its top level with the pad's span
+    edges = page.locator(".vld").evaluate(RIGHT_EDGES_JS)
+    assert edges["component"] <= edges["box"] + 0.5 and edges["component"] <= edges["main"], edges
+    return pad, image
+
+
+def drag_on_pad_redraws(page, image, towards: float) -> None:
+    """Drag the marker from the pad's centre towards (towards, towards) of its width; the image changes before mouse.up."""
+    pad = page.locator("canvas[data-testid='vld-pad']")
+    box = pad.bounding_box()
+    before = image.evaluate(PIXELS_JS)
+    page.mouse.move(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    page.mouse.down()
+    for i in range(1, 11):
+        t = 0.5 + (towards - 0.5) * i / 10
+        page.mouse.move(box["x"] + box["width"] * t, box["y"] + box["height"] * t)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(100)
+    during = image.evaluate(PIXELS_JS)
+    assert during["hash"] != before["hash"] and during["frame"] > before["frame"], (before, during)
+    page.mouse.up()
+
+
+def test_the_image_stays_beside_the_pad_on_a_projector_with_the_sidebar_open_or_closed(page, app_server):
+    page.set_viewport_size({"width": 1024, "height": 768})
+    image, page_errors = open_decoder(page, app_server.url)
+    sidebar = page.locator("section[data-testid='stSidebar']")
+    assert sidebar.is_visible() and sidebar.bounding_box()["x"] >= 0  # open, as the app loads
+    page.locator("canvas[data-testid='vld-pad']").scroll_into_view_if_needed()
+    pad, small = assert_image_beside_pad(page)
+    assert small["width"] % 28 == 0  # whole screen pixels per pixel of the 28x28 image
+    drag_on_pad_redraws(page, image, 0.25)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [-'))""")
+    z = [page.locator(f"input.vld-slider[data-dim='{k}']").input_value() for k in (0, 1)]
+
+    # Close the sidebar: the column widens, the pad and the image grow back to their full size, z is kept.
+    page.locator("[data-testid='stSidebarHeader']").hover()  # the button shows on hover only (after a drag, a
+    page.get_by_label("Collapse sidebar").click()              # forced click without the hover misses it)
+    page.locator("[data-testid='stExpandSidebarButton']").wait_for()
+    page.wait_for_function("c => c.clientWidth === 252", arg=image.element_handle())
+    pad_canvas = page.locator("canvas[data-testid='vld-pad']")
+    page.wait_for_function("c => c.clientWidth === 320 && c.width === Math.round(320 * devicePixelRatio)",
+                           arg=pad_canvas.element_handle())  # the pad redrawn at its new size, not stretched
+    pad_canvas.scroll_into_view_if_needed()
+    assert_image_beside_pad(page)
+    assert [page.locator(f"input.vld-slider[data-dim='{k}']").input_value() for k in (0, 1)] == z
+    drag_on_pad_redraws(page, image, 0.75)
+    page.wait_for_function(
+        """() => [...document.querySelectorAll("[data-testid='stCode']")].some(e => e.innerText.includes('z = [+'))""")
+    assert not page_errors, page_errors

@@ -14,11 +14,13 @@
 // `data.axes` (explorer.decoder_axes) names the dimensions (z₁, z₂, …: 1-based, as in the rest of the
 // app), sets each slider's range from the model's test codes, marks inactive dimensions and frames
 // the pad; `data.points` arrive in the order to draw them (every class spread over it).
+// Sizes come from the CSS (live_decoder.css: container queries on the column's width); when the column
+// changes width (the window, the sidebar opened or closed) a ResizeObserver re-sizes the canvases and
+// redraws them, z unchanged.
 
 const SPECS = new Map();      // model id -> {decoder, points}: survives remounts within the tab
 const INSTANCES = new WeakMap();  // root element -> LiveDecoder
-const IMAGE_CSS_PX = 252;     // decoded image size on screen (9 px per pixel of a 28x28 image)
-const ROW_CELL_CSS_PX = 56;   // each digit of a conditional model's "same style" row
+const ROW_CELL_CSS_PX = 56;   // each digit of a conditional model's "same style" row, at most
 const MARKER_RADIUS = 7;      // the pad's marker: a ring, so the test codes under it stay visible
 
 function parsePoints(points) {
@@ -84,6 +86,15 @@ class LiveDecoder {
     this.imagePanel.style.display = "none";
     this.sliderPanel.style.display = "none";
     this._bindPad();
+    // A new width of the column: fit the canvases to it on the next frame (sizing them here, inside
+    // the observer's callback, would change the box's height and make the browser warn of a loop).
+    this.width = 0;
+    new ResizeObserver(([entry]) => {
+      if (entry.contentRect.width === this.width) return;  // only its height changed
+      this.width = entry.contentRect.width;
+      this.resized = true;
+      this.schedule();
+    }).observe(this.box);
   }
 
   // ---- data from Python ----------------------------------------------------------------------
@@ -114,7 +125,6 @@ class LiveDecoder {
       this.points = entry.points;
       this.message.style.display = "none";
       this.imagePanel.style.display = "";
-      this._sizeImage();
     }
     if (newModel || data.token !== this.token) {
       this.token = data.token;
@@ -135,6 +145,7 @@ class LiveDecoder {
     const showPad = !!data.pad && !!this.points;
     this.padPanel.style.display = showPad ? "" : "none";
     this.box.classList.toggle("vld-has-pad", showPad);
+    if (newModel) this._sizeImage();  // after the class above: the CSS sizes the image by it
     // Beside the pad the few sliders sit under the image; otherwise they get their own column.
     const home = showPad ? this.imagePanel : this.sliderPanel;
     if (this.sliderBox.parentNode !== home) home.appendChild(this.sliderBox);  // moving it would end a drag
@@ -338,7 +349,8 @@ class LiveDecoder {
     this.pixels.width = w;
     this.pixels.height = h;
     const dpr = window.devicePixelRatio || 1;
-    const cssSize = Math.floor(IMAGE_CSS_PX / w) * w;  // whole screen pixels per image pixel
+    // The panel is as wide as the CSS's --vld-image; the image gets whole screen pixels per image pixel within it.
+    const cssSize = Math.max(1, Math.floor(this.imagePanel.clientWidth / w)) * w;
     this.canvas.style.width = cssSize + "px";
     this.canvas.style.height = Math.round(cssSize * h / w) + "px";
     this.canvas.width = Math.round(cssSize * dpr);
@@ -353,7 +365,10 @@ class LiveDecoder {
     this.rowPixels.height = h;
     this.rowImageData = new ImageData(k * w, h);
     const dpr = window.devicePixelRatio || 1;
-    const cell = Math.max(1, Math.floor(ROW_CELL_CSS_PX / w)) * w;
+    // As wide as the column allows; whole screen pixels per image pixel unless that shrinks the digits by over a quarter.
+    const fit = Math.max(1, Math.floor(Math.min(ROW_CELL_CSS_PX, this.rowPanel.clientWidth / k)));
+    const whole = Math.floor(fit / w) * w;
+    const cell = whole >= 0.75 * fit ? whole : fit;
     this.rowCanvas.style.width = k * cell + "px";
     this.rowCanvas.style.height = Math.round(cell * h / w) + "px";
     this.rowCanvas.width = Math.round(k * cell * dpr);
@@ -419,10 +434,19 @@ class LiveDecoder {
     if (this.pending || !this.decoder) return;
     this.pending = requestAnimationFrame(() => {
       this.pending = 0;
+      if (this.resized) this._fit();
       this._drawImage();
       if (this.rowPanel.style.display !== "none") this._drawRow();
       if (this.padPanel.style.display !== "none" && this.padReady) this._drawPad();
     });
+  }
+
+  // The column changed width: size the image, the row and the pad to the CSS's new sizes.
+  _fit() {
+    this.resized = false;
+    this._sizeImage();
+    if (this.rowPanel.style.display !== "none") this._sizeRow();
+    if (this.padPanel.style.display !== "none" && this.padReady) this._buildPad();
   }
 
   cancel() {
