@@ -257,7 +257,7 @@ def test_info_describes_a_trained_model_in_aligned_rows(tmp_path, capsys):
     assert "dataset         digits (1,437 train / 360 test images)" in lines
     assert "architecture    MLP 32, latent 2, Bernoulli decoder, standard prior" in lines
     assert re.search(r"^training        2 of 2 epochs, complete, \d+\.\d s, trained in the cli$", text, re.M)
-    assert f"                batch 64, lr 0.001 (cosine), beta 1, warm-up 0 epochs, seed 0, {AUTO}" in lines
+    assert f"                batch 64, lr 0.002 (cosine), beta 1, warm-up 0 epochs, seed 0, {AUTO}" in lines
     assert "test metrics    nats per image, 360 images" in lines
     m = load_card(out).metrics
     assert f"  -ELBO           {m.neg_elbo:8.2f}" in lines and f"  -log p(x) IWAE  {m.iwae_nll:8.2f}  (k=5)" in lines
