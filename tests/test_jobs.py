@@ -468,3 +468,10 @@ def test_a_stop_in_a_job_process_lands_within_two_steps_of_where_the_page_saw_it
     n = len(end.history)
     assert n == end.epoch - 1 and f"stopped after {n} of 50 epochs" in end.message
     assert len(load_card(tmp_path / "slow").history) == n and [e for e, _ in end.map_frames] == list(range(1, n + 1))
+
+
+def test_a_job_alone_spins_briefly_and_one_beside_another_waits_passively(monkeypatch):
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")  # as the app sets it for the server
+    alone, beside = jobs._child_env(alone=True), jobs._child_env(alone=False)
+    assert "OMP_WAIT_POLICY" not in alone and alone["GOMP_SPINCOUNT"] == jobs.GOMP_SPINCOUNT  # PASSIVE would win
+    assert beside["OMP_WAIT_POLICY"] == "PASSIVE"
