@@ -271,3 +271,11 @@ def test_bnn_benchmark_smoke():
     for row in ("train both on 100 mnist-z2 codes", "plane: 181x181 grid", "pixels: both networks on 500 test",
                 "one digit: 100 weight draws"):
         assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out
+
+
+def test_quick_recipe_smoke():
+    # One run of the Train page's quick recipe, through the job the page starts, stopped after its first epoch.
+    out = _run("quick_recipe.py", "--smoke", root=mnist_root())
+    assert _wrote_nothing(out)
+    assert re.search(r"^1\s+0\s+(-|\d+\.\d)\s+\S+\s+\d+\.\d\s+1\s+\d+\.\d\d\s", out, re.M), out  # one epoch, then Stop
+    assert "recipe (explorer.train_form.QUICK_RECIPE): VAEConfig(input_shape=(1, 28, 28), latent_dim=2" in out

@@ -45,6 +45,20 @@ def test_the_page_opens_with_the_form(page):
     assert not page.main.error  # the sidebar may say no model is shipped yet
 
 
+def test_the_quick_recipe_fills_in_the_settings_and_they_describe_its_run(page):
+    from explorer.train_form import QUICK_RECIPE, configs
+
+    page.button(key="train_quick").click().run()
+    assert not page.exception, [e.value for e in page.exception]
+    assert page.selectbox(key="train_dataset").value == "mnist" and page.number_input(key="train_latent").value == 2
+    assert page.text_input(key="train_hidden").value == QUICK_RECIPE.hidden
+    assert page.number_input(key="train_epochs").value == QUICK_RECIPE.epochs
+    assert page.number_input(key="train_batch").value == QUICK_RECIPE.batch_size
+    assert page.select_slider(key="train_lr").value == QUICK_RECIPE.lr
+    config, run = configs(QUICK_RECIPE)  # a valid MNIST z=2 run, the one benchmarks/quick_recipe.py times
+    assert config.latent_dim == 2 and config.input_shape == (1, 28, 28) and run.epochs == QUICK_RECIPE.epochs
+
+
 def test_a_tiny_run_saves_a_model_and_selects_it_in_the_sidebar(page, user_dir):
     _fill(page, "tiny-app")
     deadline = time.monotonic() + 120
