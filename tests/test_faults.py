@@ -94,12 +94,12 @@ def _run_and_kill(out: Path, seed: int, *, at_save: float | None = None, after: 
 
 
 def test_a_killed_training_run_leaves_the_old_model_or_a_complete_new_one(tmp_path):
-    kills = int(os.environ.get("VAE_FAULT_KILLS", "8"))
+    kills = int(os.environ.get("VAE_FAULT_KILLS", "4"))  # more on demand: VAE_FAULT_KILLS=40
     rng = random.Random(0)
 
     # A run into a new DIR: killed at any moment, DIR is absent or complete.
     fresh = []
-    for i, delay in enumerate([0.0, 0.01, 0.03]):
+    for i, delay in enumerate([0.0, 0.02]):
         out = tmp_path / f"fresh-{i}"
         fresh.append(_run_and_kill(out, seed=i, at_save=delay))
         if out.exists():
