@@ -76,6 +76,15 @@ if show_ellipses and d == 2:
     ellipses = ellipse_points(enc["mu"][shown], sigma)
 
 
+linked = links.parse_index(from_link(links.ROW), len(split))  # a link (or a reload) names the test image
+if linked is not None:
+    st.session_state["map_selected"] = (str(sel.entry.path), linked)
+grid = holes = None
+if show_holes and d == 2:
+    grid = densities(*sel.key, sel.dataset)
+    holes = grid.holes(k=6, ratio=HOLE_RATIO)
+
+
 def keep_click() -> None:
     """The chart forgets its selection whenever its figure changes (an overlay toggled): keep the clicked row."""
     row = clicked_row(st.session_state["latent_scatter"]["selection"]["points"])
@@ -83,52 +92,54 @@ def keep_click() -> None:
         st.session_state["map_selected"] = (str(sel.entry.path), row)
 
 
-linked = links.parse_index(from_link(links.ROW), len(split))  # a link (or a reload) names the test image
-if linked is not None:
-    st.session_state["map_selected"] = (str(sel.entry.path), linked)
-picked = st.session_state.get("map_selected")
-row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
-publish(links.ROW, None if row is None else str(row))
-with row_top:
-    link_ui("map_link")  # after every parameter of the view is in the URL
-fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights, ellipses=ellipses,
-                     axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
-grid = holes = None
-if show_holes and d == 2:
-    grid = densities(*sel.key, sel.dataset)
-    holes = grid.holes(k=6, ratio=HOLE_RATIO)
-    add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
-left, right = st.columns([2.2, 1], gap="medium")
-with left:
-    st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
-                    config={"scrollZoom": True, "displaylogo": False})
-    st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
-               + ". Scroll to zoom, drag to pan, double-click to reset."
-               + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
-                  + (": next to the spread of the codes most are dots, so zoom in to see them."
-                     if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
+@st.fragment
+def map_and_detail() -> None:
+    """The map and the clicked image's detail: a click reruns only this, not the holes or the comparison below."""
+    picked = st.session_state.get("map_selected")
+    row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
+    publish(links.ROW, None if row is None else str(row))
+    fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights,
+                         ellipses=ellipses, axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
+    if grid is not None:
+        add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
+    left, right = st.columns([2.2, 1], gap="medium")
+    with left:
+        st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
+                        config={"scrollZoom": True, "displaylogo": False})
+        st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
+                   + ". Scroll to zoom, drag to pan, double-click to reset."
+                   + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
+                      + (": next to the spread of the codes most are dots, so zoom in to see them."
+                         if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
+    with right:
+        link_ui("map_link")  # after every parameter of the view is in the URL, the clicked image too
+        if row is None:
+            st.info("Click a dot to see its image, its reconstruction and its code.")
+        else:
+            detail_ui(row)
 
-with right:
-    if row is None:
-        st.info("Click a dot to see its image, its reconstruction and its code.")
-    else:
-        x = split.x[row : row + 1]
-        r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
-        st.markdown(f"**Test image #{row}** · label **{split.class_names[int(split.y[row])]}**")
-        show_images(torch.cat([x, r.x_hat]), captions=["input", "reconstruction"], width=140, scale=5)
-        mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
-        sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
-        st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
-                    if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
-        if sel.config.variational:
-            y = split.y[row : row + 1] if sel.config.conditional else None
-            _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
-            st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch")  # one row at any width
-            sure = float(r.std.max()) < 0.1
-            st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
-                       "these are images it considers plausible for this input"
-                       + (f". With σ this small ({float(r.std.max()):.2f}) they barely differ." if sure else "."))
-        st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
+
+def detail_ui(row: int) -> None:
+    x = split.x[row : row + 1]
+    r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
+    st.markdown(f"**Test image #{row}** · label **{split.class_names[int(split.y[row])]}**")
+    show_images(torch.cat([x, r.x_hat]), captions=["input", "reconstruction"], width=140, scale=5)
+    mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
+    sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
+    st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
+                if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
+    if sel.config.variational:
+        y = split.y[row : row + 1] if sel.config.conditional else None
+        _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
+        st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch")  # one row at any width
+        sure = float(r.std.max()) < 0.1
+        st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
+                   "these are images it considers plausible for this input"
+                   + (f". With σ this small ({float(r.std.max()):.2f}) they barely differ." if sure else "."))
+    st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
+
+
+map_and_detail()
 
 if grid is not None:
     holes_section_ui(sel, grid, holes, split, HOLE_RATIO)
