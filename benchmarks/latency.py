@@ -567,17 +567,23 @@ def main(argv=None) -> int:
         print("\n" + imports, flush=True)
         cold_text, cold = cold_start(args, browser, tmp)
         print("\n" + cold_text, flush=True)
-        with app_server(tmp) as (url, _, _):
-            warm = new_page(browser)  # a first session warms the server's caches for the live-decoder part
-            try:
-                open_decoder(warm[1], url, DEFAULT_MODEL)
-            finally:
-                warm[0].close()
-            live_text, live = live_decoder(args, browser, url)
-            print("\n" + live_text, flush=True)
-        with app_server(tmp) as (url, _, _):  # a fresh server: the map's first visit is really the first
-            map_text, map_rows = latent_map(args, browser, url)
-            print("\n" + map_text, flush=True)
+        if args.smoke:  # one server for both (the suite's time): the map first, while it is fresh
+            with app_server(tmp) as (url, _, _):
+                map_text, map_rows = latent_map(args, browser, url)
+                live_text, live = live_decoder(args, browser, url)
+                print("\n" + live_text + "\n\n" + map_text, flush=True)
+        else:
+            with app_server(tmp) as (url, _, _):
+                warm = new_page(browser)  # a first session warms the server's caches for the live-decoder part
+                try:
+                    open_decoder(warm[1], url, DEFAULT_MODEL)
+                finally:
+                    warm[0].close()
+                live_text, live = live_decoder(args, browser, url)
+                print("\n" + live_text, flush=True)
+            with app_server(tmp) as (url, _, _):  # a fresh server: the map's first visit is really the first
+                map_text, map_rows = latent_map(args, browser, url)
+                print("\n" + map_text, flush=True)
     sections = [live_text, cold_text, imports, map_text]
     verdict = verdicts(live, cold, map_rows)
     body = "\n\n".join(sections + [verdict])
