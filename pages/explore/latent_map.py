@@ -41,82 +41,12 @@ if sel.config.conditional:
             "(slant, thickness, width). That is why the colours mix here instead of forming clusters.",
             icon=":material/label:")
 
-# controls as wide as their labels, wrapping onto a new line when the window is narrow (a projector)
-row_top = st.container(horizontal=True, wrap=True, vertical_alignment="center", gap="medium")
-controls = [row_top, row_top, st.container()]
-if d == 2:
-    method = "identity"
-    controls[0].caption("2-D latent: the map shows the codes themselves.", width="content")
-else:
-    method = controls[0].radio(
-        f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method", bind=BIND,
-        format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (seconds the first time, a 3,000-image subsample)"}.get)
-show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND, width="content",
-                                   disabled=d != 2 or not sel.config.variational,
-                                   help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
-show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND, width="content",
-                                help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
-proj = projection(*sel.key, sel.dataset, method)
-coords, rows = proj["coords"], proj["rows"]
-
-highlights = {}
-user_codes = st.session_state.get("user_codes", {}).get(str(sel.entry.path), {})
-placed = place_codes(np.array(list(user_codes.values())), proj["method"], proj["pca"]) if user_codes else None
-if placed is not None:
-    highlights = dict(zip(user_codes, placed))
-elif user_codes:
-    controls[2].caption("Your digits are shown on PCA maps (t-SNE cannot place new points).")
-else:
-    controls[2].caption("Upload or draw digits on the Reconstructions page to see them here as ★.")
-
-ellipses = None
-if show_ellipses and d == 2:
-    shown = ellipse_rows(rows)
-    sigma = np.exp(0.5 * enc["logvar"][shown])
-    ellipses = ellipse_points(enc["mu"][shown], sigma)
-
-
-linked = links.parse_index(from_link(links.ROW), len(split))  # a link (or a reload) names the test image
-if linked is not None:
-    st.session_state["map_selected"] = (str(sel.entry.path), linked)
-grid = holes = None
-if show_holes and d == 2:
-    grid = densities(*sel.key, sel.dataset)
-    holes = grid.holes(k=6, ratio=HOLE_RATIO)
-
 
 def keep_click() -> None:
     """The chart forgets its selection whenever its figure changes (an overlay toggled): keep the clicked row."""
     row = clicked_row(st.session_state["latent_scatter"]["selection"]["points"])
     if row is not None:
         st.session_state["map_selected"] = (str(sel.entry.path), row)
-
-
-@st.fragment
-def map_and_detail() -> None:
-    """The map and the clicked image's detail: a click reruns only this, not the holes or the comparison below."""
-    picked = st.session_state.get("map_selected")
-    row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
-    publish(links.ROW, None if row is None else str(row))
-    fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights,
-                         ellipses=ellipses, axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
-    if grid is not None:
-        add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
-    left, right = st.columns([2.2, 1], gap="medium")
-    with left:
-        st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
-                        config={"scrollZoom": True, "displaylogo": False})
-        st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
-                   + ". Scroll to zoom, drag to pan, double-click to reset."
-                   + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
-                      + (": next to the spread of the codes most are dots, so zoom in to see them."
-                         if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
-    with right:
-        link_ui("map_link")  # after every parameter of the view is in the URL, the clicked image too
-        if row is None:
-            st.info("Click a dot to see its image, its reconstruction and its code.")
-        else:
-            detail_ui(row)
 
 
 def detail_ui(row: int) -> None:
@@ -139,9 +69,80 @@ def detail_ui(row: int) -> None:
     st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
 
 
-map_and_detail()
+@st.fragment
+def map_view() -> None:
+    """Controls, map, the clicked image and the holes: a click or a toggle reruns only this, not the
+    comparison with the plain autoencoder below (two more maps the browser would redraw)."""
+    # controls as wide as their labels, wrapping onto a new line when the window is narrow (a projector)
+    row_top = st.container(horizontal=True, wrap=True, vertical_alignment="center", gap="medium")
+    controls = [row_top, row_top, st.container()]
+    if d == 2:
+        method = "identity"
+        controls[0].caption("2-D latent: the map shows the codes themselves.", width="content")
+    else:
+        method = controls[0].radio(
+            f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method", bind=BIND,
+            format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (seconds the first time, a 3,000-image subsample)"}.get)
+    show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND, width="content",
+                                       disabled=d != 2 or not sel.config.variational,
+                                       help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
+    show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND, width="content",
+                                    help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
+    proj = projection(*sel.key, sel.dataset, method)
+    coords, rows = proj["coords"], proj["rows"]
 
-if grid is not None:
-    holes_section_ui(sel, grid, holes, split, HOLE_RATIO)
+    highlights = {}
+    user_codes = st.session_state.get("user_codes", {}).get(str(sel.entry.path), {})
+    placed = place_codes(np.array(list(user_codes.values())), proj["method"], proj["pca"]) if user_codes else None
+    if placed is not None:
+        highlights = dict(zip(user_codes, placed))
+    elif user_codes:
+        controls[2].caption("Your digits are shown on PCA maps (t-SNE cannot place new points).")
+    else:
+        controls[2].caption("Upload or draw digits on the Reconstructions page to see them here as ★.")
+
+    ellipses = None
+    if show_ellipses and d == 2:
+        shown = ellipse_rows(rows)
+        sigma = np.exp(0.5 * enc["logvar"][shown])
+        ellipses = ellipse_points(enc["mu"][shown], sigma)
+    link_slot = row_top.container(width="content")  # the Link, once the clicked image is in the URL too
+
+    linked = links.parse_index(from_link(links.ROW), len(split))  # a link (or a reload) names the test image
+    if linked is not None:
+        st.session_state["map_selected"] = (str(sel.entry.path), linked)
+    grid = holes = None
+    if show_holes and d == 2:
+        grid = densities(*sel.key, sel.dataset)
+        holes = grid.holes(k=6, ratio=HOLE_RATIO)
+
+    picked = st.session_state.get("map_selected")
+    row = picked[1] if picked and picked[0] == str(sel.entry.path) else None
+    publish(links.ROW, None if row is None else str(row))
+    fig = latent_scatter(coords, enc["labels"][rows], split.class_names, rows=rows, highlights=highlights,
+                         ellipses=ellipses, axis_titles=AXIS_TITLES[proj["method"]], selected_row=row)
+    if grid is not None:
+        add_density_overlay(fig, grid, holes, ratio=HOLE_RATIO)
+    left, right = st.columns([2.2, 1], gap="medium")
+    with left:
+        st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
+                        config={"scrollZoom": True, "displaylogo": False})
+        st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
+                   + ". Scroll to zoom, drag to pan, double-click to reset."
+                   + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
+                      + (": next to the spread of the codes most are dots, so zoom in to see them."
+                         if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
+    with link_slot:
+        link_ui("map_link")  # after every parameter of the view is in the URL
+    with right:
+        if row is None:
+            st.info("Click a dot to see its image, its reconstruction and its code.")
+        else:
+            detail_ui(row)
+    if grid is not None:
+        holes_section_ui(sel, grid, holes, split, HOLE_RATIO)
+
+
+map_view()
 
 vae_vs_autoencoder_ui(sel.entry.name)

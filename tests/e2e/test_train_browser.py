@@ -133,7 +133,7 @@ def test_every_label_of_the_settings_reads_on_one_line(browser, app_server, widt
 
 def test_the_latent_map_redraws_while_training_and_can_be_scrubbed_after(page, app_server):
     open_train_page(page, app_server.url)
-    fill(page, "map-run", 25)
+    fill(page, "map-run", 150)  # several seconds of training: the live map is seen before the end
     page.get_by_role("button", name="Start training").click()
     caption = page.get_by_text(re.compile(r"Means of q\(z\|x\) for 360 test images after epoch \d+"))
     caption.first.wait_for(timeout=120_000)  # the map, live
@@ -142,10 +142,10 @@ def test_the_latent_map_redraws_while_training_and_can_be_scrubbed_after(page, a
     slider = page.get_by_role("slider", name="Epoch")
     slider.wait_for()
     # One map once the run's last live redraw has left the page (it may linger a moment on a busy machine).
-    expect(page.get_by_text("after epoch 25, coloured by label")).to_have_count(1, timeout=30_000)
+    expect(page.get_by_text("after epoch 150, coloured by label")).to_have_count(1, timeout=30_000)
     slider.focus()
     page.keyboard.press("Home")
     expect(page.get_by_text("after epoch 1, coloured by label")).to_have_count(1, timeout=30_000)
-    assert "after epoch 25" not in early  # it was drawn before the end
+    assert "after epoch 150" not in early  # it was drawn before the end
     assert page.locator(".js-plotly-plot .scatterlayer .trace").count() >= 10  # ten classes of dots
     assert page.locator(EXCEPTION).count() == 0
