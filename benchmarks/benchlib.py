@@ -414,6 +414,18 @@ def make_parser(doc: str, smoke_help: str, data_limits: bool = True) -> argparse
     return p
 
 
+def parse_repeats(doc: str, smoke_help: str, default: int, what: str, argv=None) -> argparse.Namespace:
+    """make_parser's options and --repeats (at least 1; one under --smoke), parsed."""
+    p = make_parser(doc, smoke_help, data_limits=False)
+    p.add_argument("--repeats", type=int, default=default, help=f"{what} (default {default})")
+    args = p.parse_args(argv)
+    if args.repeats < 1:
+        p.error("--repeats must be >= 1")
+    if args.smoke:
+        args.repeats = 1
+    return args
+
+
 @dataclass
 class Session:
     """One benchmark run's bookkeeping: machine facts and load average at the start, and `finish`,

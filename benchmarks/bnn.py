@@ -29,14 +29,8 @@ import benchlib as B  # noqa: E402
 
 
 def parse_args(argv=None):
-    p = B.make_parser(__doc__, "one run of each, 100 codes, 500 test images; writes no results", data_limits=False)
-    p.add_argument("--repeats", type=int, default=3, help="runs per row (default 3)")
-    args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    if args.smoke:
-        args.repeats = 1
-    return args
+    return B.parse_repeats(__doc__, "one run of each, 100 codes, 500 test images; writes no results", 3, "runs per row",
+                           argv)
 
 
 def time_row(label: str, fn, n: int) -> list:

@@ -32,14 +32,7 @@ TARGET_NATS, TARGET_SECONDS = 145.0, 60.0
 
 
 def parse_args(argv=None):
-    p = B.make_parser(__doc__, "one run stopped after its first epoch; writes no results", data_limits=False)
-    p.add_argument("--repeats", type=int, default=5, help="runs (default 5)")
-    args = p.parse_args(argv)
-    if args.repeats < 1:
-        p.error("--repeats must be >= 1")
-    if args.smoke:
-        args.repeats = 1
-    return args
+    return B.parse_repeats(__doc__, "one run stopped after its first epoch; writes no results", 5, "runs", argv)
 
 
 def one_run(form, user_dir: Path, smoke: bool) -> dict:
