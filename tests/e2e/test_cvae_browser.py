@@ -14,7 +14,7 @@ import pytest
 
 from tests.data_root import require_shipped_model
 
-from tests.e2e.test_decoder_browser import PIXELS_JS
+from tests.e2e.test_decoder_browser import PIXELS_JS, drag_slider_left, open_decoder
 
 ROOT = Path(__file__).resolve().parents[2]
 MODEL = ROOT / "models" / "mnist-cvae-z2"
@@ -25,25 +25,8 @@ def shipped_model():
     return require_shipped_model(MODEL)
 
 
-def pick_model(page, name: str) -> None:
-    picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
-    picker.wait_for()
-    picker.click()
-    page.keyboard.type(name)  # the dropdown renders only the first few options: filter to this one
-    page.get_by_role("option", name=f"{name} ·").first.click()
-    page.wait_for_function(
-        "n => document.querySelector(\"section[data-testid='stSidebar'] input[role='combobox']\").value.startsWith(n)",
-        arg=name)
-
-
 def test_dragging_redraws_all_ten_digits_and_the_digit_picker_switches_the_image(page, app_server):
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    page.goto(app_server.url)
-    page.get_by_text("What is a VAE?").first.wait_for()
-    pick_model(page, "mnist-cvae-z2")
-    page.get_by_role("link", name="Decoder", exact=True).click()
-    image = page.locator("canvas[data-testid='vld-image']")
+    image, errors = open_decoder(page, app_server.url, "mnist-cvae-z2")
     row = page.locator("canvas[data-testid='vld-row']")
     row.wait_for(state="visible")
     page.wait_for_function("c => Number(c.getAttribute('data-frame')) > 0", arg=row.element_handle())
@@ -53,14 +36,7 @@ def test_dragging_redraws_all_ten_digits_and_the_digit_picker_switches_the_image
     assert 5 < start_row["mean"] < 250
 
     slider = page.locator("input.vld-slider[data-dim='1']")
-    sbox = slider.bounding_box()
-    y = sbox["y"] + sbox["height"] / 2
-    page.mouse.move(sbox["x"] + sbox["width"] / 2, y)
-    page.mouse.down()
-    for i in range(1, 9):
-        page.mouse.move(sbox["x"] + sbox["width"] * (0.5 - 0.4 * i / 8), y)
-        page.wait_for_timeout(30)
-    page.wait_for_timeout(100)
+    drag_slider_left(page, slider)
     during = row.evaluate(PIXELS_JS)
     assert during["hash"] != start_row["hash"] and during["frame"] > start_row["frame"]  # redrawn before mouse.up
     page.mouse.up()

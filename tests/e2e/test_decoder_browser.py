@@ -42,15 +42,20 @@ def shipped_model():
     return require_shipped_model(MODEL)
 
 
-def open_decoder(page, url: str):
+def open_decoder(page, url: str, model: str | None = None):
+    """The Decoder page on the default model (checked) or on `model` (picked first); returns the live
+    component's image canvas, once drawn, and the list the page's JavaScript errors go to."""
     page_errors: list[str] = []
     page.on("pageerror", lambda e: page_errors.append(str(e)))
     page.goto(url)
     # Land on the home page first: it runs app.py, whose st.navigation owns the sidebar links.
     page.get_by_text("What is a VAE?").first.wait_for()
-    picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
-    picker.wait_for()
-    assert picker.input_value().startswith("mnist-z2"), picker.input_value()
+    if model is None:
+        picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
+        picker.wait_for()
+        assert picker.input_value().startswith("mnist-z2"), picker.input_value()
+    else:
+        pick_model(page, model)
     page.get_by_role("link", name="Decoder", exact=True).click()
     image = page.locator("canvas[data-testid='vld-image']")
     image.wait_for(state="visible")
@@ -60,12 +65,25 @@ def open_decoder(page, url: str):
 
 def pick_model(page, name: str) -> None:
     picker = page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']")
+    picker.wait_for()
     picker.click()
     page.keyboard.type(name)  # the dropdown renders only the first few options: filter to this one
     page.get_by_role("option", name=f"{name} ·").first.click()
     page.wait_for_function(
         "n => document.querySelector(\"section[data-testid='stSidebar'] input[role='combobox']\").value.startsWith(n)",
         arg=name)
+
+
+def drag_slider_left(page, slider) -> None:
+    """Press on the middle of `slider`'s track and move to 10 % of it in eight steps, the button held."""
+    box = slider.bounding_box()
+    y = box["y"] + box["height"] / 2
+    page.mouse.move(box["x"] + box["width"] / 2, y)
+    page.mouse.down()
+    for i in range(1, 9):
+        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.4 * i / 8), y)
+        page.wait_for_timeout(30)
+    page.wait_for_timeout(100)
 
 
 def code_readout(page) -> str:
@@ -187,12 +205,7 @@ def test_every_digit_shows_on_the_pad_even_under_the_marker(page, app_server):
 
 def test_the_mixture_prior_model_s_pad_and_sliders_reach_its_far_codes(page, app_server):
     require_shipped_model(MOG)
-    page_errors: list[str] = []
-    page.on("pageerror", lambda e: page_errors.append(str(e)))
-    page.goto(app_server.url)
-    page.get_by_text("What is a VAE?").first.wait_for()
-    pick_model(page, "mnist-mog-z2")
-    page.get_by_role("link", name="Decoder", exact=True).click()
+    _, page_errors = open_decoder(page, app_server.url, "mnist-mog-z2")
     pad = page.locator("canvas[data-testid='vld-pad']")
     pad.wait_for(state="visible")
     page.wait_for_function("c => Number(c.getAttribute('data-extent')) > 5", arg=pad.element_handle())
@@ -243,15 +256,7 @@ def drawn_image(image, h: int = 28, w: int = 28) -> np.ndarray:
 def test_the_conv_model_redraws_while_dragging_and_draws_what_pytorch_decodes(page, app_server):
     require_shipped_model(CONV)
     model, _ = vae.load_model(CONV)
-    page_errors: list[str] = []
-    page.on("pageerror", lambda e: page_errors.append(str(e)))
-    page.goto(app_server.url)
-    page.get_by_text("What is a VAE?").first.wait_for()
-    pick_model(page, "mnist-conv-z2")
-    page.get_by_role("link", name="Decoder", exact=True).click()
-    image = page.locator("canvas[data-testid='vld-image']")
-    image.wait_for(state="visible")  # the live component, not the server-side fallback
-    page.wait_for_function("c => Number(c.getAttribute('data-frame')) > 0", arg=image.element_handle())
+    image, page_errors = open_decoder(page, app_server.url, "mnist-conv-z2")  # the live component, not the fallback
     start = image.evaluate(PIXELS_JS)
     assert 5 < start["mean"] < 250
     assert "z = [+0.00, +0.00]" in code_readout(page)
@@ -260,14 +265,7 @@ def test_the_conv_model_redraws_while_dragging_and_draws_what_pytorch_decodes(pa
 
     # --- drag z₁'s slider thumb to the left: pixels change between mouse.down and mouse.up ---
     slider = page.locator("input.vld-slider[data-dim='0']")
-    box = slider.bounding_box()
-    y = box["y"] + box["height"] / 2
-    page.mouse.move(box["x"] + box["width"] / 2, y)
-    page.mouse.down()
-    for i in range(1, 9):
-        page.mouse.move(box["x"] + box["width"] * (0.5 - 0.4 * i / 8), y)
-        page.wait_for_timeout(30)
-    page.wait_for_timeout(100)
+    drag_slider_left(page, slider)
     during = image.evaluate(PIXELS_JS)
     value = float(slider.input_value())
     assert value < -1.0
