@@ -37,3 +37,26 @@ def test_every_page_opens_on_the_model(model, tmp_path, monkeypatch):
         at.switch_page(page).run()
         assert not at.exception, (page, [e.value for e in at.exception])
         assert at.session_state["selected"].entry.name == model, page
+
+
+def test_every_page_opens_on_a_model_whose_images_are_missing(tmp_path, monkeypatch):
+    """A newcomer without fashion-mnist picks fashion-z2: each page says where the images go, or works without them."""
+    import streamlit as st
+
+    monkeypatch.setenv("VAE_DATA_DIR", str(tmp_path / "no-data"))
+    monkeypatch.setenv("VAE_USER_MODELS_DIR", str(tmp_path / "user-models"))
+    st.cache_data.clear()  # other tests may have cached fashion-mnist's test split from the real data
+    st.cache_resource.clear()
+    try:
+        at = AppTest.from_file(APP, default_timeout=300)
+        at.run()
+        select_model(at, "fashion-z2")
+        told = []
+        for page in PAGES:
+            at.switch_page(page).run()
+            assert not at.exception, (page, [e.value for e in at.exception])
+            told += [page for e in at.error if "fashion-mnist is not available" in e.value]
+        assert "pages/learn/home.py" in told and "pages/explore/latent_map.py" in told, told
+    finally:
+        st.cache_data.clear()
+        st.cache_resource.clear()

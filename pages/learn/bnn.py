@@ -20,7 +20,7 @@ from pages.ui.bnn_views import (
     pixel_report,
 )
 from pages.ui.cache import encoded
-from pages.ui.widgets import remember
+from pages.ui.widgets import dataset_or_error, remember
 from vae.data import CLASS_NAMES, image_shape
 
 remember("bnn_n_train", "bnn_prior", "bnn_measure", "bnn_source", "bnn_example", "bnn_example_index")
@@ -49,7 +49,7 @@ with tab_plane:
         st.info(f"**{sel.entry.name}** has {sel.config.latent_dim} latent dimensions: this part draws the plane of a "
                 "2-D model. Pick one in the sidebar (e.g. mnist-z2); the other two tabs work with any model.",
                 icon=":material/info:")
-    else:
+    elif dataset_or_error(sel.dataset) is not None:  # the other two tabs still work without this model's images
         if sel.config.conditional:
             st.warning("This conditional VAE is *told* the digit, so its codes hold the style, not the class: "
                        "expect both classifiers to do poorly. mnist-z2 shows the idea best.", icon=":material/warning:")

@@ -36,6 +36,7 @@ st.markdown("Sampling is made differentiable by the **reparameterisation trick**
             "$\\mu$ and $\\sigma$:")
 st.latex(r"z = \mu + \sigma \odot \varepsilon,\qquad \varepsilon \sim \mathcal{N}(0, I)")
 
+split, _ = dataset_or_stop(sel.dataset)  # before anything that measures on the test images
 left, right = st.columns([1, 1.1], gap="large")
 with left:
     m = live_metrics(*sel.key, sel.dataset)
@@ -52,7 +53,6 @@ with left:
                + (" A Gaussian decoder's nats are a density of continuous pixel values: they are not comparable "
                   "with a Bernoulli model's (they can even be negative)." if c.likelihood == "gaussian" else ""))
 
-    split, _ = dataset_or_stop(sel.dataset)
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]
     x = split.x[idx]
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[idx])

@@ -157,16 +157,23 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     st.image([png(upscale(a, factor)) for a in arrs], caption=captions, width=width)
 
 
-def dataset_or_stop(dataset: str) -> tuple[vae.Split, str | None]:
-    """The test split to show for `dataset`, or stop the page with a clear message."""
+def dataset_or_error(dataset: str) -> tuple[vae.Split, str | None] | None:
+    """The test split to show for `dataset`, or None after a clear message that it is not on this machine."""
     try:
         split, note = showable_split(dataset)
     except vae.DatasetUnavailable as e:
         st.error(f"The test images for this model are not on this machine. {e}")
-        st.stop()
+        return None
     if note:
         st.caption(f":material/info: {note}")
     return split, note
+
+
+def dataset_or_stop(dataset: str) -> tuple[vae.Split, str | None]:
+    """The test split to show for `dataset`, or stop the page with a clear message."""
+    if (shown := dataset_or_error(dataset)) is None:
+        st.stop()
+    return shown
 
 
 def drawing_pad_ui(key: str, size: int = 280):
