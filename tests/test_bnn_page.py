@@ -47,6 +47,8 @@ def test_the_page_on_mnist_z2_trains_on_codes_and_measures_the_pixel_pair(app):
     assert any("bnn_reliability" in k for k in keys) and any("bnn_ood" in k for k in keys)
     table = at.dataframe[0].value
     assert list(table["network"]) == ["Bayesian", "deterministic"]
+    auc = next(c for c in table.columns if c.startswith("OOD ROC AUC"))
+    assert (table[auc].astype(float) > 0.7).all(), table[auc]  # both tell the unseen images from digits, better than chance
     assert not any("mnist-bnn" in o for o in at.sidebar.selectbox(key="model_picker").options)
 
     # fewer codes and the mutual information: a new plane, nothing breaks

@@ -49,3 +49,10 @@ def test_bad_flags_are_refused_before_anything_loads(flags, message, tmp_path, c
 def test_a_missing_model_is_one_line(tmp_path, capsys):
     assert main(["gaps", str(tmp_path / "missing"), "--n", "2"]) == 2
     assert "error:" in capsys.readouterr().err
+
+
+def test_a_plain_autoencoder_has_no_gaps_and_says_so(capsys):
+    ae = require_shipped_model(DIGITS.parent / "mnist-ae-z2")
+    assert main(["gaps", str(ae), "--n", "2", "--offline"]) == 2
+    err = capsys.readouterr().err
+    assert "plain autoencoder" in err and "Traceback" not in err

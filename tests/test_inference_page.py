@@ -71,6 +71,8 @@ def test_the_average_gaps_of_every_shipped_model(app, monkeypatch):
     ok(at.button(key="inf_measure").click().run())
     table = at.dataframe[0].value
     assert {"mnist-z2", "mnist-z16", "digits-z2", "mnist-cvae-z2", "mnist-mog-z2"} <= set(table["model"])
+    assert "mnist-ae-z2" not in set(table["model"])  # no ELBO: left out, and the page says why
+    assert any("mnist-ae-z2 (a plain autoencoder" in c.value for c in at.caption)
     assert (table["approximation"] + table["amortisation"]).gt(-0.2).all()
     assert any("Cremer et al. found" in md.value for md in at.markdown)
     bars = chart(at, "inf_gap_bars")
@@ -88,6 +90,12 @@ def test_other_models_open_and_optimise(app, name):
         assert any("k = 5,000" in c.value for c in at.caption)
     else:
         assert any("inf_plane" in k for k in keys)
+
+
+def test_a_drawing_starts_with_an_empty_pad(app):
+    at = open_on(app, "mnist-z2")
+    ok(at.radio(key="inf_source").set_value("a drawing").run())
+    assert any("The pad is empty" in i.value for i in at.info)
 
 
 def test_your_own_image_asks_for_a_file(app):

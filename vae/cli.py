@@ -373,6 +373,8 @@ def _cmd_gaps(args: argparse.Namespace) -> int:
     if args.seed < 0:
         raise ValueError(f"--seed must be an integer >= 0, got {args.seed}")
     model, card = load_model(args.model_dir)
+    if not card.config.variational:
+        raise ValueError(f"{args.model_dir} is a plain autoencoder: it has no q(z|x) and no ELBO, so no inference gaps")
     test = load_dataset(card.dataset, "test", download=False if args.offline else None)
     x = test.x[: args.n]
     y = test.y[: len(x)] if model.config.conditional else None

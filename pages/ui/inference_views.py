@@ -13,9 +13,9 @@ from explorer import inference, registry, uploads
 from explorer.inference_figures import gap_bars
 
 from .cache import load_model, showable_split
-from .widgets import Selected, show_images
+from .widgets import Selected, drawing_pad_ui, show_images
 
-SOURCES = ("a test image", "your own image")
+SOURCES = ("a test image", "your own image", "a drawing")
 
 
 def _x(x: np.ndarray) -> torch.Tensor:
@@ -73,18 +73,31 @@ def image_ui(sel: Selected, split) -> tuple[np.ndarray, int | None, str]:
         show_images(split.x[row : row + 1], [f"#{row} · {split.class_names[label]}"], width=112, scale=4)
         return split.x[row : row + 1].numpy(), label if conditional else None, f"{split.name}#{row}"
     h = sel.config.input_shape[1]
-    f = st.file_uploader("Your image", type=uploads.UPLOAD_TYPES, key="inf_upload")
-    if f is None:
-        st.info("Upload a photo or scan of a digit (dark ink on light paper), or switch to a test image.")
-        st.stop()
-    upload = read_upload(f.getvalue(), h)
-    if upload.problem:
-        st.error(f"**{f.name}**: {upload.problem}", icon=":material/error:")
-        st.stop()
+    if source == SOURCES[1]:
+        f = st.file_uploader("Your image", type=uploads.UPLOAD_TYPES, key="inf_upload")
+        if f is None:
+            st.info("Upload a photo or scan of a digit (dark ink on light paper), or switch to a test image.")
+            st.stop()
+        upload = read_upload(f.getvalue(), h)
+        if upload.problem:
+            st.error(f"**{f.name}**: {upload.problem}", icon=":material/error:")
+            st.stop()
+        x, name, key = upload.x, f"{f.name} as the model sees it", "upload:" + hashlib.sha1(f.getvalue()).hexdigest()[:12]
+    else:
+        pixels = drawing_pad_ui("inf_canvas", size=224)
+        if pixels is None:
+            st.info("The pad is empty: draw a digit with the mouse (or a finger).")
+            st.stop()
+        try:
+            x = uploads.preprocess_image(pixels, size=h)
+        except ValueError as e:
+            st.error(f"Your drawing: {e}", icon=":material/error:")
+            st.stop()
+        name, key = "your drawing as the model sees it", "drawing:" + hashlib.sha1(pixels.tobytes()).hexdigest()[:12]
     label = st.selectbox("Its label (this conditional model is told it)", range(sel.config.n_classes),
                          key="inf_label") if conditional else None
-    show_images(upload.x[None], [f"{f.name} as the model sees it"], width=112, scale=4)
-    return upload.x[None].numpy(), label, "upload:" + hashlib.sha1(f.getvalue()).hexdigest()[:12]
+    show_images(x[None], [name], width=112, scale=4)
+    return x[None].numpy(), label, key
 
 
 def gap_metrics_ui(gaps: inference.InferenceGaps) -> None:
@@ -101,9 +114,12 @@ def gap_metrics_ui(gaps: inference.InferenceGaps) -> None:
 
 def subset_gaps_ui(n: int) -> list[inference.GapRow]:
     """Every shipped model's mean gaps over the first n test images of its dataset, with a progress bar."""
-    entries = [e for e in registry.list_entries() if e.shipped and e.card is not None]
+    shipped = [e for e in registry.list_entries() if e.shipped and e.card is not None]
+    entries = [e for e in shipped if e.card.config.variational]
+    # a plain autoencoder has no q(z|x) to optimise and no ELBO: its "gaps" would mean nothing
+    missing = [f"{e.name} (a plain autoencoder: no ELBO)" for e in shipped if not e.card.config.variational]
     bar = st.progress(0.0, text="Measuring…")
-    rows, missing = [], []
+    rows = []
     for i, e in enumerate(entries):
         bar.progress(i / len(entries), text=f"{e.name} ({i + 1} of {len(entries)})…")
         try:

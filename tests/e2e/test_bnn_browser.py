@@ -4,6 +4,7 @@ number of training codes changes; an uploaded digit and a drawn one get the netw
 from __future__ import annotations
 
 import numpy as np
+from drawing import CANVAS, draw_a_one
 from PIL import Image
 
 import vae
@@ -81,14 +82,7 @@ def test_an_upload_and_a_drawing_get_probabilities_with_error_bars(page, app_ser
 
     page.get_by_text("Draw", exact=True).click()
     page.get_by_text("The pad is empty").wait_for(timeout=60_000)
-    pad = page.locator("canvas:visible").first  # the plane's WebGL canvases sit hidden in the first tab
-    pad.wait_for(timeout=60_000)
-    box = pad.bounding_box()
-    page.mouse.move(box["x"] + 112, box["y"] + 40)
-    page.mouse.down()
-    for i in range(1, 17):
-        page.mouse.move(box["x"] + 112, box["y"] + 40 + 9 * i, steps=2)
-    page.mouse.up()
+    draw_a_one(page, page.locator(CANVAS).first, 224)
     page.get_by_text("your drawing as the networks see it").first.wait_for(timeout=120_000)
     page.wait_for_function(f"""() => {{ const gd = document.querySelector("{PROBS}");
         return gd && gd._fullData.length === 2; }}""", timeout=60_000)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from drawing import CANVAS, draw_a_one
+
 PLANE = ".st-key-inf_plane .js-plotly-plot"
 
 
@@ -36,3 +38,17 @@ def test_optimise_then_scrub_the_steps(page, app_server):
     page.get_by_text("Step 400").first.wait_for(timeout=30_000)
     assert page.locator("[data-testid='stException']").count() == 0
     assert not errors, errors
+
+
+def test_a_drawn_digit_gets_its_own_gaps(page, app_server):
+    page.goto(app_server.url)
+    page.get_by_text("This model:").first.wait_for()
+    page.get_by_role("link", name="Inference for one image", exact=True).click()
+    page.get_by_text("ELBO of the encoder's Gaussian").first.wait_for(timeout=90_000)
+    page.get_by_text("a drawing", exact=True).click()
+    page.get_by_text("The pad is empty").first.wait_for(timeout=60_000)
+    draw_a_one(page, page.locator(CANVAS).first, 224)
+    page.get_by_text("your drawing as the model sees it").first.wait_for(timeout=90_000)
+    page.get_by_role("button", name="Optimise").click()
+    page.get_by_text("Amortisation gap").first.wait_for(timeout=120_000)
+    assert page.locator("[data-testid='stException']").count() == 0

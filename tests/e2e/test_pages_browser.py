@@ -6,7 +6,10 @@ these tests do, on the shipped models (fixtures in conftest.py).
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+from drawing import CANVAS, draw_a_one
 from PIL import Image
 
 import vae
@@ -105,13 +108,7 @@ def test_a_drawn_digit_is_reconstructed(page, app_server):
     page.get_by_role("link", name="Reconstructions", exact=True).click()
     page.get_by_role("tab", name="Draw a digit").click()
     page.get_by_text("The pad is empty").wait_for(timeout=90_000)
-    canvas = page.locator("canvas").first
-    box = canvas.bounding_box()
-    page.mouse.move(box["x"] + 140, box["y"] + 50)
-    page.mouse.down()
-    for i in range(1, 21):
-        page.mouse.move(box["x"] + 140, box["y"] + 50 + 9 * i, steps=2)
-    page.mouse.up()
+    draw_a_one(page, page.locator(CANVAS).first, 280)
     page.get_by_text("your drawing").wait_for(timeout=90_000)
     # The drawing's code and score, later in the same run.
     page.wait_for_function("""() => { const t = document.querySelector("[data-testid='stMain']").innerText;
@@ -190,3 +187,25 @@ def test_anomalies_page_scores_uploads_a_digit_passes_a_square_is_flagged(page, 
     }""")
     assert "my-digit.png" in names and "square.png" in names, names
     assert page.locator("[data-testid='stException']").count() == 0
+
+
+def test_what_the_kl_buys_draws_both_maps_and_zooms_them_together(page, app_server):
+    """Latent map on mnist-z2: the VAE and its plain-autoencoder twin side by side; the zoom sets both to ±4."""
+    errors = open_home(page, app_server.url)
+    page.get_by_role("link", name="Latent map", exact=True).click()
+    page.get_by_text("What the KL buys: VAE vs plain autoencoder").first.wait_for(timeout=120_000)
+    maps = [f".st-key-kl_map_{which} .js-plotly-plot" for which in ("vae", "ae")]
+    ranges_js = f"""() => {json.dumps(maps)}.map(s => {{ const gd = document.querySelector(s);
+        if (!gd || !gd._fullLayout || !gd._fullData) return null;
+        const n = gd._fullData.filter(t => t.type === 'scattergl').reduce((n, t) => n + t.x.length, 0);
+        return {{n, x: gd._fullLayout.xaxis.range}}; }})"""
+    page.wait_for_function(f"() => ({ranges_js})().every(m => m && m.n > 0)", timeout=120_000)
+    before = page.evaluate(ranges_js)
+    assert before[0]["x"] == before[1]["x"], before  # the same axes for both models
+    assert before[0]["n"] == before[1]["n"] > 1000, before
+    page.get_by_text("Zoom in on the prior's region (both maps)", exact=True).click()
+    page.wait_for_function(f"() => ({ranges_js})().every(m => m && Math.abs(m.x[0] + 4) < 1e-6 && Math.abs(m.x[1] - 4) < 1e-6)",
+                           timeout=120_000)
+    assert before[0]["x"][1] > 4, before  # the autoencoder's codes reach far beyond the prior's region
+    assert page.locator("[data-testid='stException']").count() == 0
+    assert not errors, errors
