@@ -25,24 +25,24 @@ OVERFLOWS_JS = """() => {
 }"""
 
 
-def wait_idle(page):
+def settled(page) -> list[str]:
+    """After a page switch: wait for the run to finish and two frames to be laid out, then list what overflows."""
+    page.wait_for_timeout(300)  # the status widget shows a moment after the click
     page.wait_for_function("() => !document.querySelector('[data-testid=\"stStatusWidget\"]')", timeout=180_000)
+    page.evaluate("() => new Promise(r => requestAnimationFrame(() => requestAnimationFrame(r)))")
+    problems = page.evaluate(OVERFLOWS_JS)
+    if page.locator("[data-testid='stException']").count():
+        problems.append("exception")
+    return problems
 
 
-def walk(page) -> dict[str, list[str]]:
-    found = {}
-    for title in TITLES:
-        page.get_by_role("link", name=title, exact=True).click()
-        page.locator("h1").first.wait_for()
-        page.wait_for_timeout(800)
-        wait_idle(page)
-        page.wait_for_timeout(800)  # KaTeX and metrics lay out after the run
-        problems = page.evaluate(OVERFLOWS_JS)
-        if page.locator("[data-testid='stException']").count():
-            problems.append("exception")
-        if problems:
-            found[title] = problems
-    return found
+def follow(page, title: str) -> None:
+    """Click the sidebar link `title` and wait until the app has moved to that page (the home page is the first)."""
+    before = page.evaluate("() => location.pathname")
+    page.get_by_role("link", name=title, exact=True).click()
+    if title != TITLES[0]:
+        page.wait_for_function("p => location.pathname !== p", arg=before)
+    page.locator("h1").first.wait_for()
 
 
 @pytest.mark.parametrize("sidebar", ["open", "collapsed"])
@@ -58,20 +58,17 @@ def test_every_page_fits_a_projector(new_page, app_server, sidebar):
             expand = page.locator("[data-testid='stExpandSidebarButton']")
             if expand.is_visible():
                 expand.click()
-            page.get_by_role("link", name=title, exact=True).click()
-            page.locator("h1").first.wait_for()
+            follow(page, title)
             page.get_by_label("Collapse sidebar").click(force=True)  # the button shows on hover only
             page.locator("[data-testid='stExpandSidebarButton']").wait_for()
-            page.wait_for_timeout(800)
-            wait_idle(page)
-            page.wait_for_timeout(800)
-            problems = page.evaluate(OVERFLOWS_JS)
-            if page.locator("[data-testid='stException']").count():
-                problems.append("exception")
-            if problems:
+            if problems := settled(page):
                 found[title] = problems
     else:
-        found = walk(page)
+        found = {}
+        for title in TITLES:
+            follow(page, title)
+            if problems := settled(page):
+                found[title] = problems
     assert not found, found
 
 
