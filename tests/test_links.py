@@ -71,3 +71,17 @@ def test_latent_map_opens_on_the_linked_test_image(user_dir):
     assert any("Test image #42" in m.value for m in at.markdown)
     at = opened({"model": "mnist-z2", "row": "99999999"}, "pages/explore/latent_map.py")
     assert not any("Test image #" in m.value for m in at.markdown)
+
+
+@pytest.mark.slow
+def test_every_page_opened_first_in_a_fresh_session_runs_the_whole_app(user_dir):
+    """What a deep link gives (a new tab on any page): app.py runs, so the picker and navigation are there."""
+    import re
+
+    pages = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', Path(APP).read_text())
+    assert len(pages) >= 15
+    for page in pages:
+        at = opened({}, page)
+        assert at.session_state["selected"].entry.name == "mnist-z2", page
+        assert at.sidebar.selectbox(key="model_picker").value.startswith("mnist-z2 ·"), page
+        assert at.get("title") or at.get("heading"), page  # the page itself drew
