@@ -259,7 +259,7 @@ def test_interactions_smoke():
     out = _run("interactions.py", "--smoke", root=root)
     assert _wrote_nothing(out)
     for row in ("page switch (2 pages, warm)", "model switch (Reconstructions page)", "latent-map click to its image",
-                "'Prior & holes' on", "'Prior & holes' off"):
+                "'Prior & holes' on", "'Prior & holes' off", "Decoder slider release (server answer)"):
         assert re.search(rf"^{re.escape(row)}.*\s\d+\.\d\d\s", out, re.M), out
 
 
