@@ -110,13 +110,19 @@ def test_diverging_run_explains_and_saves_nothing_when_no_epoch_finished(tmp_pat
         load_model(out)
 
 
-def test_console_script_help():
+def test_console_script_help_output_and_exit_codes(tmp_path):
+    # The installed command leaves through os._exit (no interpreter teardown): its output must still all
+    # arrive through a pipe, and its exit status must be main()'s.
     exe = Path(sys.executable).parent / "vae-explorer"
     cmd = [str(exe)] if exe.exists() else [sys.executable, "-m", "vae.cli"]
-    for sub in ("train", "evaluate", "info"):
-        res = subprocess.run([*cmd, sub, "--help"], capture_output=True, text=True, timeout=120)
-        assert res.returncode == 0 and "usage: vae-explorer" in res.stdout
-    assert "--latent-dim" in subprocess.run([*cmd, "train", "--help"], capture_output=True, text=True, timeout=120).stdout
+    res = subprocess.run([*cmd, "train", "--help"], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0 and "usage: vae-explorer" in res.stdout and "--latent-dim" in res.stdout
+    model = Path(__file__).resolve().parent.parent / "models" / "digits-z2"
+    res = subprocess.run([*cmd, "info", str(model)], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stderr
+    assert "digits" in res.stdout and res.stdout.endswith("\n") and len(res.stdout.splitlines()) > 5, res.stdout
+    res = subprocess.run([*cmd, "info", str(tmp_path / "missing")], capture_output=True, text=True, timeout=120)
+    assert res.returncode == 2 and res.stderr.startswith("error:") and "Traceback" not in res.stderr
 
 
 def _no_data_loading(monkeypatch, tmp_path):

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import os
 import signal
 import sys
 import time
@@ -565,5 +566,18 @@ def _whose() -> str:
     return f"process {group.rank} of {group.world_size}: " if group.rank else ""
 
 
+def run() -> None:
+    """The `vae-explorer` command: `main`, then leave without tearing the interpreter down.
+
+    Everything is written and closed by then (models atomically, outputs flushed below); unloading
+    torch's modules one by one would only add about 0.9 s to every command (measured: a process
+    that imported torch and stepped Adam exits in 0.9 s less this way).
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    run()
