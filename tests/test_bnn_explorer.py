@@ -77,6 +77,11 @@ def test_plane_image_colours_classes_and_draws_the_deterministic_boundary_in_bla
     image, scale = bnn.plane_image(maps, "entropy", colours)
     assert scale == pytest.approx(np.log(3))
     assert (image[bnn.boundary_mask(maps.det_predicted)] == 0).all()
+    # the four single draws of the weights: their boundaries in grey wherever the black one does not cover them,
+    # and not all the same line (the draws disagree)
+    grey = np.any([bnn.boundary_mask(s) for s in maps.sampled], axis=0) & ~bnn.boundary_mask(maps.det_predicted)
+    assert grey.any() and (image[grey] == 95).all()
+    assert any((a != b).any() for a, b in zip(maps.sampled, maps.sampled[1:]))
     with pytest.raises(ValueError):
         bnn.plane_image(maps, "variance", colours)
 
