@@ -30,7 +30,7 @@ require_variational(sel, "there is no encoder Gaussian to compare with an optimi
 split, _ = dataset_or_stop(sel.dataset)
 two_d = sel.config.latent_dim == 2
 
-left, right = st.columns([1, 2.2], gap="large")
+left, right = st.columns([1.5, 2], gap="large")  # room for the 196-pixel drawing pad on a projector
 with left:
     x, label, image_key = image_ui(sel, split)
 enc = encoder_view(*sel.key, x, label)

@@ -84,7 +84,7 @@ def image_ui(sel: Selected, split) -> tuple[np.ndarray, int | None, str]:
             st.stop()
         x, name, key = upload.x, f"{f.name} as the model sees it", "upload:" + hashlib.sha1(f.getvalue()).hexdigest()[:12]
     else:
-        pixels = drawing_pad_ui("inf_canvas", size=224)
+        pixels = drawing_pad_ui("inf_canvas", size=196)
         if pixels is None:
             st.info("The pad is empty: draw a digit with the mouse (or a finger).")
             st.stop()

@@ -47,7 +47,7 @@ def test_a_drawn_digit_gets_its_own_gaps(page, app_server):
     page.get_by_text("ELBO of the encoder's Gaussian").first.wait_for(timeout=90_000)
     page.get_by_text("a drawing", exact=True).click()
     page.get_by_text("The pad is empty").first.wait_for(timeout=60_000)
-    draw_a_one(page, page.locator(CANVAS).first, 224)
+    draw_a_one(page, page.locator(CANVAS).first, 196)
     page.get_by_text("your drawing as the model sees it").first.wait_for(timeout=90_000)
     page.get_by_role("button", name="Optimise").click()
     page.get_by_text("Amortisation gap").first.wait_for(timeout=120_000)
