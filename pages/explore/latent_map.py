@@ -61,7 +61,7 @@ def detail_ui(row: int) -> None:
     if sel.config.variational:
         y = split.y[row : row + 1] if sel.config.conditional else None
         _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
-        st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch")  # one row at any width
+        st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch", output_format="PNG")  # one row at any width
         sure = float(r.std.max()) < 0.1
         st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
                    "these are images it considers plausible for this input"

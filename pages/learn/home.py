@@ -56,7 +56,7 @@ with left:
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]
     x = split.x[idx]
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[idx])
-    st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
+    st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch", output_format="PNG",
              caption="Test images (top row) and their reconstructions (bottom row)")
 
 with right:

@@ -43,7 +43,7 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
              else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
     st.markdown(f"##### {title}")
     st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {len(card.history)} epochs")
-    st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch",
+    st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch", output_format="PNG",
              caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
     nll = float(stats.nll.mean())
     metric_row([("Nats per image", f"{nll:.1f}", "−log p(x|z) per image at z = μ (the decoder means pictured), "

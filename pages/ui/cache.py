@@ -61,5 +61,6 @@ def projection(model_path: str, mtime: float, dataset: str, method: str, max_poi
 def png(image: np.ndarray) -> bytes:
     """PNG bytes of a uint8 image, cached: st.image would otherwise encode the same pixels on every
     rerun (most of a Decoder rerun's server time). st.image passes PNG bytes through unchanged as
-    long as they are no wider than the width asked for."""
+    long as they are no wider than the width asked for and output_format="PNG" is given: with its
+    default "auto" it re-encodes any image without alpha as JPEG (server time, and smeared pixels)."""
     return png_bytes(image)

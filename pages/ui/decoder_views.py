@@ -63,7 +63,7 @@ def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int,
 
 def show(where, image: np.ndarray, **kwargs) -> None:
     """st.image as (cached) PNG: JPEG would smear the crisp, upscaled pixels."""
-    where.image(png(image), **kwargs)
+    where.image(png(image), output_format="PNG", **kwargs)
 
 
 def row_scale(sel: Selected) -> int:

@@ -154,7 +154,7 @@ def show_images(images: torch.Tensor, captions: list[str] | None = None, width: 
     """
     arrs = to_uint8(images)
     factor = max(1, min(scale, width // arrs.shape[-1]))
-    st.image([png(upscale(a, factor)) for a in arrs], caption=captions, width=width)
+    st.image([png(upscale(a, factor)) for a in arrs], caption=captions, width=width, output_format="PNG")
 
 
 def dataset_or_error(dataset: str) -> tuple[vae.Split, str | None] | None:
@@ -210,8 +210,8 @@ def image_pairs(top: torch.Tensor, bottom: torch.Tensor, top_captions: list[str]
     tops, bottoms = to_uint8(top), to_uint8(bottom)
     for start in range(0, len(tops), per_row):
         for i, col in zip(range(start, min(start + per_row, len(tops))), st.columns(per_row, gap="small")):
-            col.image(png(upscale(tops[i], scale)), caption=top_captions[i], width="stretch")
-            col.image(png(upscale(bottoms[i], scale)), caption=bottom_captions[i], width="stretch")
+            col.image(png(upscale(tops[i], scale)), caption=top_captions[i], width="stretch", output_format="PNG")
+            col.image(png(upscale(bottoms[i], scale)), caption=bottom_captions[i], width="stretch", output_format="PNG")
 
 
 LARGE_TEXT_CSS = """<style>
