@@ -13,10 +13,10 @@ import torch
 
 from pages.ui.components.live_decoder import live_decoder
 from pages.ui.decoder_views import (browser_payload, decoded_grid, interpolation_tab, label_ui, latent_axes,
-                                    manifold_tab, model_tab, open_link, prior_tab, publish_view, row_scale, show,
+                                    manifold_tab, model_tab, open_link, prior_tab, publish_view, row_scale,
                                     test_codes, traversal_tab)
 from pages.ui.links import BIND, link_ui
-from pages.ui.widgets import remember, require_model
+from pages.ui.widgets import remember, require_model, show
 from explorer.browser_decoder import supports_live_decoding
 from explorer.decoder_grids import code_text, same_style, same_style_caption
 from explorer.decoder_state import (LIVE_KEY, MAX_SLIDERS, START_OPTIONS, StartCodes, accept_report, change_dims,

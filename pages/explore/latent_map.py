@@ -5,12 +5,12 @@ import streamlit as st
 import torch
 
 import vae
-from pages.ui.cache import encoded, load_model, png, projection
+from pages.ui.cache import encoded, load_model, projection
 from explorer.images import tile, upscale
 from pages.ui.kl_views import vae_vs_autoencoder_ui
 from pages.ui.links import BIND, from_link, link_ui, publish
 from pages.ui.map_views import holes_section_ui
-from pages.ui.widgets import dataset_or_stop, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, remember, require_model, show, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
 from explorer.holes import aggregate_logvar, density_grid
 from explorer import links
@@ -61,7 +61,7 @@ def detail_ui(row: int) -> None:
     if sel.config.variational:
         y = split.y[row : row + 1] if sel.config.conditional else None
         _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
-        st.image(png(upscale(tile(draws, nrow=8, pad=1), 2)), width="stretch", output_format="PNG")  # one row at any width
+        show(st, upscale(tile(draws, nrow=8, pad=1), 2), width="stretch")  # one row at any width
         sure = float(r.std.max()) < 0.1
         st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
                    "these are images it considers plausible for this input"

@@ -6,7 +6,7 @@ import torch
 import vae
 from explorer import uploads
 from pages.ui.links import BIND, link_ui
-from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, image_pairs, remember, require_model, show_images
+from pages.ui.widgets import dataset_or_stop, drawing_pad_ui, image_pairs, remember, require_model, show, show_images
 from vae.latent import RECONSTRUCTION_MODES
 
 MODE_TEXT = dict(zip(RECONSTRUCTION_MODES, (
@@ -88,7 +88,7 @@ def show_user_image(name: str, x: torch.Tensor, raw_preview=None) -> None:
     remember_code(name, r.mu[0])
     cols = st.columns([1, 1, 1, 2])
     if raw_preview is not None:
-        cols[0].image(raw_preview, caption="as sent", width=112, output_format="PNG")
+        show(cols[0], raw_preview, caption="as sent", width=112)
     for col, img, caption in ((cols[1], x[None], "model input"), (cols[2], r.x_hat, "reconstruction")):
         with col:
             show_images(img, captions=[caption], width=112, scale=4)

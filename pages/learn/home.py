@@ -5,7 +5,7 @@ import torch
 
 import vae
 from pages.ui.cache import encoded, live_metrics, projection
-from pages.ui.widgets import dataset_or_stop, metric_row, require_model
+from pages.ui.widgets import dataset_or_stop, metric_row, require_model, show
 from explorer.figures import latent_scatter
 from explorer.images import tile, upscale
 from explorer.maps import AXIS_TITLES
@@ -56,8 +56,8 @@ with left:
     idx = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:8]
     x = split.x[idx]
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[idx])
-    st.image(upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch", output_format="PNG",
-             caption="Test images (top row) and their reconstructions (bottom row)")
+    show(st, upscale(tile(torch.cat([x, r.x_hat]), nrow=8, pad=2), 3), width="stretch",
+         caption="Test images (top row) and their reconstructions (bottom row)")
 
 with right:
     # A first look at the latent space. Also loads the browser's chart library while the

@@ -9,7 +9,7 @@ import streamlit as st
 import torch
 
 from pages.ui.cache import load_model
-from pages.ui.widgets import dataset_or_stop, metric_row, remember
+from pages.ui.widgets import dataset_or_stop, metric_row, remember, show
 
 from explorer.images import tile, upscale
 from explorer import estimators, likelihoods, registry
@@ -43,8 +43,8 @@ def column_ui(entry, x: torch.Tensor, seed: int) -> None:
              else f"Gaussian, σ = {c.gaussian_std:g}: squared error")
     st.markdown(f"##### {title}")
     st.caption(f"**{entry.name}** · z = {c.latent_dim} · trained {len(card.history)} epochs")
-    st.image(upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch", output_format="PNG",
-             caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
+    show(st, upscale(tile(torch.cat([x, mean, sample]), nrow=len(x), pad=2), 3), width="stretch",
+         caption="rows: test input · decoder mean at z = μ (what tutorials show) · a sample x ~ p(x|z) at z = μ")
     nll = float(stats.nll.mean())
     metric_row([("Nats per image", f"{nll:.1f}", "−log p(x|z) per image at z = μ (the decoder means pictured), "
                  "averaged over these images"),

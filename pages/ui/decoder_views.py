@@ -23,9 +23,9 @@ from explorer.images import png_bytes, tile, upscale
 from explorer.registry import model_zip
 from vae.latent import decode_images
 
-from .cache import encoded, load_model, png, showable_split
+from .cache import encoded, load_model, showable_split
 from .links import BIND, from_link, publish
-from .widgets import Selected
+from .widgets import Selected, show
 
 PICK = "pick"  # the link's parameter: which test image the code started from (a press count of "Another")
 DRAW_SEED = 0  # the order the pad draws the test codes in: every class spread from first to last
@@ -59,11 +59,6 @@ def decoded_grid(path: str, mtime: float, codes: np.ndarray, nrow: int,
     m, _ = load_model(path, mtime)
     return tile(decode_images(m, torch.from_numpy(codes), labels=None if labels is None else torch.tensor(labels)),
                 nrow=nrow)
-
-
-def show(where, image: np.ndarray, **kwargs) -> None:
-    """st.image as (cached) PNG: JPEG would smear the crisp, upscaled pixels."""
-    where.image(png(image), output_format="PNG", **kwargs)
 
 
 def row_scale(sel: Selected) -> int:

@@ -10,7 +10,8 @@ from explorer import kl_comparison as kc, registry
 from explorer.figures import add_prior_circles, latent_scatter
 from explorer.images import tile, upscale
 
-from .cache import encoded, live_metrics, load_model, png, showable_split
+from .cache import encoded, live_metrics, load_model, showable_split
+from .widgets import show
 
 N_SHOWN = 3000  # codes drawn per map
 
@@ -67,8 +68,8 @@ def vae_vs_autoencoder_ui(selected: str | None) -> None:
             st.caption(f"{s.inside_2sigma:.0%} of the test codes inside 2σ · 99% within radius {s.radius_99:.1f} · "
                        f"{s.prior_far:.0%} of N(0, I) draws farther than {s.far:g} from every code · their digits' "
                        f"distance from the test mix {s.class_tv:.2f}")
-            st.image(png(upscale(tile(m["samples"], nrow=8, pad=2), scale)), width="stretch", output_format="PNG",
-                     caption="16 codes z ~ N(0, I), the same draws for both models, decoded")
-            st.image(png(upscale(tile(m["path"], nrow=len(m["path"]), pad=2), scale)), width="stretch", output_format="PNG",
-                     caption=f"the straight path between the codes of the first test {split.class_names[int(split.y[a])]} "
-                             f"(row {a}) and the first test {split.class_names[int(split.y[b])]} (row {b}), decoded")
+            show(st, upscale(tile(m["samples"], nrow=8, pad=2), scale), width="stretch",
+                 caption="16 codes z ~ N(0, I), the same draws for both models, decoded")
+            show(st, upscale(tile(m["path"], nrow=len(m["path"]), pad=2), scale), width="stretch",
+                 caption=f"the straight path between the codes of the first test {split.class_names[int(split.y[a])]} "
+                         f"(row {a}) and the first test {split.class_names[int(split.y[b])]} (row {b}), decoded")

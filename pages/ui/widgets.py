@@ -147,6 +147,15 @@ def require_variational(sel: Selected, what: str) -> None:
         st.stop()
 
 
+def show(where, image, **kwargs) -> None:
+    """st.image of a uint8 image (H, W) or (H, W, 3) in `where` (st or a column), as cached PNG bytes sent as PNG.
+
+    With its default output_format "auto", st.image re-encodes any image without alpha as a quality-90
+    JPEG on every rerun, our cached PNG bytes included: server time, and smeared upscaled pixels.
+    """
+    where.image(png(image), output_format="PNG", **kwargs)
+
+
 def show_images(images: torch.Tensor, captions: list[str] | None = None, width: int = 84, scale: int = 4) -> None:
     """A row of small images, crisp (nearest-neighbour) at up to `scale` times their size.
 
@@ -210,8 +219,8 @@ def image_pairs(top: torch.Tensor, bottom: torch.Tensor, top_captions: list[str]
     tops, bottoms = to_uint8(top), to_uint8(bottom)
     for start in range(0, len(tops), per_row):
         for i, col in zip(range(start, min(start + per_row, len(tops))), st.columns(per_row, gap="small")):
-            col.image(png(upscale(tops[i], scale)), caption=top_captions[i], width="stretch", output_format="PNG")
-            col.image(png(upscale(bottoms[i], scale)), caption=bottom_captions[i], width="stretch", output_format="PNG")
+            show(col, upscale(tops[i], scale), caption=top_captions[i], width="stretch")
+            show(col, upscale(bottoms[i], scale), caption=bottom_captions[i], width="stretch")
 
 
 LARGE_TEXT_CSS = """<style>
