@@ -16,7 +16,7 @@ from explorer.bnn_figures import NETWORK_NAMES, digit_probabilities
 from vae.bnn import load_classifier
 
 from .cache import encoded, showable_split
-from .widgets import drawing_pad_ui, show_images
+from .widgets import drawn_digit_ui, show_images
 
 DIGIT_SOURCES = ("Upload", "Draw", "Examples")
 EXAMPLES = ("a test digit", "a Fashion-MNIST item", "uniform noise")
@@ -101,15 +101,8 @@ def digit_input_ui(shape: tuple[int, int, int]) -> tuple[torch.Tensor | None, st
             return None, ""
         return upload.x, f.name
     if source == "Draw":
-        image = drawing_pad_ui("bnn_canvas", size=224)
-        if image is None:
-            st.info("The pad is empty: draw a digit.")
-            return None, ""
-        try:
-            return uploads.preprocess_image(image, size=shape[1]), "your drawing"
-        except ValueError as e:
-            st.error(f"Your drawing: {e}", icon=":material/error:")
-            return None, ""
+        drawn = drawn_digit_ui("bnn_canvas", 224, shape[1])
+        return (None, "") if drawn is None else (drawn[0], "your drawing")
     a, b = st.columns([3, 2])
     kind = a.selectbox("Example", EXAMPLES, key="bnn_example")
     index = int(b.number_input("Which one", 0, 999, key="bnn_example_index"))

@@ -13,7 +13,7 @@ from explorer import inference, registry, uploads
 from explorer.inference_figures import gap_bars
 
 from .cache import load_model, showable_split
-from .widgets import Selected, drawing_pad_ui, show_images
+from .widgets import Selected, drawn_digit_ui, show_images
 
 SOURCES = ("a test image", "your own image", "a drawing")
 
@@ -84,15 +84,9 @@ def image_ui(sel: Selected, split) -> tuple[np.ndarray, int | None, str]:
             st.stop()
         x, name, key = upload.x, f"{f.name} as the model sees it", "upload:" + hashlib.sha1(f.getvalue()).hexdigest()[:12]
     else:
-        pixels = drawing_pad_ui("inf_canvas", size=196)
-        if pixels is None:
-            st.info("The pad is empty: draw a digit with the mouse (or a finger).")
+        if (drawn := drawn_digit_ui("inf_canvas", 196, h)) is None:
             st.stop()
-        try:
-            x = uploads.preprocess_image(pixels, size=h)
-        except ValueError as e:
-            st.error(f"Your drawing: {e}", icon=":material/error:")
-            st.stop()
+        x, pixels = drawn
         name, key = "your drawing as the model sees it", "drawing:" + hashlib.sha1(pixels.tobytes()).hexdigest()[:12]
     label = st.selectbox("Its label (this conditional model is told it)", range(sel.config.n_classes),
                          key="inf_label") if conditional else None

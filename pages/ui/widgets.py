@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import streamlit as st
 import torch
 
 import vae
-from explorer import links, registry
+from explorer import links, registry, uploads
 from explorer.images import to_uint8, upscale
 
 from .cache import load_model, png, showable_split
@@ -207,6 +208,20 @@ def metric_row(items: list[tuple[str, str, str | None]]) -> None:
     with st.container(horizontal=True, wrap=True, gap="medium"):
         for label, value, help_text in items:
             st.metric(label, value, help=help_text, width="content")
+
+
+def drawn_digit_ui(key: str, size: int, image_size: int) -> tuple[torch.Tensor, np.ndarray] | None:
+    """A drawing pad `size` pixels square: the drawn digit as model input (1, image_size, image_size) and the
+    pad's RGBA pixels, or None after saying why not (an empty pad, or a drawing that cannot be read)."""
+    pixels = drawing_pad_ui(key, size=size)
+    if pixels is None:
+        st.info("The pad is empty: draw a digit.")
+        return None
+    try:
+        return uploads.preprocess_image(pixels, size=image_size), pixels
+    except ValueError as e:
+        st.error(f"Your drawing: {e}", icon=":material/error:")
+        return None
 
 
 def image_pairs(top: torch.Tensor, bottom: torch.Tensor, top_captions: list[str], bottom_captions: list[str],
