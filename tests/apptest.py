@@ -1,6 +1,13 @@
-"""Shared by the AppTest page tests: choose a model in the sidebar picker by its name."""
+"""Shared by the page tests: the app's page files, and choosing a model in the sidebar picker by its name."""
+
+import re
+from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
+
+APP = Path(__file__).resolve().parent.parent / "app.py"
+# every page file in app.py's st.navigation, in menu order
+PAGE_FILES = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', APP.read_text())
 
 
 def select_model(at: AppTest, name: str) -> AppTest:

@@ -1,7 +1,6 @@
 """Every page on a plain autoencoder (tiny 8x8 models in a temporary user-models folder): it opens,
 or says why it does not apply; and the Latent map's VAE-vs-autoencoder comparison."""
 
-import re
 from pathlib import Path
 
 import pytest
@@ -10,13 +9,13 @@ from streamlit.testing.v1 import AppTest
 
 import vae
 from explorer import kl_comparison as kc
-from apptest import select_model
+from apptest import PAGE_FILES, select_model
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = sorted(re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text()))
+PAGES = sorted(PAGE_FILES)
 NOT_FOR_AN_AUTOENCODER = {"pages/learn/kl.py", "pages/explore/loglik.py", "pages/learn/inference.py",
                           "pages/learn/reparameterisation.py", "pages/explore/rate_distortion.py"}
 SAYS_WHY = "is a plain autoencoder"

@@ -5,15 +5,15 @@ app package never imports Streamlit or the pages; benchmarks and tests never imp
 """
 
 import ast
-import re
 from pathlib import Path
 
 import pytest
+from apptest import PAGE_FILES
 from streamlit.testing.v1 import AppTest
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text())
+PAGES = PAGE_FILES
 
 
 def imported_modules(path: Path) -> set[str]:

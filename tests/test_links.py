@@ -3,6 +3,7 @@
 from pathlib import Path
 
 import pytest
+from apptest import PAGE_FILES
 from streamlit.testing.v1 import AppTest
 
 from explorer import links
@@ -76,11 +77,8 @@ def test_latent_map_opens_on_the_linked_test_image(user_dir):
 @pytest.mark.slow
 def test_every_page_opened_first_in_a_fresh_session_runs_the_whole_app(user_dir):
     """What a deep link gives (a new tab on any page): app.py runs, so the picker and navigation are there."""
-    import re
-
-    pages = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', Path(APP).read_text())
-    assert len(pages) >= 15
-    for page in pages:
+    assert len(PAGE_FILES) >= 15
+    for page in PAGE_FILES:
         at = opened({}, page)
         assert at.session_state["selected"].entry.name == "mnist-z2", page
         assert at.sidebar.selectbox(key="model_picker").value.startswith("mnist-z2 ·"), page

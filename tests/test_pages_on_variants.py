@@ -5,18 +5,17 @@ KL, the Gaussian decoder has other units, the plain autoencoder has no q(z|x) an
 that forgets one of these must still say something sensible instead of crashing.
 """
 
-import re
 from pathlib import Path
 
 import pytest
 from streamlit.testing.v1 import AppTest
-from apptest import select_model
+from apptest import PAGE_FILES, select_model
 
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 APP = str(ROOT / "app.py")
-PAGES = sorted(re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text()))
+PAGES = sorted(PAGE_FILES)
 VARIANTS = ["mnist-cvae-z2", "mnist-mog-z2", "mnist-z2-gaussian", "mnist-ae-z2"]
 
 

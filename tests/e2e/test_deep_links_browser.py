@@ -12,16 +12,16 @@ that every sidebar link leads to its page's URL the navigation walk's.
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 
+from tests.apptest import PAGE_FILES
 from tests.e2e.conftest import serve_app
 
 ROOT = Path(__file__).resolve().parents[2]
-PAGES = re.findall(r'st\.Page\("(pages/[a-z]+/[a-z_]+\.py)"', (ROOT / "app.py").read_text())
+PAGES = PAGE_FILES
 # url path of each page: st.Page derives it from the file name
 URLS = [Path(p).stem for p in PAGES]
 # the first page of each section that is not the home page
