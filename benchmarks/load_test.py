@@ -443,6 +443,9 @@ def report(sessions: list[Session], trainer: Trainer | None, info: dict, seconds
         out += [f"CPU during the {seconds:.0f} s, in cores kept busy on average (this machine has {os.cpu_count()}):", "",
                 table(["machine", "server", "training process", "browser (all pages)", "this script + Playwright", "others"],
                       [[f"{cpu[k]:.2f}" for k in ("machine", "server", "training", "browser", "driver", "others")]]), ""]
+        if server:  # what benchmarks/ws_load.py is checked against
+            out += [f"Server CPU per slider release: {cpu['server'] * seconds * 1000 / len(server):.1f} ms "
+                    f"(server CPU time over the {seconds:.0f} s / {len(server)} answered releases)", ""]
     out += [f"Pages opened in {info['open_seconds']:.1f} s ({len(sessions)} sessions); load average (1 min) before "
             f"{info['load_before'][0]:.2f}, at the end {info['load_after'][0]:.2f}", ""]
     trainer_errors = trainer.session.errors if trainer else 0

@@ -38,7 +38,8 @@ class VAEConfig:
     latent_dim: size D of the latent code z.
     arch: "mlp" (fully connected, any input size) or "conv" (H and W divisible by 4).
     hidden_dims: widths of the encoder's hidden layers; the decoder mirrors them. For "conv"
-        these are the channel counts of the stride-2 convolutions.
+        these are the channel counts of the two stride-2 convolutions, optionally followed by the
+        width of the fully connected layer between them and the code (default 256).
     likelihood: "bernoulli" (decoder outputs logits; the loss is binary cross-entropy on
         grey-level pixels) or "gaussian" (decoder outputs a mean in [0, 1] with fixed std
         `gaussian_std`; the loss is a scaled squared error plus the Gaussian normaliser).
@@ -93,8 +94,9 @@ class VAEConfig:
             _, h, w = self.input_shape
             if h % 4 or w % 4:
                 raise ValueError(f"arch 'conv' needs height and width divisible by 4, got {h}x{w}")
-            if len(self.hidden_dims) != 2:
-                raise ValueError("arch 'conv' takes exactly two hidden_dims (channels of its two conv layers)")
+            if len(self.hidden_dims) not in (2, 3):
+                raise ValueError("arch 'conv' takes two hidden_dims (channels of its two conv layers) "
+                                 "or three (and the width of its fully connected layer)")
 
     @property
     def conditional(self) -> bool:

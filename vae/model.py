@@ -29,6 +29,8 @@ from torch import nn
 
 from .config import VAEConfig
 
+CONV_FC = 256  # width of the conv architecture's fully connected layer unless hidden_dims names a third width
+
 # Clamp range for log-variances: exp(-30) .. exp(20) keeps sigma and its square finite in
 # float32 even when a diverging run pushes the encoder far out (as diffusers does).
 LOGVAR_MIN, LOGVAR_MAX = -30.0, 20.0
@@ -207,17 +209,17 @@ class VAE(nn.Module):
             self.decoder = nn.Sequential(_mlp([d + k, *reversed(hidden), c * h * w]), nn.Unflatten(1, (c, h, w)))
             self._label_at = 1  # the one-hot label joins the flattened image
         else:
-            c1, c2 = config.hidden_dims
+            c1, c2, fc = (*config.hidden_dims, CONV_FC)[:3]
             flat = c2 * (h // 4) * (w // 4)
             self.encoder = nn.Sequential(
                 nn.Conv2d(c, c1, 3, stride=2, padding=1), nn.ReLU(),  # (B, c1, H/2, W/2)
                 nn.Conv2d(c1, c2, 3, stride=2, padding=1), nn.ReLU(),  # (B, c2, H/4, W/4)
-                nn.Flatten(), nn.Linear(flat + k, 256), nn.ReLU(),
+                nn.Flatten(), nn.Linear(flat + k, fc), nn.ReLU(),
             )
             self._label_at = 5  # the one-hot label joins the flattened conv features
-            self.to_moments = nn.Linear(256, 2 * d)
+            self.to_moments = nn.Linear(fc, 2 * d)
             self.decoder = nn.Sequential(
-                nn.Linear(d + k, 256), nn.ReLU(), nn.Linear(256, flat), nn.ReLU(),
+                nn.Linear(d + k, fc), nn.ReLU(), nn.Linear(fc, flat), nn.ReLU(),
                 nn.Unflatten(1, (c2, h // 4, w // 4)),
                 nn.ConvTranspose2d(c2, c1, 4, stride=2, padding=1), nn.ReLU(),  # (B, c1, H/2, W/2)
                 nn.ConvTranspose2d(c1, c, 4, stride=2, padding=1),  # (B, C, H, W)
