@@ -107,9 +107,9 @@ def configs(form: TrainForm) -> tuple[VAEConfig, TrainConfig]:
         if shape[1:] != (28, 28):
             raise ValueError(f"the conv architecture needs 28×28 images; {form.dataset} images are "
                              f"{shape[1]}×{shape[2]}: choose mlp")
-        if len(hidden) != 2:
-            raise ValueError("the conv architecture takes exactly two hidden sizes, the channels of its two "
-                             f"convolutions (e.g. 32,64), got {form.hidden!r}")
+        if len(hidden) not in (2, 3):
+            raise ValueError("the conv architecture takes two hidden sizes, the channels of its two convolutions "
+                             f"(e.g. 32,64), or three with the fully connected width (e.g. 32,128,512), got {form.hidden!r}")
     config = VAEConfig(input_shape=shape, latent_dim=form.latent_dim, arch=form.arch, hidden_dims=hidden,
                        likelihood=form.likelihood, n_classes=len(CLASS_NAMES[form.dataset]) if form.conditional else 0,
                        prior=form.prior)

@@ -61,7 +61,8 @@ def test_sample_flag_is_explicit_not_train_eval_mode():
     torch.testing.assert_close(out.z, out.mu)
 
 
-@pytest.mark.parametrize("arch,shape,hidden", [("mlp", (1, 8, 8), (16, 8)), ("conv", (1, 28, 28), (8, 16))])
+@pytest.mark.parametrize("arch,shape,hidden", [("mlp", (1, 8, 8), (16, 8)), ("conv", (1, 28, 28), (8, 16)),
+                                                ("conv", (1, 28, 28), (8, 16, 24))])
 @pytest.mark.parametrize("likelihood", ["bernoulli", "gaussian"])
 def test_forward_shapes_and_ranges(arch, shape, hidden, likelihood):
     cfg = VAEConfig(input_shape=shape, latent_dim=3, arch=arch, hidden_dims=hidden, likelihood=likelihood)
@@ -163,3 +164,13 @@ def test_config_json_round_trip_and_validation():
             TrainConfig(**bad)
     with pytest.raises(ValueError, match="unknown VAEConfig field"):
         VAEConfig.from_dict({"latent_dims": 2})
+
+
+def test_a_conv_model_takes_its_fully_connected_width_from_a_third_hidden_size():
+    two = VAE(VAEConfig(input_shape=(1, 28, 28), arch="conv", hidden_dims=(8, 16)))
+    three = VAE(VAEConfig(input_shape=(1, 28, 28), arch="conv", hidden_dims=(8, 16, 40)))
+    assert two.to_moments.in_features == 256 and two.decoder[0].out_features == 256  # the default: shipped shapes
+    assert three.to_moments.in_features == 40 and three.decoder[0].out_features == 40
+    assert three.decoder[2].in_features == 40 and three.decoder[2].out_features == 16 * 7 * 7
+    with pytest.raises(ValueError, match="arch 'conv' takes two hidden_dims"):
+        VAEConfig(input_shape=(1, 28, 28), arch="conv", hidden_dims=(8, 16, 40, 80))

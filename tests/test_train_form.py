@@ -69,8 +69,10 @@ def test_every_form_value_reaches_the_configs():
 def test_the_conv_architecture_needs_28x28_images_and_two_channel_counts():
     with pytest.raises(ValueError, match="needs 28×28 images; digits images are 8×8: choose mlp"):
         train_form.configs(TrainForm(arch="conv", hidden="32,64"))
-    with pytest.raises(ValueError, match="exactly two hidden sizes.*'32'"):
+    with pytest.raises(ValueError, match="two hidden sizes.*'32'"):
         train_form.configs(TrainForm(dataset="mnist", arch="conv", hidden="32"))
+    config, _ = train_form.configs(TrainForm(dataset="mnist", arch="conv", hidden="16,32,64"))  # + the fc width
+    assert config.hidden_dims == (16, 32, 64)
 
 
 def test_a_value_the_form_cannot_check_is_refused_by_the_config():

@@ -113,7 +113,8 @@ def settings_ui(offline: dict[str, bool]) -> TrainForm:
                                          "while it trains; more gives sharper reconstructions.")
             arch = st.radio("Architecture", ["mlp", "conv"], horizontal=True, key="train_arch", width=170,
                             help="mlp: fully connected, any image size. conv: two stride-2 convolutions, "
-                                 "28×28 images only (not digits); takes exactly two channel counts, e.g. 32,64.")
+                                 "28×28 images only (not digits); hidden sizes: two channel counts, e.g. 32,64, and optionally the "
+                                 "fully connected width (default 256), e.g. 32,128,512.")
             hidden = st.text_input("Hidden sizes", value="256,128", key="train_hidden", width=170,
                                    help="Encoder widths, comma-separated; the decoder mirrors them.")
             likelihood = st.selectbox("Decoder likelihood", ["bernoulli", "gaussian"], key="train_likelihood",
