@@ -54,36 +54,35 @@ axes = latent_axes(sel, test)
 follow_model(state, sel.key, start)  # a new model starts at the origin
 open_link(state, start, axes)  # ... or where a link (or a reload) says
 
-# --- controls -------------------------------------------------------------------------------------------
-
-from_test, z_args = start.from_test(state), (state, start)  # the arguments of every callback that moves z
-# as wide as their labels, wrapping when the window is narrow: in fixed columns they were cut at 1024 pixels
-controls = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="medium")
-c_start = c_pick = c_reset = c_mode = controls
-c_start.segmented_control("Start from", START_OPTIONS, key="dec_start", on_change=reset, args=z_args, required=True,
-                          disabled=test is None, help=None if test else "The test images are not on this machine.")
-c_pick.button("Another test image", icon=":material/casino:", on_click=pick_another, args=z_args, key="dec_pick_btn",
-              disabled=not from_test)
-c_reset.button("Reset", icon=":material/restart_alt:", on_click=reset, args=z_args, key="dec_reset",
-               help="Back to the start code.")
-if live_ok:
-    server = c_mode.toggle("Server-side sliders", key="dec_server", on_change=reset, args=z_args, bind=BIND,
-                           help="Decode on the server with Streamlit sliders (updates on release).")
-else:
-    server = c_mode.toggle("Server-side sliders", value=True, disabled=True, key="dec_server_only",
-                           help="This model's decoder has layers the browser cannot run: it is decoded on the server only.")
-chosen = None
-if d > MAX_SLIDERS:
-    chosen = st.multiselect("Dimensions with a slider (the others stay at the start code)", list(range(d)),
-                            default=list(range(MAX_SLIDERS)), key="dec_dims", format_func=axes.label,
-                            max_selections=16, on_change=change_dims, args=z_args)
-dims = slider_dims(d, chosen)
-
-
-# --- everything that depends on z: one fragment, so a slider release redraws only this part --------------
+# --- the controls and everything that depends on z: one fragment, so a release redraws only this part ---
 
 @st.fragment
 def explorer() -> None:
+    # The controls live in the fragment too: what they change (z, the start image) redraws with them in one
+    # run. Outside it, a click answered by a fragment run left them stale (a disabled "Another test image"
+    # beside a test image's code).
+    from_test, z_args = start.from_test(state), (state, start)  # the arguments of every callback that moves z
+    # as wide as their labels, wrapping when the window is narrow: in fixed columns they were cut at 1024 pixels
+    controls = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="medium")
+    c_start = c_pick = c_reset = c_mode = controls
+    c_start.segmented_control("Start from", START_OPTIONS, key="dec_start", on_change=reset, args=z_args, required=True,
+                              disabled=test is None, help=None if test else "The test images are not on this machine.")
+    c_pick.button("Another test image", icon=":material/casino:", on_click=pick_another, args=z_args, key="dec_pick_btn",
+                  disabled=not from_test)
+    c_reset.button("Reset", icon=":material/restart_alt:", on_click=reset, args=z_args, key="dec_reset",
+                   help="Back to the start code.")
+    if live_ok:
+        server = c_mode.toggle("Server-side sliders", key="dec_server", on_change=reset, args=z_args, bind=BIND,
+                               help="Decode on the server with Streamlit sliders (updates on release).")
+    else:
+        server = c_mode.toggle("Server-side sliders", value=True, disabled=True, key="dec_server_only",
+                               help="This model's decoder has layers the browser cannot run: it is decoded on the server only.")
+    chosen = None
+    if d > MAX_SLIDERS:
+        chosen = st.multiselect("Dimensions with a slider (the others stay at the start code)", list(range(d)),
+                                default=list(range(MAX_SLIDERS)), key="dec_dims", format_func=axes.label,
+                                max_selections=16, on_change=change_dims, args=z_args)
+    dims = slider_dims(d, chosen)
     left, right = st.columns([2.6, 1], gap="medium")
     with left:
         if live_ok and not server:
@@ -92,7 +91,7 @@ def explorer() -> None:
                 z=state["dec_z"], token=state["dec_token"], dims=dims, axes=axes.payload(), class_names=class_names,
                 colours=CLASS_COLOURS, pad=d == 2, on_z_change=partial(accept_report, state, start), label=digit)
         else:
-            server_sliders()
+            server_sliders(dims)
     z = state["dec_z"]
     if conditional and (server or not live_ok):  # the live component draws this row itself
         codes, labels = same_style(z, sel.config.n_classes)
@@ -131,7 +130,7 @@ def explorer() -> None:
         model_tab(sel)
 
 
-def server_sliders() -> None:
+def server_sliders(dims: list[int]) -> None:
     z = list(state["dec_z"])
     img_col, slider_col = st.columns([1, 1.2], gap="medium")
     with slider_col:
