@@ -295,12 +295,14 @@ async def epochs_shown(page) -> int:
     return int(found[-1]) if found else 0
 
 
-async def start_training(page, url: str, trainer: Trainer) -> float:
+async def start_training(page, url: str, trainer: Trainer, batch_size: int | None = None) -> float:
     """Start a long digits run on the Train page; returns once its first epoch is done (with its start time)."""
     await open_home(page, url)
     await page.get_by_role("link", name="Train a model", exact=True).click()
     await page.get_by_label("Model name", exact=True).fill(trainer.name)
     await page.get_by_label("Epochs", exact=True).fill("1000")
+    if batch_size is not None:  # smaller batches: more steps per epoch, a run that lasts longer
+        await page.get_by_label("Batch size", exact=True).fill(str(batch_size))
     t0 = time.perf_counter()
     await page.get_by_role("button", name="Start training").click()
     await page.get_by_text(re.compile(r"Epoch \d+: train")).first.wait_for(timeout=180_000)

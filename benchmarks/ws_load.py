@@ -125,10 +125,11 @@ def _fresh(data: bytes) -> BackMsg:
 def release_msg(rec: Recording, z: list[float], report: int, token: int | None = None) -> tuple[bytes, str]:
     """The recorded slider release with code `z`, report number `report` and the page's `token` (None:
     the recorded one), and the address query it should give."""
+    z = [round(v, 2) + 0.0 for v in z]  # + 0.0: no "-0.00" (the page writes 0.00)
     msg = _fresh(rec.release)
     widget = _live_widget(msg)
     value = json.loads(widget.json_value)
-    value["z"] = {**value["z"], "z": [round(v, 2) for v in z], "n": report}
+    value["z"] = {**value["z"], "z": z, "n": report}
     if token is not None:
         value["z"]["token"] = token
     widget.json_value = json.dumps(value, separators=(",", ":"))
@@ -423,7 +424,8 @@ async def run_levels(url: str, server_pid: int, rec: Recording, args) -> tuple[l
                 page.set_default_timeout(180_000)
                 t = Trainer(name=f"load-train-{n}")
                 t.session.watch(page)
-                trainer = (page, t, await start_training(page, url, t))
+                # batches of 16: 1,000 digits epochs outlast a 2-minute window (batches of 128 ran out in 61 s, of 32 in 109 s)
+                trainer = (page, t, await start_training(page, url, t, batch_size=16))
             students, run_info = await measure(url, rec, server_pid, n, args.seconds, args.release_every,
                                                args.page_every, trainer)
             if trainer is not None:
