@@ -31,6 +31,7 @@ load_test.py), and presses Stop at the end.
     python benchmarks/ws_load.py --ramp 30,50,70,100 --seconds 60
     python benchmarks/ws_load.py --students 10 --release-every 0 --page-every 0 --seconds 60
         # the browser load test's mix (release, answer, 0.05-0.25 s look, release ...): compare
+    python benchmarks/ws_load.py --ramp 30,50,70,100 --seconds 60 --replicas 2   # through HAProxy
     python benchmarks/ws_load.py --smoke                      # 3 students, 8 s; writes nothing
 
 Loopback only (the server binds 127.0.0.1; the browser gets no network); it stops by itself.
@@ -64,6 +65,7 @@ from streamlit.proto.BackMsg_pb2 import BackMsg  # noqa: E402
 from streamlit.proto.ForwardMsg_pb2 import ForwardMsg  # noqa: E402
 
 from tools.appserver import CHROMIUM  # noqa: E402
+from tools.hall import HAPROXY, HAPROXY_MISSING, hall  # noqa: E402
 
 DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS-load.md"
 ANSWER_TIMEOUT_S = 30.0
@@ -363,7 +365,15 @@ async def warm_every_page(url: str, rec: Recording) -> tuple[float, list[str]]:
 
 # --- a run ------------------------------------------------------------------------------------------
 
-async def measure(url: str, rec: Recording, server_pid: int, n: int, seconds: float, release_every: float,
+def cpu_of_servers(pids: list[int]) -> dict[str, float] | None:
+    """cpu_snapshot over several app processes (replicas): their server and training parts summed."""
+    snaps = [cpu_snapshot(pid) for pid in pids]
+    if any(s is None for s in snaps):
+        return None
+    return {**snaps[0], "server": sum(s["server"] for s in snaps), "training": sum(s["training"] for s in snaps)}
+
+
+async def measure(url: str, rec: Recording, server_pids: list[int], n: int, seconds: float, release_every: float,
                   page_every: float, trainer: tuple | None = None) -> tuple[list[Student], dict]:
     """`n` students for `seconds`. They connect and open the Decoder a few at a time; the clock (and the
     CPU count) starts when all are ready. trainer: (page, Trainer, its Start time) of a training session
@@ -387,13 +397,13 @@ async def measure(url: str, rec: Recording, server_pid: int, n: int, seconds: fl
     tasks = [asyncio.create_task(one(i, s)) for i, s in enumerate(students)]
     await all_ready.wait()
     info["connect_seconds"] = time.perf_counter() - t_connect
-    cpu0, t0 = cpu_snapshot(server_pid), time.perf_counter()
+    cpu0, t0 = cpu_of_servers(server_pids), time.perf_counter()
     clock["end"] = time.monotonic() + seconds
     go.set()
 
     async def at_the_end():
         await asyncio.sleep(max(0.0, clock["end"] - time.monotonic()))
-        info["cpu"] = cpu_share(cpu0, cpu_snapshot(server_pid), time.perf_counter() - t0)
+        info["cpu"] = cpu_share(cpu0, cpu_of_servers(server_pids), time.perf_counter() - t0)
         info["load_after"] = os.getloadavg()
 
     jobs = [at_the_end(), *tasks]
@@ -404,10 +414,14 @@ async def measure(url: str, rec: Recording, server_pid: int, n: int, seconds: fl
     return students, info
 
 
-async def run_levels(url: str, server_pid: int, rec: Recording, args) -> tuple[list[dict], dict]:
-    """Warm every page, then one measured run per class size in `args.levels` (each with its own trainer)."""
-    info: dict = {}
-    info["warm_seconds"], info["warm_errors"] = await warm_every_page(url, rec)
+async def run_levels(url: str, servers: list, rec: Recording, args) -> tuple[list[dict], dict]:
+    """Warm every page (on every replica), then one measured run per class size in `args.levels` (each with
+    its own trainer). servers: the app processes (`RunningApp`s); url: theirs, or the proxy's in front of them."""
+    info: dict = {"warm_seconds": 0.0, "warm_errors": []}
+    for server in servers:
+        seconds, errors = await warm_every_page(server.url, rec)
+        info["warm_seconds"] += seconds
+        info["warm_errors"] += errors
     levels = []
     browser = pw = None
     try:
@@ -426,7 +440,7 @@ async def run_levels(url: str, server_pid: int, rec: Recording, args) -> tuple[l
                 t.session.watch(page)
                 # batches of 16: 1,000 digits epochs outlast a 2-minute window (batches of 128 ran out in 61 s, of 32 in 109 s)
                 trainer = (page, t, await start_training(page, url, t, batch_size=16))
-            students, run_info = await measure(url, rec, server_pid, n, args.seconds, args.release_every,
+            students, run_info = await measure(url, rec, [s.pid for s in servers], n, args.seconds, args.release_every,
                                                args.page_every, trainer)
             if trainer is not None:
                 trainer[1].session.closing = True
@@ -495,7 +509,7 @@ def report(levels: list[dict], info: dict, args) -> str:
                      f"{level['info']['connect_seconds']:.1f}"])
     out += ["Per class size: releases answered per student (min / median / max), errors, starved students, CPU in "
             f"cores kept busy on average (this machine has {os.cpu_count()}; generator = this script with its "
-            "Playwright driver), server CPU per answer (server CPU time / answers), seconds to connect everyone", "",
+            "Playwright driver, and HAProxy in front of replicas), server CPU per answer (server CPU time / answers), seconds to connect everyone", "",
             table(["students", "releases/student", "errors", "starved", "machine", "server", "training", "browser",
                    "generator", "server ms/answer", "connect s"], rows), ""]
     errs = []
@@ -531,6 +545,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--release-every", type=float, default=3.0,
                         help="mean seconds between slider releases (0: the next one 0.05-0.25 s after the answer)")
     parser.add_argument("--page-every", type=float, default=30.0, help="mean seconds between page visits (0: none)")
+    parser.add_argument("--replicas", type=int, default=1,
+                        help="app processes behind HAProxy with sticky sessions (tools/hall.py); 1: the app alone")
     parser.add_argument("--no-train", dest="train", action="store_false", help="no training session")
     parser.add_argument("--smoke", action="store_true", help="3 students for 8 s, pages every 3 s, no training; writes nothing")
     parser.add_argument("--results", default=None, help=f"where to append the results (default {DEFAULT_RESULTS}; '-': nowhere)")
@@ -544,12 +560,17 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {CHROMIUM} is missing (the recording needs a real browser): install Debian's chromium",
               file=sys.stderr)
         return 2
+    if args.replicas > 1 and not Path(HAPROXY).exists():
+        print(f"error: {HAPROXY_MISSING}", file=sys.stderr)
+        return 2
     started = _dt.datetime.now().astimezone()
-    with tempfile.TemporaryDirectory(prefix="vae-wsload-") as tmp, app_server(Path(tmp)) as server:
-        rec, rinfo = record(server.url)
-        print(f"recorded {rinfo['messages']} messages from a browser in {rinfo['record_seconds']:.1f} s; "
-              f"{len(rec.pages)} pages", flush=True)
-        levels, info = asyncio.run(run_levels(server.url, server.pid, rec, args))
+    with tempfile.TemporaryDirectory(prefix="vae-wsload-") as tmp:
+        with (hall(Path(tmp), args.replicas) if args.replicas > 1 else app_server(Path(tmp))) as served:
+            url, servers = (served.url, served.replicas) if args.replicas > 1 else (served.url, [served])
+            rec, rinfo = record(url)
+            print(f"recorded {rinfo['messages']} messages from a browser in {rinfo['record_seconds']:.1f} s; "
+                  f"{len(rec.pages)} pages", flush=True)
+            levels, info = asyncio.run(run_levels(url, servers, rec, args))
     text = report(levels, info, args)
     ok = all(clean(lv, args.seconds) for lv in levels) and not info["warm_errors"]
     print(text)
@@ -563,7 +584,8 @@ def main(argv: list[str] | None = None) -> int:
         section = [f"## {started:%Y-%m-%d %H:%M %Z} (websocket students)", "", f"- machine: {machine(info)}",
                    f"- command: `{command.strip()}`",
                    f"- load: {', '.join(map(str, args.levels))} simulated students (mnist-z2), {mix}, for "
-                   f"{args.seconds:.0f} s" + ("; 1 browser session training digits on the Train page" if args.train else ""),
+                   f"{args.seconds:.0f} s" + ("; 1 browser session training digits on the Train page" if args.train else "")
+                   + (f"; {args.replicas} app processes behind HAProxy (sticky cookie)" if args.replicas > 1 else ""),
                    f"- result: {'clean' if ok else 'PROBLEMS'}", "", text]
         with open(results, "a") as f:
             f.write("\n".join(section) + "\n")
