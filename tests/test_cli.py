@@ -141,6 +141,7 @@ def _no_data_loading(monkeypatch, tmp_path):
     (["train", "--dataset", "mnist", "--batch-size", "0"], "error: batch_size must be"),
     (["train", "--dataset", "kmnist", "--iwae-k", "-1"], "error: --iwae-k must be an integer >= 0"),
     (["train", "--dataset", "mnist", "--arch", "conv", "--hidden-dims", "32,64,128,256"], "error: arch 'conv' takes two hidden_dims"),
+    (["train", "--dataset", "mnist", "--likelihood", "gaussian", "--binarize"], "error: --binarize draws black-and-white"),
 ])
 def test_train_checks_its_flags_before_touching_any_data(argv, message, tmp_path, monkeypatch, capsys):
     _no_data_loading(monkeypatch, tmp_path)

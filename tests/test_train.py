@@ -143,3 +143,34 @@ def test_gradients_are_clipped_only_over_the_limit():
     _clip_gradients(params, norm / 4)  # over: rescaled to the limit, direction kept
     assert torch.nn.utils.get_total_norm([p.grad for p in params]).item() == pytest.approx(norm / 4, rel=1e-5)
     torch.testing.assert_close(params[0].grad, before[0] / 4, rtol=1e-5, atol=0)
+
+
+def test_binarize_trains_on_fresh_black_and_white_pixels_and_tests_on_grey_levels():
+    model, seen = VAE(CFG), []
+    forward = model.forward
+
+    def spy(x, *args, **kwargs):
+        seen.append(x.detach().clone())
+        return forward(x, *args, **kwargs)
+
+    model.forward = spy
+    train, test = _data(128, seed=0), _data(64, seed=1)
+    assert len(train.unique()) > 2  # grey levels
+    result = fit(model, train, test, TrainConfig(epochs=2, batch_size=32, binarize=True))
+    batches = [b for b in seen if len(b) == 32]  # training batches; the test set passes in one batch of 64
+    tests = [b for b in seen if len(b) == 64]
+    assert len(batches) == 8 and tests
+    assert all(set(b.unique().tolist()) <= {0.0, 1.0} for b in batches)
+    assert all(len(b.unique()) > 2 for b in tests)  # the test set is measured on its grey levels
+    assert abs(torch.cat(batches[:4]).mean() - train.mean()) < 0.02  # white as often as the grey level says
+    assert not torch.equal(torch.cat(batches[:4]).sum(0), torch.cat(batches[4:]).sum(0))  # drawn afresh each epoch
+    assert result.history[-1]["test_neg_elbo"] > 0
+
+
+def test_binarize_is_refused_for_a_gaussian_decoder_and_cards_without_it_read_as_false():
+    gaussian = VAE(VAEConfig(input_shape=CFG.input_shape, latent_dim=2, hidden_dims=(16,), likelihood="gaussian"))
+    with pytest.raises(ValueError, match="binarize draws black-and-white pixels for a Bernoulli decoder"):
+        fit(gaussian, _data(), None, TrainConfig(epochs=1, batch_size=64, binarize=True))
+    assert TrainConfig.from_dict({"epochs": 3}).binarize is False
+    with pytest.raises(ValueError, match="binarize must be true or false"):
+        TrainConfig(binarize="yes")

@@ -78,6 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="bfloat16: matrix products in bfloat16 (autocast), weights and loss stay float32; "
                         "auto (default): bfloat16 where the device has it natively (CPUs with AVX512-BF16 or AMX, "
                         "GPUs from Ampere on), else float32; the card records which ran")
+    t.add_argument("--binarize", action="store_true",
+                   help="dynamic binarisation: train on black-and-white pixels drawn afresh from the grey levels "
+                        "every batch (Bernoulli decoder; test metrics stay on grey levels)")
     t.add_argument("--iwae-k", type=int, default=0, help="also estimate log p(x) with k importance samples (0: skip)")
     t.add_argument("--offline", action="store_true", help="never download datasets")
     t.add_argument("--out", required=True, type=Path, help="model directory to write, e.g. my-models/mnist-z2")
@@ -186,8 +189,11 @@ def _cmd_train(args: argparse.Namespace) -> int:
     tcfg = TrainConfig(
         epochs=args.epochs, batch_size=args.batch_size, lr=args.lr, beta=args.beta, warmup_epochs=args.warmup_epochs,
         seed=args.seed, device=args.device, schedule=args.schedule, precision=args.precision,
-        world_size=group.world_size,
+        world_size=group.world_size, binarize=args.binarize,
     )
+    if args.binarize and args.likelihood != "bernoulli":
+        raise ValueError("--binarize draws black-and-white pixels for a Bernoulli decoder: drop it or use "
+                         "--likelihood bernoulli")
     _check_iwae_k(args.iwae_k)
     device = _check_device(args.device)
     _check_out(args.out, args.force)

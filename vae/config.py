@@ -135,6 +135,12 @@ class TrainConfig:
     world_size: the number of processes that trained the model together (torchrun with
         DistributedDataParallel, `vae.distributed`); `batch_size` is the global batch, split
         between them. 1 for a plain run and for cards written before the field existed.
+    binarize: dynamic binarisation (a Bernoulli decoder only): every training batch is drawn
+        afresh as black-and-white pixels, each white with its grey level as probability, for the
+        encoder's input and the target alike. In expectation the target term is the grey-level
+        loss; the fresh noise each epoch keeps a small-code model from memorising its training
+        images. The train columns of the history are then measured on the drawn pixels; the test
+        metrics stay on the grey levels. False for cards written before the field existed.
     """
 
     epochs: int = 30
@@ -149,6 +155,7 @@ class TrainConfig:
     grad_clip: float | None = 100.0
     precision: str = "auto"
     world_size: int = 1
+    binarize: bool = False
 
     DEVICES: ClassVar[tuple[str, ...]] = ("auto", "cpu", "cuda", "mps")
     PRECISIONS: ClassVar[tuple[str, ...]] = ("auto", "float32", "bfloat16")
@@ -168,6 +175,7 @@ class TrainConfig:
             (self.precision in self.PRECISIONS, f"precision must be one of {self.PRECISIONS}, got {self.precision!r}"),
             (isinstance(self.world_size, int) and not isinstance(self.world_size, bool) and self.world_size >= 1,
              f"world_size must be an integer >= 1, got {self.world_size!r}"),
+            (isinstance(self.binarize, bool), f"binarize must be true or false, got {self.binarize!r}"),
         ]
         for ok, message in checks:
             if not ok:

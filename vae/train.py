@@ -225,6 +225,9 @@ def fit(
     n = train.shape[0]
     if n == 0:
         raise ValueError("the training set is empty")
+    if cfg.binarize and model.config.likelihood != "bernoulli":
+        raise ValueError("binarize draws black-and-white pixels for a Bernoulli decoder; this model's is "
+                         f"{model.config.likelihood}")
     if cfg.batch_size < group.world_size:
         raise ValueError(f"batch_size {cfg.batch_size} cannot be split between {group.world_size} processes")
     steps_per_epoch = math.ceil(n / cfg.batch_size)
@@ -262,6 +265,8 @@ def fit(
             n_batch = len(idx)  # the global batch; this process trains on its shard of it
             idx = distributed.shard(idx, group)
             xb = train.index_select(0, idx)  # ~2x faster than train[idx] on the CPU
+            if cfg.binarize:
+                xb = torch.bernoulli(xb, generator=noise_gen)
             yb = None if train_labels is None else train_labels[idx]
             with autocast:
                 out = net(xb, yb, sample=True, generator=noise_gen)
