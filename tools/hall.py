@@ -33,7 +33,7 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tools.appserver import LOCAL_FLAGS, RunningApp, free_port, streamlit_app  # noqa: E402
+from tools.appserver import LOCAL_FLAGS, RunningApp, free_port, stop, streamlit_app  # noqa: E402
 
 HAPROXY = os.environ.get("VAE_HAPROXY", shutil.which("haproxy") or "/usr/sbin/haproxy")
 HAPROXY_MISSING = f"{HAPROXY} is missing: install Debian's haproxy (apt-get install -y haproxy) or set VAE_HAPROXY"
@@ -121,11 +121,7 @@ def hall(workdir: Path, replicas: int = 2, port: int | None = None, env: dict[st
             _wait_for(url + "/_stcore/health", 30, proxy, log)
             yield Hall(url, apps, Path(env["VAE_USER_MODELS_DIR"]), config)
         finally:
-            proxy.terminate()
-            try:
-                proxy.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                proxy.kill()
+            stop(proxy, timeout_s=10)
 
 
 def main(argv: list[str] | None = None) -> int:
