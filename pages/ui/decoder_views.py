@@ -163,7 +163,7 @@ def prior_tab(sel: Selected) -> None:
     cfg = sel.config
     grid = prior_grid(cfg.latent_dim, seed, sel.model.prior, cfg.n_classes, mixture=cfg.prior == "mog")
     c_txt.caption(grid.caption + ("" if cfg.variational else " This plain autoencoder was never trained to put its codes "
-                                  "where N(0, I) draws land: see what the KL buys at the end of the Latent map page."))
+                                  "where N(0, I) draws land: see the Latent map page's tab \"What the KL buys\"."))
     show(st, upscale(decoded_grid(*sel.key, grid.codes, grid.nrow, grid.labels), 2 if cfg.input_shape[1] > 8 else 6))
 
 

@@ -34,18 +34,22 @@ def comparison(paths: tuple[str, str], mtimes: tuple[float, float], dataset: str
     return out
 
 
-def vae_vs_autoencoder_ui(selected: str | None) -> None:
-    """The side-by-side comparison, when a VAE and its autoencoder twin are both installed."""
-    pair = kc.find_pair(registry.list_entries(), selected)
-    if pair is None:
-        return
+KL_TAB = "What the KL buys"  # the Latent map page's second tab
+
+
+def twins(selected: str | None) -> tuple | None:
+    """(the VAE entry, its plain-autoencoder twin) for the selected model when both are installed, else None."""
+    return kc.find_pair(registry.list_entries(), selected)
+
+
+def vae_vs_autoencoder_ui(pair: tuple) -> None:
+    """The side-by-side comparison of a VAE and its autoencoder twin (`twins`)."""
     vae_entry, ae_entry = pair
     dataset = vae_entry.card.dataset
     split, _ = showable_split(dataset)
     mtimes = tuple(registry.weights_mtime(e.path) for e in pair)
     c = comparison((str(vae_entry.path), str(ae_entry.path)), mtimes, dataset)
     labels = encoded(str(vae_entry.path), mtimes[0], dataset)["labels"]
-    st.divider()
     st.header("What the KL buys: VAE vs plain autoencoder")
     st.markdown(f"**{ae_entry.name}** is **{vae_entry.name}**'s network trained without the KL term and without "
                 "sampling: each image gets one code, z = μ. Same axes for both, colours by label as in the map above; solid "

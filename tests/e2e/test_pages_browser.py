@@ -193,6 +193,7 @@ def test_what_the_kl_buys_draws_both_maps_and_zooms_them_together(page, app_serv
     """Latent map on mnist-z2: the VAE and its plain-autoencoder twin side by side; the zoom sets both to ±4."""
     errors = open_home(page, app_server.url)
     page.get_by_role("link", name="Latent map", exact=True).click()
+    page.get_by_role("tab", name="What the KL buys").click()
     page.get_by_text("What the KL buys: VAE vs plain autoencoder").first.wait_for(timeout=120_000)
     maps = [f".st-key-kl_map_{which} .js-plotly-plot" for which in ("vae", "ae")]
     ranges_js = f"""() => {json.dumps(maps)}.map(s => {{ const gd = document.querySelector(s);
