@@ -52,7 +52,7 @@ def vae_vs_autoencoder_ui(pair: tuple) -> None:
     labels = encoded(str(vae_entry.path), mtimes[0], dataset)["labels"]
     st.header("What the KL buys: VAE vs plain autoencoder")
     st.markdown(f"**{ae_entry.name}** is **{vae_entry.name}**'s network trained without the KL term and without "
-                "sampling: each image gets one code, z = μ. Same axes for both, colours by label as in the map above; solid "
+                "sampling: each image gets one code, z = μ. Same axes for both, colours by label as on the map tab; solid "
                 "and dotted: the prior's 1σ and 2σ circles.")
     zoom = st.toggle("Zoom in on the prior's region (both maps)", key="kl_zoom",
                      help="The same axes for both either way: the full range of both models' codes, or ±4.")
