@@ -410,7 +410,6 @@ async def measure(url: str, rec: Recording, server_pids: list[int], n: int, seco
     if trainer is not None:
         jobs.append(finish_training(*trainer, clock["end"]))
     await asyncio.gather(*jobs)
-    info["wall_seconds"] = time.perf_counter() - t0
     return students, info
 
 

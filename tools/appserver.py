@@ -69,23 +69,27 @@ def streamlit_app(log: Path, env: dict[str, str] | None = None, flags: tuple[str
         spawned = time.time()
         proc = subprocess.Popen(cmd, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + timeout_s
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"streamlit exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
-            try:
-                with urllib.request.urlopen(url + "/_stcore/health", timeout=2) as r:
-                    if r.status == 200:
-                        healthy = time.time()
-                        break
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"streamlit did not answer on {url} within {timeout_s:g} s:\n{log.read_text()[-3000:]}")
-            time.sleep(poll_s)
-        yield RunningApp(url, port, log, env, proc.pid, spawned, healthy)
+        wait_healthy(url + "/_stcore/health", proc, log, timeout_s, poll_s, "streamlit")
+        yield RunningApp(url, port, log, env, proc.pid, spawned, time.time())
     finally:
         stop(proc, timeout_s=15)
+
+
+def wait_healthy(url: str, proc: subprocess.Popen, log: Path, timeout_s: float, poll_s: float, name: str) -> None:
+    """Poll `url` until it answers 200; RuntimeError with the log's tail if `proc` exits or time runs out."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if proc.poll() is not None:
+            raise RuntimeError(f"{name} exited with code {proc.returncode}:\n{log.read_text()[-3000:]}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except OSError:
+            pass
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{name} did not answer on {url} within {timeout_s:g} s:\n{log.read_text()[-3000:]}")
+        time.sleep(poll_s)
 
 
 def stop(proc: subprocess.Popen, timeout_s: float) -> None:

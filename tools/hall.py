@@ -25,7 +25,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import Iterator
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from tools.appserver import LOCAL_FLAGS, RunningApp, free_port, stop, streamlit_app  # noqa: E402
+from tools.appserver import LOCAL_FLAGS, RunningApp, free_port, stop, streamlit_app, wait_healthy  # noqa: E402
 
 HAPROXY = os.environ.get("VAE_HAPROXY", shutil.which("haproxy") or "/usr/sbin/haproxy")
 HAPROXY_MISSING = f"{HAPROXY} is missing: install Debian's haproxy (apt-get install -y haproxy) or set VAE_HAPROXY"
@@ -75,21 +74,6 @@ class Hall:
     config: Path
 
 
-def _wait_for(url: str, timeout_s: float, proc: subprocess.Popen, log: Path) -> None:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"haproxy exited with code {proc.returncode}:\n{log.read_text()[-2000:]}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except OSError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError(f"haproxy did not answer on {url} within {timeout_s:.0f} s:\n{log.read_text()[-2000:]}")
-
-
 @contextmanager
 def hall(workdir: Path, replicas: int = 2, port: int | None = None, env: dict[str, str] | None = None,
          flags: tuple[str, ...] = LOCAL_FLAGS, timeout_s: float = 120) -> Iterator[Hall]:
@@ -118,7 +102,7 @@ def hall(workdir: Path, replicas: int = 2, port: int | None = None, env: dict[st
             proxy = subprocess.Popen([HAPROXY, "-db", "-f", str(config)], stdout=out, stderr=subprocess.STDOUT)
         try:
             url = f"http://127.0.0.1:{port}"
-            _wait_for(url + "/_stcore/health", 30, proxy, log)
+            wait_healthy(url + "/_stcore/health", proxy, log, timeout_s=30, poll_s=0.2, name="haproxy")
             yield Hall(url, apps, Path(env["VAE_USER_MODELS_DIR"]), config)
         finally:
             stop(proxy, timeout_s=10)
