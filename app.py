@@ -15,6 +15,13 @@ import os
 # other page. Passive waiting hands the core back instead.
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
+# Imported whole before any page runs. Plotly's array checks look pandas up in sys.modules without
+# importing it; while another thread (a session's previous run, Streamlit itself) is halfway
+# through importing pandas they find a half-made module and fail ("partially initialized module
+# 'pandas' has no attribute 'Series'": a Latent map page crashed so in the browser tests). An
+# import statement instead waits for the import under way to finish.
+import pandas  # noqa: E402, F401
+
 import streamlit as st  # noqa: E402
 
 from pages.ui.links import set_page_path  # noqa: E402

@@ -9,7 +9,7 @@ the server. Record, then replay:
    (Streamlit's `BackMsg` protobufs) is kept, and the app's pages are read from the server's
    `navigation` message.
 2. Replay. Each student opens its own websocket (its own Streamlit session) and sends what the
-   browser sent: open the app, open the Decoder, the live decoder's "loaded" report; then every
+   browser sent: open the app, open the Decoder; then every
    `--release-every` seconds (±50 %, at random) a slider release, the recorded one with a new
    random z; and every `--page-every` seconds another page (the recorded page-open message with
    that page's hash), then back to the Decoder. The recorded messages name the browser's cached
@@ -71,6 +71,7 @@ DEFAULT_RESULTS = Path(__file__).resolve().parent / "RESULTS-load.md"
 ANSWER_TIMEOUT_S = 30.0
 STARVED_FRACTION = 1 / 3
 LIVE_WIDGET = "-dec_live"  # the end of the live decoder's widget id (key "dec_live")
+SIDEBAR_WIDGETS = ("-model_picker", "-large_text")  # sent with every page's messages
 DECODER_PATH = "decoder"
 Z_RANGE = 2.8  # random codes in [-Z_RANGE, Z_RANGE]: inside the sliders of mnist-z2
 OK_STATUSES = (ForwardMsg.FINISHED_SUCCESSFULLY, ForwardMsg.FINISHED_FRAGMENT_RUN_SUCCESSFULLY)
@@ -84,7 +85,6 @@ class Recording:
 
     open_app: bytes  # the first run: no page, no widgets
     open_decoder: bytes  # a sidebar click on "Decoder": the sidebar's widgets and the Decoder's hash
-    loaded: bytes  # the live decoder's first report (a fragment run)
     release: bytes  # a slider let go: the live decoder's report with z
     pages: dict[str, str]
 
@@ -100,7 +100,7 @@ def _live_widget(msg: BackMsg):
 
 
 def pick_recording(sent: list[bytes], pages: dict[str, str]) -> Recording:
-    """Find the four messages a replay needs among those the browser sent, in order; ValueError if one is missing."""
+    """Find the three messages a replay needs among those the browser sent, in order; ValueError if one is missing."""
     msgs = [_rerun(d) for d in sent]
     reruns = [(d, m) for d, m in zip(sent, msgs) if m.WhichOneof("type") == "rerun_script"]
     decoder_hash = pages.get(DECODER_PATH)
@@ -110,11 +110,10 @@ def pick_recording(sent: list[bytes], pages: dict[str, str]) -> Recording:
         open_decoder = next(d for d, m in reruns if m.rerun_script.page_script_hash == decoder_hash
                             and not m.rerun_script.fragment_id)
         live = [(d, m) for d, m in reruns if _live_widget(m) is not None]
-        loaded = next(d for d, m in live if '"z"' not in _live_widget(m).json_value)
         release = next(d for d, m in live if '"z"' in _live_widget(m).json_value)
     except StopIteration:
-        raise ValueError("the recording lacks the Decoder's opening, its 'loaded' report or a slider release") from None
-    return Recording(reruns[0][0], open_decoder, loaded, release, pages)
+        raise ValueError("the recording lacks the Decoder's opening, or a slider release") from None
+    return Recording(reruns[0][0], open_decoder, release, pages)
 
 
 def _fresh(data: bytes) -> BackMsg:
@@ -124,17 +123,27 @@ def _fresh(data: bytes) -> BackMsg:
     return msg
 
 
-def release_msg(rec: Recording, z: list[float], report: int, token: int | None = None) -> tuple[bytes, str]:
+def release_msg(rec: Recording, z: list[float], report: int, token: int | None = None,
+                address: str = "") -> tuple[bytes, str]:
     """The recorded slider release with code `z`, report number `report` and the page's `token` (None:
-    the recorded one), and the address query it should give."""
+    the recorded one), sent from a page whose address query is `address` (a browser sends the query
+    its address bar holds), and the address query it should give."""
     z = [round(v, 2) + 0.0 for v in z]  # + 0.0: no "-0.00" (the page writes 0.00)
     msg = _fresh(rec.release)
+    # The live decoder's report and the sidebar's widgets only. The Decoder's other controls as recorded
+    # are not what a browser sends after leaving and coming back (it sends an empty "Start from" then),
+    # and the server took the recorded one for a click on it: a reset that dropped the report.
+    widgets = msg.rerun_script.widget_states.widgets
+    keep = [copy.deepcopy(w) for w in widgets if w.id.endswith((LIVE_WIDGET, *SIDEBAR_WIDGETS))]
+    del widgets[:]
+    widgets.extend(keep)
     widget = _live_widget(msg)
     value = json.loads(widget.json_value)
     value["z"] = {**value["z"], "z": z, "n": report}
     if token is not None:
         value["z"]["token"] = token
     widget.json_value = json.dumps(value, separators=(",", ":"))
+    msg.rerun_script.query_string = address
     return msg.SerializeToString(), "z=" + quote(",".join(f"{v:.2f}" for v in z), safe="")
 
 
@@ -176,7 +185,9 @@ def record(url: str) -> tuple[Recording, dict]:
         page.set_default_timeout(180_000)
         page.on("websocket", on_ws)
         page.goto(url)
-        page.get_by_text("What is a VAE?").first.wait_for()
+        # The sidebar's model picker drawn: the page-open message then carries the sidebar's widgets, as a
+        # browser's every later page visit does (the navigation links show before the picker).
+        page.locator("section[data-testid='stSidebar'] [data-testid='stSelectbox'] input[role='combobox']").wait_for()
         page.get_by_role("link", name="Decoder", exact=True).click()
         canvas = page.locator("canvas[data-testid='vld-image']")
         canvas.wait_for(state="visible")
@@ -218,7 +229,8 @@ class Connection:
         self.ws = ws
         self.waiting: asyncio.Future | None = None
         self.exceptions: list[str] = []
-        self.query: str | None = None
+        self.query: str | None = None  # the address query the last answer set, if it set one
+        self.address = ""  # the address query the page holds now, as a browser's address bar would
         self.token: int | None = None  # the live decoder's token, as the page last sent it
         self.reader = asyncio.create_task(self._read())
 
@@ -243,7 +255,7 @@ class Connection:
                 elif element == "bidi_component":
                     self._read_token(msg.delta.new_element.bidi_component)
                 elif kind == "page_info_changed":
-                    self.query = msg.page_info_changed.query_string
+                    self.query = self.address = msg.page_info_changed.query_string
                 elif kind == "script_finished" and self.waiting is not None and not self.waiting.done():
                     self.waiting.set_result(Answer(msg.script_finished, self.exceptions, self.query))
         except Exception as e:  # noqa: BLE001 - a closed connection fails the request that waits on it
@@ -302,8 +314,7 @@ async def step(conn: Connection, student: Student, kind: str, data: bytes, expec
 
 
 async def open_decoder(conn: Connection, rec: Recording, student: Student, measured: bool = True) -> bool:
-    return (await step(conn, student, "decoder", page_msg(rec, DECODER_PATH), measured=measured)
-            and await step(conn, student, "loaded", _fresh(rec.loaded).SerializeToString(), measured=False))
+    return await step(conn, student, "decoder", page_msg(rec, DECODER_PATH), measured=measured)
 
 
 async def _prepare(url: str, rec: Recording, student: Student) -> Connection | None:
@@ -338,7 +349,7 @@ async def student_loop(conn: Connection, rec: Recording, student: Student, end: 
                 next_page = time.monotonic() + rng.uniform(0.5, 1.5) * page_every
             z = [rng.uniform(-Z_RANGE, Z_RANGE) for _ in range(2)]
             report += 1
-            data, query = release_msg(rec, z, report, conn.token)
+            data, query = release_msg(rec, z, report, conn.token, conn.address)
             t0 = time.monotonic()
             await step(conn, student, "release", data, expect_query=query)
             pause = rng.uniform(0.5, 1.5) * release_every if release_every else rng.uniform(0.05, 0.25)

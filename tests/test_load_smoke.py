@@ -87,14 +87,15 @@ def rerun(page="", fragment="", live=None, url="http://127.0.0.1:1/"):
     rs.cached_message_hashes.append("abc")
     w = rs.widget_states.widgets.add(); w.id = "$$ID-1-model_picker"; w.string_value = "mnist-z2 · z=2"
     if live is not None:
+        w = rs.widget_states.widgets.add(); w.id = "$$ID-3-dec_start"; w.string_array_value.data.append("Origin")
         w = rs.widget_states.widgets.add(); w.id = "$$ID-2" + LIVE_WIDGET; w.json_value = json.dumps(live)
     return m.SerializeToString()
 
 pages = {"": "h0", "decoder": "hd", "latent_map": "hl"}
-sent = [rerun(), rerun("hd", url="http://127.0.0.1:1/"), rerun("hd", "f", {"loaded": "m"}, "http://127.0.0.1:1/decoder"),
-        rerun("hd", "f", {"loaded": "m", "z": {"z": [1.0, 0.0], "token": 0, "n": 1}}, "http://127.0.0.1:1/decoder")]
+sent = [rerun(), rerun("hd", url="http://127.0.0.1:1/"),
+        rerun("hd", "f", {"z": {"z": [1.0, 0.0], "token": 0, "n": 1}}, "http://127.0.0.1:1/decoder")]
 rec = pick_recording(sent, pages)
-data, query = release_msg(rec, [0.5, -1.234], 7, token=3)
+data, query = release_msg(rec, [0.5, -1.234], 7, token=3, address="z=1.00%2C0.00")
 m = BackMsg(); m.ParseFromString(data)
 ids = [w.id for w in m.rerun_script.widget_states.widgets]
 live = json.loads(next(w.json_value for w in m.rerun_script.widget_states.widgets if w.id.endswith(LIVE_WIDGET)))
@@ -104,7 +105,7 @@ try:
     missing = "accepted"
 except ValueError as e:
     missing = str(e)
-print(json.dumps({"query": query, "live": live, "ids": ids, "fragment": m.rerun_script.fragment_id,
+print(json.dumps({"query": query, "sent_query": m.rerun_script.query_string, "live": live, "ids": ids, "fragment": m.rerun_script.fragment_id,
                   "cached": len(m.rerun_script.cached_message_hashes) + len(p.rerun_script.cached_message_hashes),
                   "page_hash": p.rerun_script.page_script_hash, "page_url": p.rerun_script.context_info.url,
                   "page_ids": [w.id for w in p.rerun_script.widget_states.widgets], "missing": missing}))
@@ -113,8 +114,9 @@ print(json.dumps({"query": query, "live": live, "ids": ids, "fragment": m.rerun_
     assert proc.returncode == 0, proc.stderr[-3000:]
     got = __import__("json").loads(proc.stdout.splitlines()[-1])
     assert got["query"] == "z=0.50%2C-1.23"
-    assert got["live"] == {"loaded": "m", "z": {"z": [0.5, -1.23], "token": 3, "n": 7}}
-    assert got["ids"] == ["$$ID-1-model_picker", "$$ID-2-dec_live"] and got["fragment"] == "f"
+    assert got["sent_query"] == "z=1.00%2C0.00"  # sent from the address the page had, as a browser does
+    assert got["live"] == {"z": {"z": [0.5, -1.23], "token": 3, "n": 7}}
+    assert got["ids"] == ["$$ID-1-model_picker", "$$ID-2-dec_live"] and got["fragment"] == "f"  # the Decoder's recorded controls dropped
     assert got["cached"] == 0
     assert got["page_hash"] == "hl" and got["page_url"] == "http://127.0.0.1:1/latent_map"
     assert got["page_ids"] == ["$$ID-1-model_picker"]

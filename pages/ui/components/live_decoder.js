@@ -114,10 +114,10 @@ class LiveDecoder {
       // Python thinks we have this model's weights but we do not (e.g. the JS was reloaded): ask again.
       this.message.textContent = "Loading the decoder…";
       this.message.style.display = "";
-      setTimeout(() => this.setStateValue("loaded", null), 0);
+      // A fresh value each time, so that each request is a change the page hears.
+      setTimeout(() => this.setStateValue("missing", `${id} ${Date.now()} ${Math.random()}`), 0);
       return;
     }
-    if (data.spec) setTimeout(() => this.setStateValue("loaded", id), 0);
     const newModel = id !== this.modelId;
     if (newModel) {
       this.modelId = id;

@@ -2,8 +2,12 @@
 
 A `st.components.v2` component (public API only). Its JavaScript is `decoder_math.js` (the pure
 forward pass, also run by the tests under Node) followed by `live_decoder.js` (DOM, events,
-drawing). The decoder's weights travel once per model: the browser answers with the state value
-`loaded` = model id and later runs send `spec=None`. The browser reports z as the state value
+drawing). The decoder's weights travel once per model and session: later runs send `spec=None`.
+A browser that lacks them all the same (a run cut short before its message left) asks again with
+the state value `missing`. The browser does not acknowledge the weights: an acknowledgement is a
+widget change, a rerun of the Decoder's fragment, and one that arrived just after the reader had
+left for another page blanked that page (Streamlit ran the stale fragment request after the new
+page's run, found no fragment, and drew nothing). The browser reports z as the state value
 `z` = {"z": [...], "token": t, "n": count} when a drag ends; `token` lets the page ignore
 reports made before it reset z.
 """
@@ -42,7 +46,7 @@ def live_decoder(
     on_z_change: Callable[[], None],
     label: int | None = None,
 ) -> dict[str, Any]:
-    """Mount the live decoder; returns its state ({"z": ..., "loaded": ...}).
+    """Mount the live decoder; returns its state ({"z": ...}).
 
     payload() gives {"spec": browser_decoder.decoder_spec(...), "points": browser_decoder.points_payload(...)
     or None}; it is called only while the browser does not yet hold this model's weights.
@@ -52,12 +56,13 @@ def live_decoder(
     dimensions 0 and 1 (z₁, z₂) with the test codes, drawn in the order sent. label: a conditional model's
     digit (its spec carries every label's bias), which also shows the "same style" row.
     """
-    state = st.session_state.get(key) or {}
-    heavy = payload() if state.get("loaded") != model_id else {"spec": None, "points": None}
+    sent = f"{key}__weights_sent"  # the model whose weights this session's browser was sent
+    heavy = payload() if st.session_state.get(sent) != model_id else {"spec": None, "points": None}
+    st.session_state[sent] = model_id
     data = {
         "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims], "axes": axes,
         "class_names": list(class_names), "colours": list(colours), "pad": bool(pad), "pad_dims": [0, 1],
         "label": None if label is None else int(label),
     }
-    result = _renderer()(key=key, data=data, on_z_change=on_z_change, on_loaded_change=lambda: None)
+    result = _renderer()(key=key, data=data, on_z_change=on_z_change, on_missing_change=lambda: st.session_state.pop(sent, None))
     return dict(result)
