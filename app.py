@@ -24,32 +24,35 @@ import pandas  # noqa: E402, F401
 
 import streamlit as st  # noqa: E402
 
+from explorer.i18n import _  # noqa: E402
+from pages.ui.i18n import language_ui  # noqa: E402
 from pages.ui.links import set_page_path  # noqa: E402
 from pages.ui.widgets import large_text_ui, model_picker_ui  # noqa: E402
 
 # An emoji favicon is drawn by the browser; a ":material/...:" one is fetched from fonts.gstatic.com,
 # a network request from every page (failing offline, and a third party told who opens the app).
-st.set_page_config(page_title="VAE Latent Explorer", page_icon="🌀", layout="wide")
+st.set_page_config(page_title=_("VAE Latent Explorer"), page_icon="🌀", layout="wide")
+language_ui()  # first: every text below is drawn in the language it says
 
 navigation = st.navigation(
     {
-        "Learn": [st.Page("pages/learn/home.py", title="What is a VAE?", icon=":material/school:", default=True),
-                  st.Page("pages/learn/toy.py", title="2-D toy VAE", icon=":material/bubble_chart:"),
-                  st.Page("pages/learn/likelihood.py", title="Likelihood & samples", icon=":material/grain:"),
-                  st.Page("pages/learn/kl.py", title="KL: exact vs sampled", icon=":material/functions:"),
-                  st.Page("pages/learn/reparameterisation.py", title="Why reparameterise?", icon=":material/call_split:"),
-                  st.Page("pages/learn/inference.py", title="Inference for one image", icon=":material/target:"),
-                  st.Page("pages/learn/bnn.py", title="Bayesian neural network", icon=":material/hub:")],
-        "Explore": [
-            st.Page("pages/explore/reconstruct.py", title="Reconstructions", icon=":material/compare:"),
-            st.Page("pages/explore/latent_map.py", title="Latent map", icon=":material/scatter_plot:"),
-            st.Page("pages/explore/decoder.py", title="Decoder", icon=":material/tune:"),
-            st.Page("pages/explore/anomaly.py", title="Anomalies", icon=":material/crisis_alert:"),
-            st.Page("pages/explore/clusters.py", title="Clusters", icon=":material/workspaces:"),
-            st.Page("pages/explore/loglik.py", title="Log-likelihood (IWAE)", icon=":material/stacked_line_chart:"),
-            st.Page("pages/explore/rate_distortion.py", title="β & rate–distortion", icon=":material/balance:"),
+        _("Learn"): [st.Page("pages/learn/home.py", title=_("What is a VAE?"), icon=":material/school:", default=True),
+                  st.Page("pages/learn/toy.py", title=_("2-D toy VAE"), icon=":material/bubble_chart:"),
+                  st.Page("pages/learn/likelihood.py", title=_("Likelihood & samples"), icon=":material/grain:"),
+                  st.Page("pages/learn/kl.py", title=_("KL: exact vs sampled"), icon=":material/functions:"),
+                  st.Page("pages/learn/reparameterisation.py", title=_("Why reparameterise?"), icon=":material/call_split:"),
+                  st.Page("pages/learn/inference.py", title=_("Inference for one image"), icon=":material/target:"),
+                  st.Page("pages/learn/bnn.py", title=_("Bayesian neural network"), icon=":material/hub:")],
+        _("Explore"): [
+            st.Page("pages/explore/reconstruct.py", title=_("Reconstructions"), icon=":material/compare:"),
+            st.Page("pages/explore/latent_map.py", title=_("Latent map"), icon=":material/scatter_plot:"),
+            st.Page("pages/explore/decoder.py", title=_("Decoder"), icon=":material/tune:"),
+            st.Page("pages/explore/anomaly.py", title=_("Anomalies"), icon=":material/crisis_alert:"),
+            st.Page("pages/explore/clusters.py", title=_("Clusters"), icon=":material/workspaces:"),
+            st.Page("pages/explore/loglik.py", title=_("Log-likelihood (IWAE)"), icon=":material/stacked_line_chart:"),
+            st.Page("pages/explore/rate_distortion.py", title=_("β & rate–distortion"), icon=":material/balance:"),
         ],
-        "Build": [st.Page("pages/build/train.py", title="Train a model", icon=":material/model_training:")],
+        _("Build"): [st.Page("pages/build/train.py", title=_("Train a model"), icon=":material/model_training:")],
     },
     expanded=True,  # every page listed: a lecturer should not have to find "View more"
 )

@@ -14,6 +14,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from explorer.i18n import N_, _
 from vae.checkpoint import CARD_FILE, WEIGHTS_FILE, ModelCard, list_models, load_card
 from vae.data import Split, available_offline, load_dataset
 
@@ -62,13 +63,17 @@ class ModelEntry:
     def summary(self) -> str:
         """One line on a usable model: its network, data and test score (and whether scores compare)."""
         c, m = self.card.config, self.card.metrics
-        text = (f"{c.arch.upper()} {'-'.join(map(str, c.hidden_dims))} · latent {c.latent_dim} · {c.likelihood} decoder"
-                f" · trained on **{self.card.dataset}**")
+        decoder = _("Bernoulli decoder") if c.likelihood == "bernoulli" else _("Gaussian decoder")
+        text = _("{arch} {widths} · latent {d} · {decoder} · trained on **{dataset}**").format(
+            arch=c.arch.upper(), widths="-".join(map(str, c.hidden_dims)), d=c.latent_dim, decoder=decoder,
+            dataset=self.card.dataset)
         if m is not None:
-            score = f"−ELBO {m.neg_elbo:.1f}" if c.variational else f"reconstruction {m.recon:.1f}"
-            text += f" · test {score} nats"
+            if c.variational:
+                text += " · " + _("test −ELBO {nats:.1f} nats").format(nats=m.neg_elbo)
+            else:
+                text += " · " + _("test reconstruction {nats:.1f} nats").format(nats=m.recon)
             if c.likelihood == "gaussian":
-                text += " (a Gaussian decoder's nats: not comparable with a Bernoulli model's)"
+                text += " " + _("(a Gaussian decoder's nats: not comparable with a Bernoulli model's)")
         return text
 
 
@@ -125,6 +130,6 @@ def showable_split(name: str, split: str = "test") -> tuple[Split, str | None]:
     if available_offline(name):
         return load_dataset(name, split, download=False), None
     if name == "mnist" and available_offline("mnist-sample"):
-        note = "full MNIST is not on this machine: showing the 5,000-digit offline sample (mnist-sample) instead"
+        note = N_("full MNIST is not on this machine: showing the 5,000-digit offline sample (mnist-sample) instead")
         return load_dataset("mnist-sample", split), note
     return load_dataset(name, split, download=False), None  # raises DatasetUnavailable with where to put files

@@ -14,10 +14,11 @@ import streamlit as st
 
 import vae
 from explorer import registry
+from explorer.i18n import lazy
 from explorer.images import png_bytes
 
 
-@st.cache_resource(show_spinner="Loading model…", max_entries=16)
+@st.cache_resource(show_spinner=lazy("Loading model…"), max_entries=16)
 def load_model(path: str, mtime: float) -> tuple[vae.VAE, vae.ModelCard]:
     """Load once per (path, modification time)."""
     model, card = vae.load_model(path, device="cpu")
@@ -26,12 +27,12 @@ def load_model(path: str, mtime: float) -> tuple[vae.VAE, vae.ModelCard]:
     return model, card
 
 
-@st.cache_resource(show_spinner="Loading dataset…", max_entries=8)
+@st.cache_resource(show_spinner=lazy("Loading dataset…"), max_entries=8)
 def showable_split(name: str, split: str = "test") -> tuple[vae.Split, str | None]:
     return registry.showable_split(name, split)
 
 
-@st.cache_data(show_spinner="Encoding the test set…", max_entries=16)
+@st.cache_data(show_spinner=lazy("Encoding the test set…"), max_entries=16)
 def encoded(model_path: str, mtime: float, dataset: str) -> dict[str, np.ndarray]:
     """Posterior means/log-variances of the test split the app shows for this model."""
     model, _ = load_model(model_path, mtime)
@@ -40,7 +41,7 @@ def encoded(model_path: str, mtime: float, dataset: str) -> dict[str, np.ndarray
     return {"mu": enc.mu.numpy(), "logvar": enc.logvar.numpy(), "labels": enc.labels.numpy()}
 
 
-@st.cache_data(show_spinner="Measuring the model on the test set…", max_entries=16)
+@st.cache_data(show_spinner=lazy("Measuring the model on the test set…"), max_entries=16)
 def live_metrics(model_path: str, mtime: float, dataset: str) -> dict[str, Any]:
     """Test-set ELBO terms of the model, measured now (nats per image, one z sample per image)."""
     model, _ = load_model(model_path, mtime)
@@ -49,7 +50,7 @@ def live_metrics(model_path: str, mtime: float, dataset: str) -> dict[str, Any]:
     return {**metrics, "n_images": len(split), "dataset": split.name, "note": note}
 
 
-@st.cache_data(show_spinner="Projecting the codes to 2-D…", max_entries=16)
+@st.cache_data(show_spinner=lazy("Projecting the codes to 2-D…"), max_entries=16)
 def projection(model_path: str, mtime: float, dataset: str, method: str, max_points: int = 3000) -> dict[str, Any]:
     """2-D coordinates of the test codes (identity for 2-D models, PCA, or t-SNE on a subsample)."""
     enc = encoded(model_path, mtime, dataset)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from explorer.i18n import _
 from explorer.links import share_url
 
 BIND = "query-params"  # for widgets: st.slider(..., key=..., bind=BIND)
@@ -39,8 +40,8 @@ def publish(param: str, value: str | None) -> None:
 
 def link_ui(key: str) -> None:
     """A button that shows the link to this view, ready to copy."""
-    with st.popover("Link", icon=":material/link:", key=key, help="A link to this view, to copy into a slide"):
+    with st.popover(_("Link"), icon=":material/link:", key=key, help=_("A link to this view, to copy into a slide")):
         url = share_url(st.context.url, st.session_state.get("_page_path", ""), st.query_params.to_dict())
-        st.caption("Copy it with the icon at its right, e.g. into a slide: it opens this page as it is now, "
-                   "in any browser that can reach this app.")
+        st.caption(_("Copy it with the icon at its right, e.g. into a slide: it opens this page as it is now, "
+                     "in any browser that can reach this app."))
         st.code(url, language=None, wrap_lines=True)

@@ -10,6 +10,7 @@ import torch
 
 import vae
 from explorer import links, registry, uploads
+from explorer.i18n import _
 from explorer.images import to_uint8, upscale
 
 from .cache import load_model, png, showable_split
@@ -46,8 +47,8 @@ def first_session_run_model(names: list[str]) -> str | None:
     if asked is None:
         return None
     if links.parse_name(asked, names) is None:
-        st.warning(f"The link asks for the model **{asked}**, which is not on this machine: showing another.",
-                   icon=":material/link_off:")
+        st.warning(_("The link asks for the model **{model}**, which is not on this machine: showing another.")
+                   .format(model=asked), icon=":material/link_off:")
         return None
     return asked
 
@@ -63,10 +64,10 @@ def model_picker_ui() -> Selected | None:
     usable = [e for e in entries if e.card is not None]
     broken = [e for e in entries if e.card is None]
     with st.sidebar:
-        st.markdown("### Model")
+        st.markdown("### " + _("Model"))
         selected = None
         if not usable:
-            st.error("No usable model found. Train one on the Train page.")
+            st.error(_("No usable model found. Train one on the Train page."))
         else:
             labels = {e.label: e for e in usable}
             by_name = {e.name: e.label for e in usable}
@@ -85,10 +86,10 @@ def model_picker_ui() -> Selected | None:
             start = linked or (registry.DEFAULT_MODEL if registry.DEFAULT_MODEL in names else names[0])
             first_run = {} if "model_picker" in st.session_state else {"index": names.index(start)}
             # bound to the address: it survives a reload and is kept across page switches without a history step
-            label = st.selectbox("Model", list(labels), key="model_picker", label_visibility="collapsed", **first_run,
+            label = st.selectbox(_("Model"), list(labels), key="model_picker", label_visibility="collapsed", **first_run,
                                  bind="query-params",
-                                 help="Shipped models were trained with this project's CLI; yours are saved in "
-                                 + str(registry.user_models_dir()))
+                                 help=_("Shipped models were trained with this project's CLI; yours are saved in "
+                                        "{folder}").format(folder=registry.user_models_dir()))
             entry = labels[label]
             st.session_state["picked_model_name"] = entry.name
             try:
@@ -97,9 +98,9 @@ def model_picker_ui() -> Selected | None:
                 selected = Selected(entry, model, card, mtime)
                 st.caption(entry.summary)
             except vae.CheckpointError as e:
-                st.error(f"This model cannot be loaded: {e}")
+                st.error(_("This model cannot be loaded: {error}").format(error=e))
         if broken:
-            with st.expander(f"⚠ {len(broken)} broken model(s)"):
+            with st.expander(_("⚠ Broken models: {n}").format(n=len(broken))):
                 for e in broken:
                     st.caption(f"**{e.name}** ({e.path.parent}): {e.error}")
     return selected
@@ -131,7 +132,7 @@ def require_model() -> Selected:
     """The current model, or stop the page with a message."""
     selected = st.session_state.get("selected")
     if selected is None:
-        st.info("Pick a model in the sidebar (or train one on the Train page) to use this page.")
+        st.info(_("Pick a model in the sidebar (or train one on the Train page) to use this page."))
         st.stop()
     return selected
 
@@ -142,9 +143,10 @@ def require_variational(sel: Selected, what: str) -> None:
     `what` completes "..., so {what}", e.g. "the KL term this page splits is not defined".
     """
     if not sel.config.variational:
-        st.info(f"**{sel.entry.name}** is a plain autoencoder: its encoder gives one code per image, not a "
-                f"distribution q(z|x), and it was trained without the KL term, so {what}. Pick a VAE in the sidebar "
-                "(e.g. mnist-z2, the same network trained with the KL) to use this page.", icon=":material/block:")
+        st.info(_("**{model}** is a plain autoencoder: its encoder gives one code per image, not a distribution "
+                  "q(z|x), and it was trained without the KL term, so {what}. Pick a VAE in the sidebar (e.g. mnist-z2, "
+                  "the same network trained with the KL) to use this page.").format(model=sel.entry.name, what=what),
+                icon=":material/block:")
         st.stop()
 
 
@@ -172,10 +174,10 @@ def dataset_or_error(dataset: str) -> tuple[vae.Split, str | None] | None:
     try:
         split, note = showable_split(dataset)
     except vae.DatasetUnavailable as e:
-        st.error(f"The test images for this model are not on this machine. {e}")
+        st.error(_("The test images for this model are not on this machine. {details}").format(details=e))
         return None
     if note:
-        st.caption(f":material/info: {note}")
+        st.caption(f":material/info: {_(note)}")
     return split, note
 
 
@@ -192,7 +194,8 @@ def drawing_pad_ui(key: str, size: int = 280):
     try:
         from streamlit_drawable_canvas import st_canvas
     except Exception as e:  # the canvas component could not register: say so, keep the page working
-        st.warning(f"The drawing pad is not available here ({type(e).__name__}). Upload an image instead.")
+        st.warning(_("The drawing pad is not available here ({error}). Upload an image instead.")
+                   .format(error=type(e).__name__))
         return None
     canvas = st_canvas(stroke_width=22 * size // 280, stroke_color="#000000", background_color="#FFFFFF", height=size,
                        width=size, drawing_mode="freedraw", return_image_data=True, key=key)
@@ -215,12 +218,12 @@ def drawn_digit_ui(key: str, size: int, image_size: int) -> tuple[torch.Tensor, 
     pad's RGBA pixels, or None after saying why not (an empty pad, or a drawing that cannot be read)."""
     pixels = drawing_pad_ui(key, size=size)
     if pixels is None:
-        st.info("The pad is empty: draw a digit.")
+        st.info(_("The pad is empty: draw a digit."))
         return None
     try:
         return uploads.preprocess_image(pixels, size=image_size), pixels
     except ValueError as e:
-        st.error(f"Your drawing: {e}", icon=":material/error:")
+        st.error(_("Your drawing: {problem}").format(problem=e), icon=":material/error:")
         return None
 
 
@@ -249,7 +252,7 @@ html { font-size: 21px; }
 def large_text_ui() -> None:
     """A sidebar switch that enlarges the app's text for the back row of a lecture hall (kept in the link)."""
     with st.sidebar:
-        if st.toggle("Large text", key="large_text", bind="query-params",
-                     help="Bigger text and equations, for a projector seen from the back of the room. "
-                          "Collapse this sidebar («) to give the page the whole width."):
+        if st.toggle(_("Large text"), key="large_text", bind="query-params",
+                     help=_("Bigger text and equations, for a projector seen from the back of the room. "
+                            "Collapse this sidebar («) to give the page the whole width.")):
             st.html(LARGE_TEXT_CSS)
