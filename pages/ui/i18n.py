@@ -43,6 +43,21 @@ def language_ui() -> str:
     lang = i18n.language()
     if lang == i18n.DEFAULT:
         st.query_params.pop(LANG_KEY, None)
-    elif st.query_params.get(LANG_KEY) != lang:
-        st.query_params[LANG_KEY] = lang
+    else:
+        if st.query_params.get(LANG_KEY) != lang:
+            st.query_params[LANG_KEY] = lang
+        st.html(uploader_css())
     return lang
+
+
+def uploader_css() -> str:
+    """Streamlit's file-upload box writes its button ("Upload") and its limit line ("20MB per file • PNG,
+    JPG, ...") in English, with no way to change them: in another language, CSS draws them anew."""
+    limit = _("At most {mb} MB per file").format(mb=st.get_option("server.maxUploadSize"))
+    return f"""<style>
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzone"] button [data-testid="stMarkdownContainer"] p::after {{
+  content: "{_("Upload")}"; font-size: 1rem; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span {{ font-size: 0; }}
+[data-testid="stFileUploaderDropzoneInstructions"] span::after {{ content: "{limit}"; font-size: 0.875rem; }}
+</style>"""

@@ -2,8 +2,9 @@
 sidebar's switch changes the language, which page links and reloads keep.
 
 What a reader sees is read from the rendered page: every visible text node, the Plotly figures'
-SVG text included; maths (KaTeX), code blocks and hidden elements (inactive tabs, closed menus)
-are skipped. "English sentence": see tests/i18n_check.py.
+SVG text included; maths (KaTeX), code blocks and hidden elements (inactive tabs, closed menus,
+text drawn at size 0 because CSS draws it anew: Streamlit's upload box, see pages/ui/i18n.py) are
+skipped. "English sentence": see tests/i18n_check.py.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ VISIBLE_TEXT = """() => {
     const node = walker.currentNode, el = node.parentElement, text = node.textContent.trim();
     if (!text || !el || el.closest(skip) || !el.getClientRects().length) continue;
     const style = getComputedStyle(el);
-    if (style.visibility === 'hidden' || style.opacity === '0') continue;
+    if (style.visibility === 'hidden' || style.opacity === '0' || parseFloat(style.fontSize) === 0) continue;
     out.push(text);
   }
   return out;
