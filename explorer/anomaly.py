@@ -22,6 +22,7 @@ needs them); scores of a conditional model without labels marginalise the label.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from typing import Callable
 
@@ -32,18 +33,38 @@ from vae.data import DatasetUnavailable, Split
 from vae.losses import neg_elbo_per_image
 from vae.model import VAE
 
+from .i18n import N_, _
 from .registry import showable_split
 
 
 SCORE_SAMPLES = 4  # z draws averaged by the "samples" method
-SCORE_METHODS = {
-    "mean": "Reconstruction at z = μ plus the KL: one pass, a score rather than a bound",
-    "samples": f"−ELBO averaged over {SCORE_SAMPLES} draws z ~ q(z|x): on average an upper bound on −log p(x)",
+_SCORE_TEXTS = {  # {n}: SCORE_SAMPLES; shown in the reader's language by `score_method_text`
+    "mean": N_("Reconstruction at z = μ plus the KL: one pass, a score rather than a bound"),
+    "samples": N_("−ELBO averaged over {n} draws z ~ q(z|x): on average an upper bound on −log p(x)"),
 }
-SCORE_HELP = ("Training uses one random z per image: a noisy −ELBO. Averaging a few draws estimates it better, and on "
-              "average it is an upper bound on −log p(x). Rebuilding from z = μ instead removes that noise (usually a "
-              "slightly lower price), but it is a score, not a bound. Both rank images almost identically.")
+SCORE_METHODS = {method: text.format(n=SCORE_SAMPLES) for method, text in _SCORE_TEXTS.items()}  # method -> English
+SCORE_HELP = N_("Training uses one random z per image: a noisy −ELBO. Averaging a few draws estimates it better, and on "
+                "average it is an upper bound on −log p(x). Rebuilding from z = μ instead removes that noise (usually a "
+                "slightly lower price), but it is a score, not a bound. Both rank images almost identically.")
 NOISE_KINDS = ("uniform", "gaussian")
+# The anomaly groups' names (keys of `anomaly_groups`), English; `group_label` shows them translated.
+UNIFORM_NOISE, GAUSSIAN_NOISE = N_("uniform noise"), N_("Gaussian noise")
+_OTHER_GROUP = re.compile(r"(?P<other>.+) \(not (?P<dataset>.+)\)")
+
+
+def score_method_text(method: str) -> str:
+    """What the score `method` (a key of SCORE_METHODS) is, in the reader's language."""
+    return _(_SCORE_TEXTS[method]).format(n=SCORE_SAMPLES)
+
+
+def group_label(name: str, short: bool = False) -> str:
+    """A group name of `anomaly_groups` in the reader's language; `short`: without "(not <dataset>)"."""
+    other = _OTHER_GROUP.fullmatch(name)
+    if other is None:
+        return _(name)
+    if short:
+        return other["other"]
+    return _("{other} (not {dataset})").format(other=other["other"], dataset=other["dataset"])
 
 
 def _is_conditional(model: VAE) -> bool:
@@ -54,7 +75,7 @@ def _neg_elbo(model: VAE, x: torch.Tensor, y: torch.Tensor | None, method: str, 
     """Score per image (B,) by `method` (see SCORE_METHODS); y as given (None for a plain model)."""
     if method == "mean":
         return neg_elbo_per_image(model, x, sample=False, generator=generator, y=y)
-    draws = [neg_elbo_per_image(model, x, sample=True, generator=generator, y=y) for _ in range(SCORE_SAMPLES)]
+    draws = [neg_elbo_per_image(model, x, sample=True, generator=generator, y=y) for _draw in range(SCORE_SAMPLES)]
     return torch.stack(draws).mean(0)
 
 
@@ -99,22 +120,22 @@ def score_is_deterministic(model: VAE, method: str) -> bool:
 
 
 def score_notes(model: VAE, method: str) -> list[str]:
-    """What a reader needs to know beside `method`'s scores for this model, one sentence each: how
-    a conditional model scores an unlabelled image, that a mixture prior's KL is sampled, and that
-    a plain autoencoder's score is its reconstruction alone."""
+    """What a reader needs to know beside `method`'s scores for this model, one sentence each (in the
+    reader's language): how a conditional model scores an unlabelled image, that a mixture prior's KL
+    is sampled, and that a plain autoencoder's score is its reconstruction alone."""
     notes = []
     k = getattr(model.config, "n_classes", 0)
     if k > 0:
-        notes.append(f"A conditional model needs a label; an unlabelled image gets its scores s(x|y) for all K = {k} "
-                     "labels combined: −log((1/K) Σ_y exp(−s(x|y))). With the averaged −ELBO as s, that estimates the "
-                     "bound on −log p(x) with every label equally likely.")
+        notes.append(_("A conditional model needs a label; an unlabelled image gets its scores s(x|y) for all K = {k} "
+                       "labels combined: −log((1/K) Σ_y exp(−s(x|y))). With the averaged −ELBO as s, that estimates the "
+                       "bound on −log p(x) with every label equally likely.").format(k=k))
     if not getattr(model.config, "variational", True):
-        notes.append("This model is a plain autoencoder: its score is the reconstruction cost alone, with no KL and no "
-                     "draws of z (both scores agree). That is the classic reconstruction-error detector, not a bound on "
-                     "−log p(x).")
+        notes.append(_("This model is a plain autoencoder: its score is the reconstruction cost alone, with no KL and no "
+                       "draws of z (both scores agree). That is the classic reconstruction-error detector, not a bound on "
+                       "−log p(x)."))
     if method == "mean" and not score_is_deterministic(model, method):
-        notes.append("This model's learned mixture prior has no closed-form KL, so even at z = μ the KL in the score is "
-                     "a one-draw estimate: seeded here, but not a deterministic score.")
+        notes.append(_("This model's learned mixture prior has no closed-form KL, so even at z = μ the KL in the score is "
+                       "a one-draw estimate: seeded here, but not a deterministic score."))
     return notes
 
 
@@ -148,8 +169,9 @@ def noise_images(kind: str, n: int, shape: tuple[int, int, int], mean: float = 0
 class AnomalyGroups:
     """The anomalies shown against a model's test images.
 
-    images: group name -> images (n, C, H, W) in [0, 1], in display order; note: a sentence saying
-    what stood in for the other dataset, or that it is missing (None when there is nothing to say).
+    images: group name (English, a key: `group_label` translates it) -> images (n, C, H, W) in [0, 1], in
+    display order; note: a sentence saying what stood in for the other dataset (the loader's, as it gave
+    it), or that it is missing (in the reader's language), or None when there is nothing to say.
     """
 
     images: dict[str, torch.Tensor]
@@ -175,9 +197,10 @@ def anomaly_groups(normal: torch.Tensor, dataset: str, input_shape: tuple[int, i
             pick = torch.randperm(len(split), generator=torch.Generator().manual_seed(0))[:n]
             images[f"{split.name} (not {dataset})"] = resize_images(split.x[pick], shape[1:])
         except DatasetUnavailable:
-            note = f"{other} is not on this machine, so only noise plays the anomaly (set VAE_DATA_DIR to a folder holding it)."
-    images["uniform noise"] = noise_images("uniform", n, shape, seed=1)
-    images["Gaussian noise"] = noise_images("gaussian", n, shape, mean=normal.mean().item(), std=normal.std().item(), seed=2)
+            note = _("{other} is not on this machine, so only noise plays the anomaly (set VAE_DATA_DIR to a folder "
+                     "holding it).").format(other=other)
+    images[UNIFORM_NOISE] = noise_images("uniform", n, shape, seed=1)
+    images[GAUSSIAN_NOISE] = noise_images("gaussian", n, shape, mean=normal.mean().item(), std=normal.std().item(), seed=2)
     return AnomalyGroups(images, note)
 
 

@@ -36,6 +36,7 @@ from vae.bnn import (
 from vae.data import DatasetUnavailable, Split, available_offline, load_dataset
 
 from .anomaly import noise_images, resize_images, roc_auc
+from .i18n import N_
 from .registry import SHIPPED_DIR
 
 PIXEL_MODEL = SHIPPED_DIR / "mnist-bnn"
@@ -193,14 +194,15 @@ class PixelReport:
 
 
 def ood_images(n: int, shape: tuple[int, int, int], seed: int = 0) -> tuple[torch.Tensor, str]:
-    """n out-of-distribution images: Fashion-MNIST's test clothes when on disk, else uniform noise."""
+    """n out-of-distribution images: Fashion-MNIST's test clothes when on disk, else uniform noise; and their name
+    (English, kept in cached reports: translate it where it is shown)."""
     if available_offline("fashion-mnist"):
         try:
             x = load_dataset("fashion-mnist", "test", download=False).x[:n]
             return resize_images(x, shape[1:]), "Fashion-MNIST"
         except DatasetUnavailable:
             pass
-    return noise_images("uniform", n, shape, seed=seed), "uniform noise"
+    return noise_images("uniform", n, shape, seed=seed), N_("uniform noise")  # a name: shown with _(...)
 
 
 def evaluate_pixels(bayes: BayesianNetwork, det: nn.Module, test: Split, n: int = 10_000, n_samples: int = 10,

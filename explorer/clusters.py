@@ -13,9 +13,11 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.i18n import N_
 from vae.model import VAE
 
-CLUSTER_METHODS = {"kmeans": "k-means", "gmm": "Gaussian mixture"}
+# method -> its name, shown translated (`_(CLUSTER_METHODS[method])`)
+CLUSTER_METHODS = {"kmeans": N_("k-means"), "gmm": N_("Gaussian mixture")}
 
 
 @dataclass

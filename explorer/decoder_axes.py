@@ -17,6 +17,8 @@ from typing import Any
 
 import numpy as np
 
+from .i18n import _
+
 MIN_REACH = 3.0  # never less than ±3: the prior's own range
 REACH_PERCENTILE = 99.0  # of |mu| of the test codes, per dimension
 INACTIVE_KL = 0.01  # nats: KL(q(z_d|x) || p(z_d)) below this, the dimension carries no information
@@ -95,24 +97,29 @@ class LatentAxes:
 
     def label(self, k: int) -> str:
         """A slider's label: "z₃", or "z₃ · inactive"."""
-        return dim_name(k) + (" · inactive" if k in self.inactive else "")
+        return _("{name} · inactive").format(name=dim_name(k)) if k in self.inactive else dim_name(k)
 
     def help(self, k: int) -> str | None:
         """A slider's help text: why an inactive dimension barely changes the image."""
         if k not in self.inactive:
             return None
-        return (f"{dim_name(k)} is inactive: its KL to the prior is about 0 nats (under {INACTIVE_KL}). The encoder "
-                "gives every image the prior N(0, 1) on it, so it carries nothing about the image and the decoder has "
-                "learnt to ignore it: moving it barely changes the image.")
+        return _("{name} is inactive: its KL to the prior is about 0 nats (under {threshold}). The encoder gives "
+                 "every image the prior N(0, 1) on it, so it carries nothing about the image and the decoder has learnt "
+                 "to ignore it: moving it barely changes the image.").format(name=dim_name(k), threshold=INACTIVE_KL)
 
     def reach_text(self) -> str:
         """One line on how far the sliders go, and why."""
         lo, hi = min(self.reach), max(self.reach)
-        span = f"±{lo:g}" if lo == hi else f"±{lo:g} to ±{hi:g}"
+        span = f"±{lo:g}" if lo == hi else _("±{lo:g} to ±{hi:g}").format(lo=lo, hi=hi)
         if not self.from_codes:
-            return f"The sliders reach {span}; without the test images on this machine they cannot be sized to the codes."
-        where = "on the plane" if self.pad_dims is not None else "on each dimension"
-        return f"The sliders reach {span}: at least {REACH_PERCENTILE:g} % of the test codes lie within that {where}."
+            return _("The sliders reach {span}; without the test images on this machine they cannot be sized to the "
+                     "codes.").format(span=span)
+        share = f"{REACH_PERCENTILE:g} %"  # a field: "% of" in a message reads to Babel as a %-placeholder ("% o")
+        if self.pad_dims is not None:
+            return _("The sliders reach {span}: at least {share} of the test codes lie within that on the "
+                     "plane.").format(span=span, share=share)
+        return _("The sliders reach {span}: at least {share} of the test codes lie within that on each "
+                 "dimension.").format(span=span, share=share)
 
     def clip(self, k: int, value: float) -> float:
         return float(np.clip(value, -self.reach[k], self.reach[k]))

@@ -17,13 +17,14 @@ import torch
 from vae.latent import grid_values, interpolate, manifold_codes, prior_samples
 
 from .decoder_axes import dim_name
+from .i18n import N_, _
 from .images import mark_cell, nearest_cell
 
 PRIOR_SAMPLES = 64  # an unconditional model's prior grid: 4 rows of 16
 PRIOR_ROWS_PER_LABEL = 6  # a conditional model's: this many rows, one column per label
-INTERPOLATIONS = (
-    ("lerp", "**Linear (lerp)**: the straight line between the two codes"),
-    ("slerp", "**Spherical (slerp)**: follows the sphere, keeping the norm the prior expects"),
+INTERPOLATIONS = (  # (method, label: marked here, translated where shown)
+    ("lerp", N_("**Linear (lerp)**: the straight line between the two codes")),
+    ("slerp", N_("**Spherical (slerp)**: follows the sphere, keeping the norm the prior expects")),
 )
 
 
@@ -38,8 +39,8 @@ def same_style(z: Sequence[float], n_classes: int) -> tuple[np.ndarray, tuple[in
 
 
 def same_style_caption(z: Sequence[float]) -> str:
-    return (f"The same style {code_text(z)} given each label: the conditional model separates *what* digit "
-            "from *how* it is written.")
+    return _("The same style {code} given each label: the conditional model separates *what* digit from *how* it "
+             "is written.").format(code=code_text(z))
 
 
 @dataclass(frozen=True)
@@ -73,17 +74,22 @@ class Manifold:
 
     def text(self) -> str:
         dx, dy = self.dims
-        others = "" if self.latent_dim == 2 else ", the other dimensions stay at the current code"
-        return (f"Each cell decodes a code on a {self.n} × {self.n} grid of standard-normal quantiles (5 % to 95 %, "
-                f"±{self.edge:.2f}): {dim_name(dx)} grows left to right, {dim_name(dy)} bottom to top{others}.")
+        fields = {"n": self.n, "edge": self.edge, "x": dim_name(dx), "y": dim_name(dy)}
+        if self.latent_dim == 2:
+            return _("Each cell decodes a code on a {n} × {n} grid of standard-normal quantiles (5 % to 95 %, "
+                     "±{edge:.2f}): {x} grows left to right, {y} bottom to top.").format(**fields)
+        return _("Each cell decodes a code on a {n} × {n} grid of standard-normal quantiles (5 % to 95 %, ±{edge:.2f}): "
+                 "{x} grows left to right, {y} bottom to top, the other dimensions stay at the current code."
+                 ).format(**fields)
 
     def box_text(self) -> str:
         """What the red box shows, or why there is none."""
         if self.cell is not None:
-            return "The :red[**red box**] is the cell nearest to your current code."
-        where = " and ".join(f"{dim_name(k)} = {v:+.2f}" for k, v in self.outside)
-        return (f"z is outside the grid shown (±{self.edge:.2f}): {where}, so no cell is marked. "
-                "The decoded image above shows what z decodes to.")
+            return _("The :red[**red box**] is the cell nearest to your current code.")
+        coords = [f"{dim_name(k)} = {v:+.2f}" for k, v in self.outside]  # one or both of the grid's two dimensions
+        where = coords[0] if len(coords) == 1 else _("{first} and {second}").format(first=coords[0], second=coords[1])
+        return _("z is outside the grid shown (±{edge:.2f}): {where}, so no cell is marked. The decoded image above "
+                 "shows what z decodes to.").format(edge=self.edge, where=where)
 
 
 def outside_grid(values: np.ndarray, point: Sequence[float]) -> list[int]:
@@ -137,9 +143,20 @@ def prior_grid(latent_dim: int, seed: int, prior: torch.nn.Module | None = None,
     else:
         n, nrow, labels = PRIOR_SAMPLES, 16, None
     codes = prior_samples(latent_dim, n, torch.Generator().manual_seed(seed), prior=prior).numpy()
-    source = "its learned mixture prior" if mixture else "the prior z ~ N(0, I)"
-    caption = (f"{n} codes drawn from {source} (seed {seed}), decoded: what the model generates from scratch"
-               + (f", one column of {PRIOR_ROWS_PER_LABEL} per digit." if n_classes else "."))
+    fields = {"n": n, "seed": seed, "rows": PRIOR_ROWS_PER_LABEL}
+    if mixture and n_classes:
+        caption = _("{n} codes drawn from its learned mixture prior (seed {seed}), decoded: what the model generates "
+                    "from scratch, one column of {rows} per digit.")
+    elif mixture:
+        caption = _("{n} codes drawn from its learned mixture prior (seed {seed}), decoded: what the model generates "
+                    "from scratch.")
+    elif n_classes:
+        caption = _("{n} codes drawn from the prior z ~ N(0, I) (seed {seed}), decoded: what the model generates from "
+                    "scratch, one column of {rows} per digit.")
+    else:
+        caption = _("{n} codes drawn from the prior z ~ N(0, I) (seed {seed}), decoded: what the model generates from "
+                    "scratch.")
+    caption = caption.format(**fields)
     return PriorGrid(codes, nrow, labels, caption)
 
 

@@ -27,7 +27,10 @@ from typing import Any
 
 import numpy as np
 
-ORIGIN, TEST_IMAGE = "Origin", "A test image"
+from .i18n import N_
+
+# The values kept in session state (the page shows them translated: `format_func=_`).
+ORIGIN, TEST_IMAGE = N_("Origin"), N_("A test image")
 START_OPTIONS = (ORIGIN, TEST_IMAGE)
 LIVE_KEY = "dec_live"
 MAX_SLIDERS = 8  # latent sizes above this choose which dimensions get a slider (at most 16)

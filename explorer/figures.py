@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from explorer.i18n import N_, _, ngettext
 from explorer.maps import dimension_names, interleaved_chunks
 
 # Ten distinguishable colours (Tableau 10), one per class label.
@@ -92,17 +93,18 @@ def latent_scatter(
             showlegend=label not in in_legend, legendrank=int(label),
             marker=dict(size=POINT_SIZE, opacity=POINT_OPACITY, color=CLASS_COLOURS[int(label) % len(CLASS_COLOURS)]),
             selected=dict(marker=dict(opacity=1.0)), unselected=dict(marker=dict(opacity=POINT_OPACITY)),
-            hovertemplate=f"label {name}<br>row %{{customdata}}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>",
+            hovertemplate=_("label {label}<br>row %{{customdata}}<br>(%{{x:.2f}}, %{{y:.2f}})<extra></extra>").format(
+                label=name),
         ))
         in_legend.add(label)
     if ellipses is not None:
         fig.add_trace(go.Scattergl(x=ellipses[0], y=ellipses[1], mode="lines", line=dict(width=1.5, color="rgba(17,17,17,0.85)"),
-                                   name="1σ posterior", hoverinfo="skip", meta="top"))
+                                   name=_("1σ posterior"), hoverinfo="skip", meta="top"))
     marked, names = [], []
     if selected_row is not None and np.any(rows == selected_row):
         point = coords[np.flatnonzero(rows == selected_row)[0]]
         for size, width, colour in ((22, 5, "#ffffff"), (20, 2.5, "#111111")):  # a black ring with a white halo
-            fig.add_trace(go.Scattergl(x=[point[0]], y=[point[1]], mode="markers", name="selected image", showlegend=False,
+            fig.add_trace(go.Scattergl(x=[point[0]], y=[point[1]], mode="markers", name=_("selected image"), showlegend=False,
                                        marker=dict(size=size, color="rgba(0,0,0,0)", line=dict(width=width, color=colour)),
                                        hoverinfo="skip", meta="top"))
         marked.append(point)
@@ -119,7 +121,7 @@ def latent_scatter(
         add_boxed_labels(fig, np.array(marked), names, coords if len(coords) else np.array(marked), height, radius=11)
     fig.update_layout(
         height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=axis_titles[0], yaxis_title=axis_titles[1],
-        legend=MAP_LEGEND | dict(title="label"), dragmode="pan", clickmode="event+select",
+        legend=MAP_LEGEND | dict(title=_("label")), dragmode="pan", clickmode="event+select",
     )
     _equal_axes(fig)
     return fig
@@ -146,21 +148,21 @@ def add_density_overlay(fig, grid, holes: np.ndarray | None = None, ratio: float
     prior = np.exp(grid.log_prior)
     shade = np.where(grid.hole_mask(ratio) & (prior >= grid.prior_level(PRIOR_MASSES[-1])), prior / prior.max(), np.nan)
     under = [
-        go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip", name="holes",
+        go.Heatmap(x=grid.xs, y=grid.ys, z=shade, zmin=0, zmax=1, showscale=False, hoverinfo="skip", name=_("holes"),
                    colorscale=[[0, "rgba(220,50,55,0.45)"], [1, "rgba(180,20,30,0.8)"]]),
-        go.Scatter(x=[None], y=[None], mode="markers", name="holes", hoverinfo="skip",
+        go.Scatter(x=[None], y=[None], mode="markers", name=_("holes"), hoverinfo="skip",
                    marker=dict(symbol="square", size=12, color="rgba(210,45,50,0.6)")),  # the shading's legend entry
     ]
     over = []
     for i, mass in enumerate(PRIOR_MASSES):
         x, y = isoline(grid.xs, grid.ys, prior, grid.prior_level(mass))
-        over.append(go.Scattergl(x=x, y=y, mode="lines", name="prior p(z)", legendgroup="prior", showlegend=i == 0,
+        over.append(go.Scattergl(x=x, y=y, mode="lines", name=_("prior p(z)"), legendgroup="prior", showlegend=i == 0,
                                  line=dict(width=1.3, color="rgba(17,17,17,0.7)"), hoverinfo="skip", meta=f"{mass:.0%}"))
-    over[0].name = f"prior p(z): {', '.join(f'{m:.0%}' for m in PRIOR_MASSES)} of draws inside"
+    over[0].name = _("prior p(z): {masses} of draws inside").format(masses=", ".join(f"{m:.0%}" for m in PRIOR_MASSES))
     if holes is not None and len(holes):
         over.append(go.Scattergl(
-            x=holes[:, 0], y=holes[:, 1], mode="markers", name="hole centres",
-            text=[f"H{i + 1}" for i in range(len(holes))], hovertemplate="hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>",
+            x=holes[:, 0], y=holes[:, 1], mode="markers", name=_("hole centres"), text=[f"H{i + 1}" for i in range(len(holes))],
+            hovertemplate=_("hole %{text}<br>(%{x:.2f}, %{y:.2f})<extra></extra>"),
             marker=dict(symbol="x", size=14, color="#b1262a", line=dict(width=1.5, color="#ffffff")),
         ))
         add_boxed_labels(fig, holes, [f"H{i + 1}" for i in range(len(holes))],
@@ -178,17 +180,18 @@ def training_curves(history: list[dict[str, Any]], height: int = 300):
     import plotly.graph_objects as go
     from plotly.subplots import make_subplots
 
-    fig = make_subplots(rows=1, cols=3, subplot_titles=("−ELBO", "Reconstruction", "KL (rate)"), horizontal_spacing=0.07)
+    fig = make_subplots(rows=1, cols=3, subplot_titles=("−ELBO", _("Reconstruction"), _("KL (rate)")),
+                        horizontal_spacing=0.07)
     epochs = [r["epoch"] for r in history]
     for col, term in enumerate(("neg_elbo", "recon", "kl"), start=1):
-        for split, colour in (("train", "#4e79a7"), ("test", "#e15759")):
+        for split, colour in ((N_("train"), "#4e79a7"), (N_("test"), "#e15759")):
             key = f"{split}_{term}"
             if any(key in r for r in history):
-                fig.add_trace(go.Scatter(x=epochs, y=[r.get(key) for r in history], mode="lines+markers", name=split,
+                fig.add_trace(go.Scatter(x=epochs, y=[r.get(key) for r in history], mode="lines+markers", name=_(split),
                                          line=dict(color=colour), marker=dict(size=4), showlegend=col == 1,
                                          legendgroup=split), row=1, col=col)
-        fig.update_xaxes(title_text="epoch", row=1, col=col)
-    fig.update_yaxes(title_text="nats per image", row=1, col=1)
+        fig.update_xaxes(title_text=_("epoch"), row=1, col=col)
+    fig.update_yaxes(title_text=_("nats per image"), row=1, col=1)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h", y=-0.25))
     return fig
 
@@ -196,9 +199,9 @@ def training_curves(history: list[dict[str, Any]], height: int = 300):
 # --- Teaching diagnostics (rate-distortion, latent usage, KL estimators, IWAE) ----------------
 
 _SOURCE_STYLE = {  # marker and colour per kind of model on the rate-distortion plane
-    "shipped": ("circle", "#4e79a7", "shipped"),
-    "yours": ("square", "#f28e2b", "yours"),
-    "sweep": ("diamond", "#59a14f", "β sweep"),
+    "shipped": ("circle", "#4e79a7", N_("shipped")),
+    "yours": ("square", "#f28e2b", N_("yours")),
+    "sweep": ("diamond", "#59a14f", N_("β sweep")),
 }
 
 
@@ -275,7 +278,7 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
 
     fig = go.Figure()
     if not points:
-        fig.update_layout(height=height, xaxis_title="rate  R = KL (nats)", yaxis_title="distortion  D (nats)")
+        fig.update_layout(height=height, xaxis_title=_("rate  R = KL (nats)"), yaxis_title=_("distortion  D (nats)"))
         return fig
     rates = np.array([p.rate for p in points])
     dists = np.array([p.distortion for p in points])
@@ -315,21 +318,21 @@ def rate_distortion_plot(points: list, selected: str | None = None, levels: list
         if not group:
             continue
         fig.add_trace(go.Scatter(
-            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers", name=legend,
+            x=[p.rate for p in group], y=[p.distortion for p in group], mode="markers", name=_(legend),
             text=[f"{p.name} · β={p.beta:g}" for p in group],
             customdata=[[p.beta, p.neg_elbo, p.latent_dim] for p in group],
             marker=dict(symbol=symbol, size=11, color=colour, line=dict(width=1, color="#ffffff")),
-            hovertemplate="%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}"
-                          "<br>z = %{customdata[2]}<extra></extra>",
+            hovertemplate=_("%{text}<br>rate %{x:.2f} nats<br>distortion %{y:.2f} nats<br>−ELBO %{customdata[1]:.2f}"
+                            "<br>z = %{customdata[2]}<extra></extra>"),
         ))
     chosen = [p for p in points if p.name == selected]
     if chosen:
-        fig.add_trace(go.Scatter(x=[chosen[0].rate], y=[chosen[0].distortion], mode="markers", name="selected model",
+        fig.add_trace(go.Scatter(x=[chosen[0].rate], y=[chosen[0].distortion], mode="markers", name=_("selected model"),
                                  marker=dict(size=19, color="rgba(0,0,0,0)", line=dict(width=2.5, color="#e15759")),
                                  hoverinfo="skip"))
     fig.update_layout(height=height, margin=dict(l=10, r=85, t=10, b=10), legend=dict(orientation="h", y=-0.15),
-                      xaxis=dict(title="rate  R = KL(q(z|x) ‖ p(z))  (nats per image)", range=[x_lo, x_hi]),
-                      yaxis=dict(title="distortion  D = −log p(x|z)  (nats per image)", range=[y_lo, y_hi]))
+                      xaxis=dict(title=_("rate  R = KL(q(z|x) ‖ p(z))  (nats per image)"), range=[x_lo, x_hi]),
+                      yaxis=dict(title=_("distortion  D = −log p(x|z)  (nats per image)"), range=[y_lo, y_hi]))
     return fig
 
 
@@ -339,15 +342,15 @@ def latent_usage_bars(usage, title: str = "", height: int = 320):
 
     dims = dimension_names(usage.latent_dim)  # z₁, z₂, ...: counted from 1 on every page
     colours = ["#4e79a7" if a else "#bab0ac" for a in usage.active]
-    status = ["active" if a else "inactive (collapsed)" for a in usage.active]
+    status = [_("active") if a else _("inactive (collapsed)") for a in usage.active]
     fig = go.Figure(go.Bar(
         x=dims, y=usage.kl, marker_color=colours, customdata=np.stack([usage.mu_variance, usage.kl], 1),
-        hovertext=status, text=["" if a else "off" for a in usage.active], textposition="outside",
+        hovertext=status, text=["" if a else _("off") for a in usage.active], textposition="outside",
         textfont=dict(size=10, color="#888888"), cliponaxis=False,  # a collapsed bar is invisible: say so
-        hovertemplate="%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{hovertext}<extra></extra>",
+        hovertemplate=_("%{x}: KL %{y:.3f} nats<br>Var(μ) %{customdata[0]:.4f}<br>%{hovertext}<extra></extra>"),
     ))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=40 if title else 10, b=10), title=title or None,
-                      xaxis_title="latent dimension", yaxis_title="mean KL to N(0, 1) (nats)", bargap=0.25,
+                      xaxis_title=_("latent dimension"), yaxis_title=_("mean KL to N(0, 1) (nats)"), bargap=0.25,
                       showlegend=False)
     return fig
 
@@ -356,19 +359,20 @@ def kl_estimates_histogram(estimates: np.ndarray, analytic: float | None, n_samp
     """Histogram of repeated n-sample KL estimates, with the closed form and their mean as lines."""
     import plotly.graph_objects as go
 
-    fig = go.Figure(go.Histogram(x=estimates, nbinsx=40, marker_color="#76b7b2", name="MC estimates",
-                                 hovertemplate="%{x:.3f} nats: %{y} estimates<extra></extra>"))
+    fig = go.Figure(go.Histogram(x=estimates, nbinsx=40, marker_color="#76b7b2", name=_("MC estimates"),
+                                 hovertemplate=_("%{x:.3f} nats: %{y} estimates<extra></extra>")))
     # Vertical lines as shapes; empty traces of the same style give them legend entries.
-    lines = [("mean of the estimates", float(np.mean(estimates)), dict(color="#4e79a7", width=2))]
+    lines = [(_("mean of the estimates"), float(np.mean(estimates)), dict(color="#4e79a7", width=2))]
     if analytic is not None:
-        lines.append(("closed form", analytic, dict(color="#e15759", width=2, dash="dash")))
+        lines.append((_("closed form"), analytic, dict(color="#e15759", width=2, dash="dash")))
     for name, x, style in lines:
         fig.add_vline(x=x, line=style)
         fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=style, name=name))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), bargap=0.05,
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      xaxis_title=f"KL estimate with n = {n_samples} sample{'s' if n_samples > 1 else ''} (nats)",
-                      yaxis_title="repeats")
+                      xaxis_title=ngettext("KL estimate with n = {n} sample (nats)", "KL estimate with n = {n} samples (nats)",
+                                           n_samples).format(n=n_samples),
+                      yaxis_title=_("repeats"))
     return fig
 
 
@@ -380,42 +384,46 @@ def kl_error_loglog(curves: dict, height: int = 340):
     fig = go.Figure()
     for i, (name, curve) in enumerate(curves.items()):
         colour = ("#e15759", "#4e79a7", "#59a14f")[i % 3]
-        fig.add_trace(go.Scatter(x=curve.n, y=curve.theory(), mode="lines", name=f"{name}: σ₁ / √n (theory)",
+        fig.add_trace(go.Scatter(x=curve.n, y=curve.theory(), mode="lines", name=_("{name}: σ₁ / √n (theory)").format(name=name),
                                  line=dict(color=colour, width=1.5, dash="dash"), opacity=0.6))
-        fig.add_trace(go.Scatter(x=curve.n, y=curve.rmse, mode="lines+markers", name=f"{name}: measured",
+        fig.add_trace(go.Scatter(x=curve.n, y=curve.rmse, mode="lines+markers", name=_("{name}: measured").format(name=name),
                                  line=dict(color=colour), marker=dict(size=7),
-                                 hovertemplate="n = %{x}<br>RMS error %{y:.4f} nats<extra></extra>"))
+                                 hovertemplate=_("n = %{x}<br>RMS error %{y:.4f} nats<extra></extra>")))
     ns = sorted({int(n) for c in curves.values() for n in c.n})
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
-                      xaxis=dict(type="log", title="samples n", tickvals=ns),
-                      yaxis=dict(type="log", title="RMS error (nats)", dtick=1))
+                      xaxis=dict(type="log", title=_("samples n"), tickvals=ns),
+                      yaxis=dict(type="log", title=_("RMS error (nats)"), dtick=1))
     return fig
 
 
 def iwae_vs_k(ks: list[int], series: dict[str, np.ndarray], elbo: dict[str, float] | None = None,
               reference: float | None = None, reference_label: str = "", height: int = 360,
-              y_title: str = "−log p(x) estimate (nats per image)"):
+              y_title: str | None = None):
     """Importance-weighted bound against k (log axis), one line per series, the ELBO's as dotted lines.
 
     series: name -> (len(ks),) estimates in nats (the app plots -L_k, an upper bound on -log p(x)
     that falls with k); elbo: name -> the matching ELBO value; reference: an optional horizontal
-    line (e.g. the model card's k = 1000 value).
+    line (e.g. the model card's k = 1000 value); y_title: the y axis's title (default: −log p(x) in nats).
     """
     import plotly.graph_objects as go
+
+    y_title = y_title if y_title is not None else _("−log p(x) estimate (nats per image)")
 
     fig = go.Figure()
     for i, (name, values) in enumerate(series.items()):
         colour = CLASS_COLOURS[i % len(CLASS_COLOURS)]
         fig.add_trace(go.Scatter(x=ks, y=values, mode="lines+markers", name=f"{name}: IWAE", marker=dict(size=8),
-                                 line=dict(color=colour), hovertemplate="k = %{x}<br>%{y:.2f} nats<extra></extra>"))
+                                 line=dict(color=colour), hovertemplate=_("k = %{x}<br>%{y:.2f} nats<extra></extra>")))
         if elbo and name in elbo:
             fig.add_trace(go.Scatter(x=[ks[0], ks[-1]], y=[elbo[name]] * 2, mode="lines", name=f"{name}: ELBO",
-                                     line=dict(color=colour, dash="dot"), hovertemplate="ELBO %{y:.2f} nats<extra></extra>"))
+                                     line=dict(color=colour, dash="dot"),
+                                     hovertemplate=_("ELBO %{y:.2f} nats<extra></extra>")))
     if reference is not None:
         fig.add_hline(y=reference, line=dict(color="#9c755f", dash="dash", width=1),
                       annotation_text=reference_label, annotation_position="bottom right")
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), legend=dict(orientation="h", y=-0.25),
-                      xaxis=dict(type="log", title="importance samples k", tickvals=list(ks)), yaxis_title=y_title)
+                      xaxis=dict(type="log", title=_("importance samples k"), tickvals=list(ks)),
+                      yaxis_title=y_title)
     return fig
 
 
@@ -470,25 +478,26 @@ def score_histogram(groups: dict[str, np.ndarray], threshold: float | None = Non
         scores = np.asarray(scores, dtype=np.float64)
         if not len(scores):
             continue
-        counts, _ = np.histogram(scores, edges)
+        counts, _edges = np.histogram(scores, edges)
         share = counts / len(scores)
         colour = GROUP_COLOURS[i % len(GROUP_COLOURS)]
         fig.add_trace(go.Scatter(
             x=np.r_[edges[0], edges], y=np.r_[0.0, share, 0.0], mode="lines", line=dict(shape="hv", color=colour, width=1.5),
             fill="tozeroy", opacity=0.5, name=f"{name} ({len(scores):,})",
-            hovertemplate=f"{name}<br>score ≥ %{{x:.1f}} nats<br>%{{y:.1%}} of the group<extra></extra>",
+            hovertemplate=_("{name}<br>score ≥ %{{x:.1f}} nats<br>%{{y:.1%}} of the group<extra></extra>").format(name=name),
         ))
     # Vertical lines as traces, not layout shapes: shapes on a log axis take log10 coordinates.
     top = 1.08 * max((float(t.y.max()) for t in fig.data), default=1.0)
-    lines = ([("threshold", threshold, dict(color="#111111", dash="dash", width=2))] if threshold is not None else [])
+    lines = ([(_("threshold"), threshold, dict(color="#111111", dash="dash", width=2))] if threshold is not None else [])
     lines += [(f"★ {name}", score, dict(color="#2e7d32", width=3)) for name, score in (markers or {}).items()]
     for name, x, line in lines:
         fig.add_trace(go.Scatter(x=[x, x], y=[0.0, top], mode="lines+text", text=["", name], textposition="top center",
                                  textfont=dict(color=line["color"]), line=line, name=name, showlegend=False,
-                                 hovertemplate=f"{name}: %{{x:.1f}} nats<extra></extra>"))
+                                 hovertemplate=_("{name}: %{{x:.1f}} nats<extra></extra>").format(name=name)))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=30, b=10), legend=dict(orientation="h", y=-0.22),
-                      xaxis=dict(type="log" if log_x else "linear", title="anomaly score: −ELBO in nats (higher = less typical)"),
-                      yaxis=dict(title="share of the group", tickformat=".0%"))
+                      xaxis=dict(type="log" if log_x else "linear",
+                                 title=_("anomaly score: −ELBO in nats (higher = less typical)")),
+                      yaxis=dict(title=_("share of the group"), tickformat=".0%"))
     if log_x:  # every tick a whole number of nats
         ticks = log_ticks(float(edges[0]), float(edges[-1]))
         fig.update_xaxes(tickvals=ticks, ticktext=[f"{t:,g}" if t < 1e6 else f"{t:.0e}" for t in ticks])
@@ -514,24 +523,24 @@ def cluster_scatter(coords: np.ndarray, clusters: np.ndarray, centres: np.ndarra
         colour = CLUSTER_COLOURS[int(c) % len(CLUSTER_COLOURS)]
         if labels is not None and class_names is not None:
             text = [class_names[int(v)] for v in labels[idx]]
-            hover = f"cluster {c}<br>label %{{text}}<br>row %{{customdata}}<extra></extra>"
+            hover = _("cluster {c}<br>label %{{text}}<br>row %{{customdata}}<extra></extra>").format(c=c)
         else:
-            text, hover = None, f"cluster {c}<br>row %{{customdata}}<extra></extra>"
-        fig.add_trace(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=f"cluster {c}",
+            text, hover = None, _("cluster {c}<br>row %{{customdata}}<extra></extra>").format(c=c)
+        fig.add_trace(go.Scattergl(x=coords[idx, 0], y=coords[idx, 1], mode="markers", name=_("cluster {c}").format(c=c),
                                    legendgroup=f"cluster {c}", showlegend=c not in in_legend, legendrank=int(c),
                                    customdata=rows[idx], text=text, hovertemplate=hover,
                                    marker=dict(size=POINT_SIZE, opacity=POINT_OPACITY, color=colour)))
         in_legend.add(c)
     if centres is not None:
         fig.add_trace(go.Scattergl(  # WebGL, so the markers draw over the points
-            x=centres[:, 0], y=centres[:, 1], mode="markers", text=[str(i) for i in range(len(centres))], name="centres",
+            x=centres[:, 0], y=centres[:, 1], mode="markers", text=[str(i) for i in range(len(centres))], name=_("centres"),
             marker=dict(symbol="x", size=14, color="#111111", line=dict(width=1.5, color="#ffffff")),
-            hovertemplate="centre of cluster %{text}<extra></extra>",
+            hovertemplate=_("centre of cluster %{text}<extra></extra>"),
         ))
         add_boxed_labels(fig, centres, [str(i) for i in range(len(centres))], coords if len(coords) else centres,
                          height, radius=9)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), xaxis_title=axis_titles[0],
-                      yaxis_title=axis_titles[1], dragmode="pan", legend=MAP_LEGEND | dict(title="cluster"))
+                      yaxis_title=axis_titles[1], dragmode="pan", legend=MAP_LEGEND | dict(title=_("cluster")))
     _equal_axes(fig)
     return fig
 
@@ -543,12 +552,13 @@ def contingency_heatmap(table: np.ndarray, class_names: list[str], height: int =
     k, n_classes = table.shape
     share = table / np.maximum(table.sum(1, keepdims=True), 1)
     fig = go.Figure(go.Heatmap(
-        z=share, x=[str(c) for c in class_names[:n_classes]], y=[f"cluster {i}" for i in range(k)], text=table,
-        texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1, colorbar=dict(title="share", tickformat=".0%"),
-        hovertemplate="%{y}, label %{x}: %{text} images (%{z:.0%} of the cluster)<extra></extra>",
+        z=share, x=[str(c) for c in class_names[:n_classes]], y=[_("cluster {c}").format(c=i) for i in range(k)],
+        text=table, texttemplate="%{text}", colorscale="Blues", zmin=0, zmax=1,
+        colorbar=dict(title=_("share"), tickformat=".0%"),
+        hovertemplate=_("%{y}, label %{x}: %{text} images (%{z:.0%} of the cluster)<extra></extra>"),
     ))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10),
-                      xaxis=dict(title="true label", type="category"), yaxis=dict(autorange="reversed", type="category"))
+                      xaxis=dict(title=_("true label"), type="category"), yaxis=dict(autorange="reversed", type="category"))
     return fig
 
 
@@ -567,18 +577,19 @@ def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np
 
     d = mu.shape[1]
     fig = make_subplots(rows=1, cols=3, horizontal_spacing=0.06, subplot_titles=(
-        "Data x", "Reconstructions<br>(decoder mean at z = μ)", "Codes μ of q(z|x)" if d == 2 else "Codes: μ and σ<br>of q(z|x)"))
+        _("Data x"), _("Reconstructions<br>(decoder mean at z = μ)"),
+        _("Codes μ of q(z|x)") if d == 2 else _("Codes: μ and σ<br>of q(z|x)")))
     colours = [CLASS_COLOURS[int(v) % len(CLASS_COLOURS)] for v in labels]
     idx = np.arange(len(points))
     if samples is not None:
-        fig.add_trace(go.Scattergl(x=samples[:, 0], y=samples[:, 1], mode="markers", name="generated: decoded z ~ N(0, I)",
+        fig.add_trace(go.Scattergl(x=samples[:, 0], y=samples[:, 1], mode="markers", name=_("generated: decoded z ~ N(0, I)"),
                                    marker=dict(size=4, color="rgba(120,120,120,0.45)"), hoverinfo="skip"), row=1, col=2)
     if grid_x is not None:
         for i, line in enumerate(grid_x):
             fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", line=dict(color="rgba(40,40,40,0.55)", width=1.2),
-                                     name="decoded latent grid", legendgroup="grid", showlegend=i == 0, hoverinfo="skip"),
+                                     name=_("decoded latent grid"), legendgroup="grid", showlegend=i == 0, hoverinfo="skip"),
                           row=1, col=2)
-    hover = "point %{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>"
+    hover = _("point %{customdata}<br>(%{x:.2f}, %{y:.2f})<extra></extra>")
     fig.add_trace(go.Scattergl(x=points[:, 0], y=points[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
                                customdata=idx, hovertemplate=hover, showlegend=False), row=1, col=1)
     fig.add_trace(go.Scattergl(x=recon[:, 0], y=recon[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
@@ -589,16 +600,16 @@ def toy_panels(points: np.ndarray, labels: np.ndarray, recon: np.ndarray, mu: np
                 fig.add_trace(go.Scatter(x=line[:, 0], y=line[:, 1], mode="lines", line=dict(color="rgba(40,40,40,0.35)", width=1),
                                          legendgroup="grid", showlegend=False, hoverinfo="skip"), row=1, col=3)
         fig.add_trace(go.Scattergl(x=mu[:, 0], y=mu[:, 1], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
-                                   customdata=idx, hovertemplate="point %{customdata}<br>μ = (%{x:.2f}, %{y:.2f})<extra></extra>",
+                                   customdata=idx, hovertemplate=_("point %{customdata}<br>μ = (%{x:.2f}, %{y:.2f})<extra></extra>"),
                                    showlegend=False), row=1, col=3)
         fig.update_xaxes(title_text="μ₁", range=[-3.2, 3.2], row=1, col=3)
         fig.update_yaxes(title_text="μ₂", range=[-3.2, 3.2], scaleanchor="x3", scaleratio=1, row=1, col=3)
     else:
         fig.add_trace(go.Scattergl(x=mu[:, 0], y=std[:, 0], mode="markers", marker=dict(size=5, color=colours, opacity=0.8),
-                                   customdata=idx, hovertemplate="point %{customdata}<br>μ = %{x:.2f}, σ = %{y:.3f}<extra></extra>",
+                                   customdata=idx, hovertemplate=_("point %{customdata}<br>μ = %{x:.2f}, σ = %{y:.3f}<extra></extra>"),
                                    showlegend=False), row=1, col=3)
         fig.update_xaxes(title_text="μ", range=[-3.2, 3.2], row=1, col=3)
-        fig.update_yaxes(title_text="σ (1 = as vague as the prior)", type="log", row=1, col=3)
+        fig.update_yaxes(title_text=_("σ (1 = as vague as the prior)"), type="log", row=1, col=3)
     # The data and reconstruction panels share their axes, so a point and its reconstruction line up.
     fig.update_xaxes(matches="x", row=1, col=2)
     fig.update_yaxes(matches="y", row=1, col=2)
@@ -619,7 +630,7 @@ def ellipse_points(mu: np.ndarray, std: np.ndarray, n: int = 40) -> tuple[np.nda
 
 
 # Score function in red, pathwise (reparameterised) in blue, on the gradient-estimator figures.
-ESTIMATOR_COLOURS = {"score function": "#e15759", "pathwise (reparameterised)": "#4e79a7"}
+ESTIMATOR_COLOURS = {N_("score function"): "#e15759", N_("pathwise (reparameterised)"): "#4e79a7"}
 
 
 def gradient_spread_loglog(spread, component: int, name: str, height: int = 380):
@@ -636,16 +647,16 @@ def gradient_spread_loglog(spread, component: int, name: str, height: int = 380)
         fig.add_trace(go.Scatter(x=spread.n, y=sigma_1[component] / np.sqrt(spread.n), mode="lines",
                                  line=dict(color=colour, width=1.5, dash="dash"), opacity=0.6, showlegend=False,
                                  hoverinfo="skip"))
-        fig.add_trace(go.Scatter(x=spread.n, y=std[:, component], mode="lines+markers", name=label,
+        fig.add_trace(go.Scatter(x=spread.n, y=std[:, component], mode="lines+markers", name=_(label),
                                  line=dict(color=colour, width=3), marker=dict(size=9), customdata=spread.repeats,
-                                 hovertemplate=f"{label}<br>n = %{{x}}<br>spread %{{y:.4g}}"
-                                               "<br>(over %{customdata} repeats)<extra></extra>"))
+                                 hovertemplate=_("{estimator}<br>n = %{{x}}<br>spread %{{y:.4g}}"
+                                                 "<br>(over %{{customdata}} repeats)<extra></extra>").format(estimator=_(label))))
     fig.add_trace(go.Scatter(x=[None], y=[None], mode="lines", line=dict(color="grey", dash="dash"),
-                             name="σ₁ / √n (theory)"))
+                             name=_("σ₁ / √n (theory)")))
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=10, b=10), font=dict(size=15),
                       legend=dict(orientation="h", yanchor="bottom", y=1.0, x=0),
-                      xaxis=dict(type="log", title="samples n per estimate", tickvals=list(spread.n)),
-                      yaxis=dict(type="log", title=f"spread of ∂ELBO/∂{name} (std)", dtick=1))
+                      xaxis=dict(type="log", title=_("samples n per estimate"), tickvals=list(spread.n)),
+                      yaxis=dict(type="log", title=_("spread of ∂ELBO/∂{name} (std)").format(name=name), dtick=1))
     return fig
 
 
@@ -658,14 +669,15 @@ def gradient_estimates_histogram(score: np.ndarray, pathwise: np.ndarray, refere
     from plotly.subplots import make_subplots
 
     fig = make_subplots(rows=2, cols=1, row_heights=[0.62, 0.38], vertical_spacing=0.2, subplot_titles=(
-        "both estimators, same bins", "pathwise alone, zoomed in"))
+        _("both estimators, same bins"), _("pathwise alone, zoomed in")))
     pathwise_label = "pathwise (reparameterised)"
     for label, values in (("score function", score), (pathwise_label, pathwise)):
-        fig.add_trace(go.Histogram(x=values, nbinsx=40, name=label, marker_color=ESTIMATOR_COLOURS[label], opacity=0.75,
-                                   bingroup="same", hovertemplate=f"{label}<br>%{{x:.4g}}: %{{y}} estimates<extra></extra>"),
+        fig.add_trace(go.Histogram(x=values, nbinsx=40, name=_(label), marker_color=ESTIMATOR_COLOURS[label], opacity=0.75,
+                                   bingroup="same", hovertemplate=_("{estimator}<br>%{{x:.4g}}: %{{y}} estimates<extra></extra>")
+                                   .format(estimator=_(label))),
                       row=1, col=1)
     fig.add_trace(go.Histogram(x=pathwise, nbinsx=30, marker_color=ESTIMATOR_COLOURS[pathwise_label], opacity=0.75,
-                               showlegend=False, hovertemplate="%{x:.4g}: %{y} estimates<extra></extra>"), row=2, col=1)
+                               showlegend=False, hovertemplate=_("%{x:.4g}: %{y} estimates<extra></extra>")), row=2, col=1)
     style = dict(color="#222", width=2, dash="dash")
     for row in (1, 2):
         fig.add_vline(x=reference, line=style, row=row, col=1)
@@ -673,8 +685,9 @@ def gradient_estimates_histogram(score: np.ndarray, pathwise: np.ndarray, refere
     fig.update_annotations(font_size=14)
     fig.update_layout(height=height, margin=dict(l=10, r=10, t=50, b=10), barmode="overlay", font=dict(size=15),
                       legend=dict(orientation="h", yanchor="bottom", y=1.08, x=0))
-    fig.update_xaxes(title_text=f"estimate of ∂/∂{name} with n = {n_samples} sample{'s' if n_samples > 1 else ''}", row=2, col=1)
-    fig.update_yaxes(title_text="repeats", row=1, col=1)
+    fig.update_xaxes(title_text=ngettext("estimate of ∂/∂{name} with n = {n} sample", "estimate of ∂/∂{name} with n = {n} samples",
+                                         n_samples).format(name=name, n=n_samples), row=2, col=1)
+    fig.update_yaxes(title_text=_("repeats"), row=1, col=1)
     return fig
 
 
@@ -686,7 +699,7 @@ def add_prior_circles(fig, axis_range: tuple[float, float], radii: tuple[float, 
     t = np.linspace(0, 2 * np.pi, 121)
     for r in radii:
         # WebGL like the codes, so the circles draw on top of them rather than under.
-        fig.add_trace(go.Scattergl(x=r * np.cos(t), y=r * np.sin(t), mode="lines", name=f"prior {r:g}σ",
+        fig.add_trace(go.Scattergl(x=r * np.cos(t), y=r * np.sin(t), mode="lines", name=_("prior {r:g}σ").format(r=r),
                                  line=dict(color="#111111", width=1.5, dash="solid" if r == 1 else "dot"),
                                  hoverinfo="skip", showlegend=False))
     # constrain="domain": keep exactly these ranges and shrink the plot area to hold the aspect ratio.

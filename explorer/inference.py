@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from explorer.i18n import N_, _
 from vae.inference import (  # noqa: F401  (re-exported: the app's view of the core)
     GaussianFit, GridPosterior, InferenceGaps, comparison_eps, fit_gaussian, gaussian_elbo, grid_posterior,
     inference_gaps, iwae_log_px, model_log_joint,
@@ -22,6 +23,7 @@ from vae.inference import (  # noqa: F401  (re-exported: the app's view of the c
 from vae.model import VAE
 
 STARTS = ("prior", "encoder")  # where the per-image optimiser starts: N(0, I), or the encoder's guess
+START_NAMES = {"prior": N_("the prior"), "encoder": N_("the encoder")}  # a start as a sentence names it ("from {start}")
 STEPS = 500
 ELBO_SAMPLES = 1000  # z draws behind every reported ELBO: its Monte-Carlo error is ~0.05 nats
 IWAE_K = 5000  # importance samples for log p(x) when the latent is not 2-D
@@ -160,25 +162,33 @@ def gap_row(model_name: str, latent_dim: int, gaps: InferenceGaps) -> GapRow:
 def gaps_reading(rows: list[GapRow]) -> str:
     """A few sentences on what the measured gaps say, against Cremer et al.'s finding."""
     if not rows:
-        return "No model measured yet."
+        return _("No model measured yet.")
     amort = [r for r in rows if r.amortisation_gap > r.approximation_gap]
-    text = [f"Cremer et al. found that on MNIST and Fashion-MNIST the **amortisation gap** (one encoder for all "
-            f"images) is often the larger part of what the ELBO loses, not the Gaussian shape of q. Here it is "
-            f"larger in **{len(amort)} of {len(rows)}** models."]
+    text = [_("Cremer et al. found that on MNIST and Fashion-MNIST the **amortisation gap** (one encoder for all "
+              "images) is often the larger part of what the ELBO loses, not the Gaussian shape of q. Here it is "
+              "larger in **{larger} of {n}** models.").format(larger=len(amort), n=len(rows))]
     by_amort = max(rows, key=lambda r: r.amortisation_gap)
     by_approx = max(rows, key=lambda r: r.approximation_gap)
-    text.append(f"The largest amortisation gap is {by_amort.model}'s ({by_amort.amortisation_gap:.2f} nats per "
-                f"image); the largest approximation gap is {by_approx.model}'s ({by_approx.approximation_gap:.2f} nats).")
+    text.append(_("The largest amortisation gap is {amort_model}'s ({amort_gap:.2f} nats per image); the largest "
+                  "approximation gap is {approx_model}'s ({approx_gap:.2f} nats).").format(
+        amort_model=by_amort.model, amort_gap=by_amort.amortisation_gap,
+        approx_model=by_approx.model, approx_gap=by_approx.approximation_gap))
     if len(amort) > len(rows) / 2:
-        text.append(f"Every model's approximation gap is at most {by_approx.approximation_gap:.2f} nats: a diagonal "
-                    "Gaussian fitted to one image is close to its true posterior, and most of what the ELBO loses is "
-                    "the encoder missing that Gaussian. A better encoder (or a few steps of per-image optimisation on "
-                    "top of it) would close more of the gap than a richer family of q.")
+        text.append(_("Every model's approximation gap is at most {gap:.2f} nats: a diagonal Gaussian fitted to one "
+                      "image is close to its true posterior, and most of what the ELBO loses is the encoder missing "
+                      "that Gaussian. A better encoder (or a few steps of per-image optimisation on top of it) would "
+                      "close more of the gap than a richer family of q.").format(gap=by_approx.approximation_gap))
     small = [r.model for r in rows if r.total_gap < 1.0]
     if small:
-        text.append(f"The total gap is under 1 nat for {', '.join(small)}: there the ELBO is a tight bound on log p(x).")
+        text.append(_("The total gap is under 1 nat for {models}: there the ELBO is a tight bound on log p(x).")
+                    .format(models=_(", ").join(small)))
     wide = [r for r in rows if r.latent_dim > 2]
     if wide:
-        text.append("For larger latents log p(x) is an importance-sampled lower bound, so their approximation gaps are "
-                    "if anything underestimated.")
-    return " ".join(text)
+        text.append(_("For larger latents log p(x) is an importance-sampled lower bound, so their approximation gaps "
+                      "are if anything underestimated."))
+    return join_sentences(text)
+
+
+def join_sentences(sentences: list[str]) -> str:
+    """One paragraph: a space after an English sentence, none after a Chinese one (ending in 。)."""
+    return "".join(t if t.endswith(("。", "！", "？")) else t + " " for t in sentences).rstrip()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import math
 import os
+import re
 import signal
 import time
 from multiprocessing.connection import Connection
@@ -24,8 +25,9 @@ from vae.data import DatasetUnavailable, Split, load_dataset
 from vae.model import VAE, build_model
 from vae.train import StepInfo, run_training, save_run
 
+from .i18n import N_
 from .images import to_uint8
-from .jobs import _SEVERITY, MAP_CODES, N_RECON, SMALL_IMAGE_PIXELS, RunOutcome, _Run, _Spec
+from .jobs import _SEVERITY, MAP_CODES, N_RECON, SMALL_IMAGE_PIXELS, Message, RunOutcome, _Run, _Spec
 
 log = logging.getLogger(__name__)
 
@@ -138,17 +140,17 @@ def work(spec: _Spec, sink) -> None:
     """Load the data once, then train and save each model in turn, reporting through `sink` (a
     TrainingJob or a _PipeSink). Every failure is a message; after a stop the rest are skipped."""
     try:
-        sink._set(message="loading the dataset")
+        sink._set(message=Message(N_("loading the dataset")))
         train = load_dataset(spec.dataset, "train", download=spec.download)
         test = load_dataset(spec.dataset, "test", download=spec.download)
         if train.image_shape != spec.config.input_shape:
-            raise ValueError(f"{spec.dataset} images are {train.image_shape}, "
-                             f"the config expects {spec.config.input_shape}")
+            raise ValueError(Message(N_("{dataset} images are {shape}, the config expects {expected}"),
+                                     dataset=spec.dataset, shape=train.image_shape, expected=spec.config.input_shape))
     except DatasetUnavailable as e:
         sink._finish("failed", str(e))
         return
     except ValueError as e:  # a config that does not fit the data
-        sink._finish("failed", f"could not train: {e}")
+        sink._finish("failed", Message(N_("could not train: {error}"), error=_reason(e)))
         return
     except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
         log.exception("training job %r could not load %s", spec.runs[0].name, spec.dataset)
@@ -166,7 +168,29 @@ def work(spec: _Spec, sink) -> None:
 
 
 def unexpected(e: Exception) -> str:
-    return f"training failed unexpectedly ({type(e).__name__}: {e}); details are in the server log"
+    return Message(N_("training failed unexpectedly ({error}); details are in the server log"),
+                   error=f"{type(e).__name__}: {e}")
+
+
+def _reason(e: Exception) -> str:
+    """An exception's text: the Message it was raised with (shown in the reader's language), else its str."""
+    return e.args[0] if len(e.args) == 1 and isinstance(e.args[0], Message) else str(e)
+
+
+# vae.train's TrainingDiverged text, read back into its fields so that the page can say it in the reader's language.
+_DIVERGED = re.compile(r"training diverged in epoch (?P<epoch>\d+), step (?P<step>\d+): the loss became (?P<loss>\S+) "
+                       r"\(learning rate (?P<lr>\S+) is probably too high\); the model keeps the weights of the last "
+                       r"finished epoch \((?P<kept>\d+)\)")
+
+
+def diverged(error: str | None) -> str:
+    """`vae.train`'s "training diverged in epoch ..." as a Message (the same English); another text as it is."""
+    match = _DIVERGED.fullmatch(error or "")
+    if match is None:
+        return str(error)
+    return Message(N_("training diverged in epoch {epoch}, step {step}: the loss became {loss} (learning rate {lr} is "
+                      "probably too high); the model keeps the weights of the last finished epoch ({kept})"),
+                   **match.groupdict())
 
 
 def _train_or_fail(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> RunOutcome:
@@ -175,10 +199,10 @@ def _train_or_fail(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> R
     try:
         return _train(spec, run, train, test, sink)
     except ValueError as e:  # a config the model cannot be built or trained with
-        message = f"could not train: {e}"
+        message = Message(N_("could not train: {error}"), error=_reason(e))
     except OSError as e:  # the models folder is not writable, the disk is full...
         log.warning("training job %r could not save: %s", run.name, e)
-        message = f"could not save the model to {run.path}: {e.strerror or e}"
+        message = Message(N_("could not save the model to {path}: {error}"), path=run.path, error=e.strerror or str(e))
     except Exception as e:  # noqa: BLE001 - the page shows a message, the log keeps the traceback
         log.exception("training job %r failed", run.name)
         message = unexpected(e)
@@ -217,18 +241,21 @@ def _train(spec: _Spec, run: _Run, train: Split, test: Split, sink) -> RunOutcom
 
     if not history:
         if status == "diverged":
-            return outcome("diverged", f"{error}. No epoch finished, so nothing was saved: try a smaller learning rate.")
-        return outcome("stopped", "stopped before the first epoch finished: nothing was saved")
-    sink._set(message="computing test metrics and saving")
+            return outcome("diverged", Message(N_("{error}. No epoch finished, so nothing was saved: try a smaller "
+                                                  "learning rate."), error=diverged(error)))
+        return outcome("stopped", Message(N_("stopped before the first epoch finished: nothing was saved")))
+    sink._set(message=Message(N_("computing test metrics and saving")))
     metrics = save_run(model, run.path, result, spec.dataset, tcfg, len(train), test.x, trained_in=spec.trained_in,
                        test_labels=labels.get("test_labels"))
-    summary = f"test -ELBO {metrics.neg_elbo:.1f} nats per image"
+    summary = Message(N_("test -ELBO {neg_elbo:.1f} nats per image"), neg_elbo=metrics.neg_elbo)
     if status == "complete":
-        return outcome("done", f"trained {n} epochs in {seconds:.0f} s ({summary}); saved as {run.name}", metrics)
+        return outcome("done", Message(N_("trained {n} epochs in {seconds:.0f} s ({summary}); saved as {name}"),
+                                       n=n, seconds=seconds, summary=summary, name=run.name), metrics)
     if status == "stopped":
-        return outcome("stopped", f"stopped after {n} of {tcfg.epochs} epochs ({summary}); saved as {run.name}", metrics)
-    return outcome("diverged", f"{error}. Saved the last good epoch ({n}) as {run.name}; try a smaller learning rate.",
-                   metrics)
+        return outcome("stopped", Message(N_("stopped after {n} of {epochs} epochs ({summary}); saved as {name}"),
+                                          n=n, epochs=tcfg.epochs, summary=summary, name=run.name), metrics)
+    return outcome("diverged", Message(N_("{error}. Saved the last good epoch ({n}) as {name}; try a smaller learning "
+                                          "rate."), error=diverged(error), n=n, name=run.name), metrics)
 
 
 def _summary(outcomes: list[RunOutcome], runs: tuple[_Run, ...]) -> tuple[str, str]:
@@ -240,12 +267,16 @@ def _summary(outcomes: list[RunOutcome], runs: tuple[_Run, ...]) -> tuple[str, s
         return state, outcomes[0].message
     saved = [o.name for o in outcomes if o.saved_path is not None]
     if state == "done":
-        return state, f"trained {len(saved)} models; saved as {', '.join(saved)}"
-    parts = [f"saved {len(saved)} of {len(runs)} models" + (f" ({', '.join(saved)})" if saved else "")]
-    parts += [f"{o.name}: {o.message}" for o in outcomes if o.state != "done"]
+        return state, Message(N_("trained {n} models; saved as {names}"), n=len(saved), names=", ".join(saved))
+    if saved:
+        parts = [Message(N_("saved {n} of {total} models ({names})"), n=len(saved), total=len(runs),
+                         names=", ".join(saved))]
+    else:
+        parts = [Message(N_("saved {n} of {total} models"), n=len(saved), total=len(runs))]
+    parts += [Message(N_("{name}: {message}"), name=o.name, message=o.message) for o in outcomes if o.state != "done"]
     if skipped:
-        parts.append(f"skipped {', '.join(skipped)}")
-    return state, "; ".join(parts)
+        parts.append(Message(N_("skipped {names}"), names=", ".join(skipped)))
+    return state, Message.join(parts)
 
 
 def _fixed_test_images(x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:

@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Self, Sequence
 
 import numpy as np
 
@@ -72,6 +72,7 @@ from vae.checkpoint import validate_name
 from vae.config import TrainConfig, VAEConfig
 from vae.data import DATASETS
 
+from .i18n import N_, _
 
 log = logging.getLogger(__name__)
 
@@ -92,6 +93,66 @@ _ACTIVE: dict[Path, "TrainingJob"] = {}
 _RECENT: dict[Path, "TrainingJob"] = {}  # finished jobs by output path, oldest first (at most RECENT_JOBS)
 _ACTIVE_LOCK = threading.Lock()
 _EXIT_WAIT_SECONDS = 10.0
+
+
+class Message(str):
+    """Text for the page that is made where the reader's language is not known yet: in a job's thread
+    or child process, outside any page's run. The str itself is the English (logs, tests and scripts
+    read it as it is); `shown()` says it in the language of the page that shows it, from the English
+    template `msgid` (marked with N_) and its fields.
+
+    A field is shown as it is (names, numbers, paths), except a Message (shown in turn) and the parts of
+    `Message.join` (each shown, joined with "; "). Picklable: messages travel up the child process's pipe.
+    """
+
+    msgid: str
+    fields: dict[str, Any]
+
+    def __new__(cls, msgid: str, /, **fields: Any) -> Self:
+        text = super().__new__(cls, msgid.format(**{k: _english(v) for k, v in fields.items()}))
+        text.msgid, text.fields = msgid, fields
+        return text
+
+    def __reduce__(self):
+        return _message, (self.msgid, self.fields)
+
+    @classmethod
+    def join(cls, parts: Sequence[str]) -> Message:
+        """The parts as one message, joined with "; " (each shown in the reader's language)."""
+        return cls("{parts}", parts=_Parts(parts))  # not a message to translate: only its parts are
+
+    def shown(self) -> str:
+        """The message in the current language."""
+        return _(self.msgid).format(**{k: _shown_field(v) for k, v in self.fields.items()})
+
+
+def _message(msgid: str, fields: dict[str, Any]) -> Message:
+    return Message(msgid, **fields)
+
+
+class _Parts(tuple):
+    """The parts of a joined Message."""
+
+
+JOIN_SEPARATOR = N_("; ")  # between the parts of a joined message
+
+
+def _english(value: Any) -> Any:
+    return "; ".join(map(str, value)) if isinstance(value, _Parts) else value
+
+
+def _shown_field(value: Any) -> Any:
+    if isinstance(value, Message):
+        return value.shown()
+    if isinstance(value, _Parts):
+        return _(JOIN_SEPARATOR).join(str(_shown_field(v)).rstrip("。") for v in value)  # no "。；"
+    return value
+
+
+def shown(text: str) -> str:
+    """A job's message (a snapshot's, an outcome's) in the current language: call it where the page shows it.
+    A plain str (a message from elsewhere, already made) is shown as it is."""
+    return text.shown() if isinstance(text, Message) else text
 
 
 def _key(path: str | Path) -> Path:
@@ -219,7 +280,7 @@ class JobSnapshot:
 @dataclass
 class _Progress:
     state: str = "pending"
-    message: str = "waiting to start"
+    message: str = Message(N_("waiting to start"))
     run: int = 0  # index of the model in training
     epoch: int = 0
     step: int = 0
@@ -285,21 +346,21 @@ class TrainingJob:
     def _setup(self, runs: Sequence[tuple[str, TrainConfig]], dataset: str, config: VAEConfig, out_dir: str | Path,
                overwrite: bool, download: bool | None, isolate: bool, trained_in: str) -> None:
         if dataset not in DATASETS:
-            raise ValueError(f"unknown dataset {dataset!r}; choose one of {', '.join(DATASETS)}")
+            raise ValueError(_("unknown dataset {dataset}; choose one of {datasets}")
+                             .format(dataset=repr(dataset), datasets=", ".join(DATASETS)))
         if not runs:
-            raise ValueError("a job needs at least one model to train")
+            raise ValueError(_("a job needs at least one model to train"))
         self.dataset = dataset
         self.config = config
         self.out_dir = Path(out_dir).expanduser()
         self.runs = tuple(_Run(validate_name(name), tcfg, self.out_dir / name) for name, tcfg in runs)
         names = [r.name for r in self.runs]
         if len(set(names)) < len(names):
-            raise ValueError(f"two models of one job cannot share a name: {', '.join(names)}")
+            raise ValueError(_("two models of one job cannot share a name: {names}").format(names=", ".join(names)))
         for run in self.runs:
             if run.path.exists() and not overwrite:
-                raise ValueError(
-                    f"a model named {run.name!r} already exists in {self.out_dir}; choose another name or overwrite it"
-                )
+                raise ValueError(_("a model named {name} already exists in {folder}; choose another name or overwrite it")
+                                 .format(name=repr(run.name), folder=self.out_dir))
         self.download = download
         self.trained_in = trained_in
         self.isolate = isolate and os.name == "posix"  # the pipes below need POSIX file descriptors
@@ -331,15 +392,18 @@ class TrainingJob:
         with _ACTIVE_LOCK:
             busy = [run.name for run, key in zip(self.runs, keys) if key in _ACTIVE]
             if busy:
-                advice = "choose another name" if len(self.runs) == 1 else "try again when that training ends"
-                raise ValueError(f"a model named {busy[0]!r} is being trained right now; {advice}")
+                if len(self.runs) == 1:
+                    problem = _("a model named {name} is being trained right now; choose another name")
+                else:
+                    problem = _("a model named {name} is being trained right now; try again when that training ends")
+                raise ValueError(problem.format(name=repr(busy[0])))
             if not _ACTIVE:
                 atexit.unregister(_stop_all_at_exit)  # registered once, only when jobs exist
                 atexit.register(_stop_all_at_exit)
             _ACTIVE.update(dict.fromkeys(keys, self))
         with self._lock:
             self._p.state, self._p.t_start = "running", time.perf_counter()
-            self._p.message = "starting the training process" if self.isolate else "loading the dataset"
+            self._p.message = Message(N_("starting the training process") if self.isolate else N_("loading the dataset"))
         self._thread.start()
         return self
 
@@ -503,8 +567,8 @@ class TrainingJob:
                 self._down.close()
                 self._down = None
         if not finished:
-            self._finish("failed", f"the training process ended unexpectedly (exit code {child.returncode}); "
-                                   "details are in the server log")
+            self._finish("failed", Message(N_("the training process ended unexpectedly (exit code {code}); details "
+                                              "are in the server log"), code=child.returncode))
 
 
 class SweepJob(TrainingJob):

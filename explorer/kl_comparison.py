@@ -21,6 +21,7 @@ from vae.card import ModelCard
 from vae.latent import decode_images
 from vae.model import VAE
 
+from .i18n import _
 from .registry import ModelEntry
 
 VAE_MODEL, AE_MODEL = "mnist-z2", "mnist-ae-z2"
@@ -143,18 +144,22 @@ def prior_decodes(model: VAE, z: np.ndarray) -> torch.Tensor:
 def summary(names: tuple[str, str], spreads: tuple[CodeSpread, CodeSpread], recon: tuple[float, float],
             class_names: list[str]) -> str:
     """Four sentences, with the measured numbers, on what the KL term changes: (VAE, autoencoder)
-    names, code spreads and test reconstruction costs (nats per image)."""
+    names, code spreads and test reconstruction costs (nats per image), in the reader's language."""
     (v_name, a_name), (v, a) = names, spreads
     rare = a.rarest_class
-    return (
-        f"The KL term pulls every code towards N(0, I) and makes each image claim a small cloud instead of a point, "
-        f"so {v_name}'s codes fill the prior's region: {v.inside_2sigma:.0%} lie inside the 2σ circle, 99% within "
-        f"radius {v.radius_99:.1f}, and a draw from N(0, I) lands next to each digit about as often as that digit "
-        f"occurs (total-variation distance {v.class_tv:.2f} from the test set's label mix). Without it nothing holds "
-        f"the codes in place: {a_name}'s spread out to radius {a.radius_99:.1f} (only {a.inside_2sigma:.0%} inside "
-        f"2σ) and the prior's draws reach the digits unevenly (distance {a.class_tv:.2f}; the "
-        f"{class_names[rare]}s by {a.class_share[rare]:.1%} of draws against {v.class_share[rare]:.1%} for the VAE), "
-        f"{a.prior_far:.0%} of them farther than {a.far:g} from every test code (VAE: {v.prior_far:.0%}). So "
-        f"sampling N(0, I) with the autoencoder over-produces some digits, misses others and lands in gaps, and a "
-        f"straight path between two codes can cross empty space. It reconstructs the test images in "
-        f"{recon[1]:.1f} nats against the VAE's {recon[0]:.1f}, but only the VAE is a generative model.")
+    return _(
+        "The KL term pulls every code towards N(0, I) and makes each image claim a small cloud instead of a point, "
+        "so {vae}'s codes fill the prior's region: {v_inside:.0%} lie inside the 2σ circle, 99% within "
+        "radius {v_radius:.1f}, and a draw from N(0, I) lands next to each digit about as often as that digit "
+        "occurs (total-variation distance {v_tv:.2f} from the test set's label mix). Without it nothing holds "
+        "the codes in place: {ae}'s spread out to radius {a_radius:.1f} (only {a_inside:.0%} inside "
+        "2σ) and the prior's draws reach the digits unevenly (distance {a_tv:.2f}; the "
+        "{rare}s by {a_rare:.1%} of draws against {v_rare:.1%} for the VAE), "
+        "{a_far:.0%} of them farther than {far:g} from every test code (VAE: {v_far:.0%}). So "
+        "sampling N(0, I) with the autoencoder over-produces some digits, misses others and lands in gaps, and a "
+        "straight path between two codes can cross empty space. It reconstructs the test images in "
+        "{a_recon:.1f} nats against the VAE's {v_recon:.1f}, but only the VAE is a generative model.").format(
+        vae=v_name, ae=a_name, v_inside=v.inside_2sigma, v_radius=v.radius_99, v_tv=v.class_tv,
+        a_radius=a.radius_99, a_inside=a.inside_2sigma, a_tv=a.class_tv, rare=class_names[rare],
+        a_rare=a.class_share[rare], v_rare=v.class_share[rare], a_far=a.prior_far, far=a.far, v_far=v.prior_far,
+        a_recon=recon[1], v_recon=recon[0])

@@ -24,13 +24,19 @@ from vae.config import TrainConfig, VAEConfig
 from vae.latent import active_units
 from vae.model import DiagonalGaussian
 
-from .jobs import JobSnapshot, SweepJob
+from .i18n import N_, _
+from .jobs import JobSnapshot, SweepJob, shown
 from .registry import ModelEntry
+from .train_form import LIKELIHOOD_NAMES, shown_name
 
 
 # ---------------------------------------------------------------------------------------------
 # Rate and distortion
 # ---------------------------------------------------------------------------------------------
+
+# Values the code keeps (a point's source, a model's state) -> what the page shows, with `shown_name`.
+SOURCE_NAMES = {"shipped": N_("shipped"), "yours": N_("yours"), "sweep": N_("sweep")}
+STATE_NAMES = {"done": N_("done"), "stopped": N_("stopped"), "diverged": N_("diverged"), "failed": N_("failed")}
 
 
 @dataclass(frozen=True)
@@ -61,7 +67,7 @@ class RDPoint:
 def rd_point(name: str, card: ModelCard, source: str = "shipped") -> RDPoint:
     """The rate-distortion point of a model from its card; ValueError saying why it has none."""
     if card.metrics is None:
-        raise ValueError("its card has no test metrics (recon, kl)")
+        raise ValueError(_("its card has no test metrics (recon, kl)"))
     return RDPoint(name=name, dataset=card.dataset, beta=card.beta, rate=card.metrics.kl,
                    distortion=card.metrics.recon, latent_dim=card.config.latent_dim,
                    likelihood=card.config.likelihood, source=source)
@@ -82,11 +88,13 @@ def rate_distortion_points(
         if card is None or card.dataset != dataset:
             continue
         if not card.config.variational:
-            skipped.append((name, "plain autoencoder: no KL, its rate is not measured (a point code has infinite rate)"))
+            skipped.append((name, _("plain autoencoder: no KL, its rate is not measured (a point code has infinite "
+                                    "rate)")))
         elif card.config.conditional:
-            skipped.append((name, "conditional model: its rate is measured given the label"))
+            skipped.append((name, _("conditional model: its rate is measured given the label")))
         elif card.config.likelihood != likelihood:
-            skipped.append((name, f"{card.config.likelihood} decoder: its distortion is in other units"))
+            skipped.append((name, _("{likelihood} decoder: its distortion is in other units").format(
+                likelihood=shown_name(LIKELIHOOD_NAMES, card.config.likelihood))))
         else:
             try:
                 points.append(rd_point(name, card, source))
@@ -141,19 +149,22 @@ def preferred(options: Sequence[Any], *wishes: Any) -> Any:
 def plot_note(points: Sequence[RDPoint], skipped: Sequence[tuple[str, str]], dataset: str, likelihood: str,
               selected: str | None) -> str:
     """The caption under the plot (markdown): what it shows, and which models it leaves out and why."""
-    note = (f"{len(points)} {dataset} models with a {likelihood} decoder; test-set means in nats per image, from each "
-            "model's card.")
+    note = _("{n} {dataset} models with a {likelihood} decoder; test-set means in nats per image, from each "
+             "model's card.").format(n=len(points), dataset=dataset, likelihood=shown_name(LIKELIHOOD_NAMES, likelihood))
     if selected and selected not in {p.name for p in points}:
-        note += f" The selected model ({selected}) is not on this plot."
+        note += _(" The selected model ({model}) is not on this plot.").format(model=selected)
     if skipped:
-        note += " Left out: " + "; ".join(f"**{n}** ({why})" for n, why in skipped) + "."
+        left_out = _("; ").join(_("**{model}** ({why})").format(model=n, why=why) for n, why in skipped)
+        note += _(" Left out: {models}.").format(models=left_out)
     return note
 
 
 def points_table(points: Iterable[RDPoint]) -> list[dict[str, Any]]:
     """The points as table rows, best bound (lowest -ELBO) first."""
-    return [{"model": p.name, "β": p.beta, "z": p.latent_dim, "rate R (KL)": round(p.rate, 2),
-             "distortion D": round(p.distortion, 2), "−ELBO = D + R": round(p.neg_elbo, 2), "kind": p.source}
+    model, rate, distortion, kind = _("model"), _("rate R (KL)"), _("distortion D"), _("kind")
+    return [{model: p.name, "β": p.beta, "z": p.latent_dim, rate: round(p.rate, 2),
+             distortion: round(p.distortion, 2), "−ELBO = D + R": round(p.neg_elbo, 2),
+             kind: shown_name(SOURCE_NAMES, p.source)}
             for p in sorted(points, key=lambda p: p.neg_elbo)]
 
 
@@ -204,7 +215,7 @@ def sweep_job(
     """
     betas = sorted({float(b) for b in betas})
     if not betas:
-        raise ValueError("give at least one beta")
+        raise ValueError(_("give at least one beta"))
     base = TrainConfig(epochs=epochs, batch_size=64, lr=1e-3, seed=0, device="cpu")
     runs = [(sweep_name(prefix, b), TrainConfig(**{**base.to_dict(), "beta": b})) for b in betas]
     return SweepJob(runs, dataset, config, out_dir, trained_in="beta sweep", **job_options)
@@ -213,24 +224,28 @@ def sweep_job(
 def sweep_progress_text(snap: JobSnapshot) -> str:
     """One line for a running sweep's progress bar: which model, which epoch, what is finished."""
     if snap.steps_per_epoch:
-        text = (f"Model {snap.run + 1} of {snap.runs} (β = {snap.beta:g}) · epoch {snap.epoch} of {snap.epochs} · "
-                f"{snap.elapsed:.0f} s")
+        text = _("Model {run} of {runs} (β = {beta:g}) · epoch {epoch} of {epochs} · {seconds:.0f} s").format(
+            run=snap.run + 1, runs=snap.runs, beta=snap.beta, epoch=snap.epoch, epochs=snap.epochs,
+            seconds=snap.elapsed)
     else:
-        text = f"Model {snap.run + 1} of {snap.runs} (β = {snap.beta:g}): {snap.message}…"
-    finished = [f"β = {o.beta:g}" + ("" if o.state == "done" else f" ({o.state})") for o in snap.outcomes]
+        text = _("Model {run} of {runs} (β = {beta:g}): {doing}…").format(
+            run=snap.run + 1, runs=snap.runs, beta=snap.beta, doing=shown(snap.message))
+    finished = [f"β = {o.beta:g}" + ("" if o.state == "done" else f" ({shown_name(STATE_NAMES, o.state)})")
+                for o in snap.outcomes]
     if finished:
-        text += " · finished: " + ", ".join(finished)
+        text += _(" · finished: {models}").format(models=_(", ").join(finished))
     if snap.stop_requested:
-        text += " · stopping after this step…"
+        text += _(" · stopping after this step…")
     return text
 
 
 def sweep_report(snap: JobSnapshot) -> str:
     """What a finished sweep did and how long it took, for the page."""
     saved = [o for o in snap.outcomes if o.saved_path is not None]
-    text = f"β sweep finished in {snap.elapsed:.0f} s: {snap.message.rstrip('.')}."
+    text = _("β sweep finished in {seconds:.0f} s: {message}.").format(seconds=snap.elapsed,
+                                                                       message=shown(snap.message).rstrip(".。"))
     if saved:
-        text += " Their points are on the plot, and the models in the sidebar picker."
+        text += _(" Their points are on the plot, and the models in the sidebar picker.")
     return text
 
 

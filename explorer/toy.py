@@ -30,15 +30,16 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
+from explorer.i18n import N_
 from vae.config import TrainConfig, VAEConfig
 from vae.model import VAE, build_model
 from vae.train import fit
 
-TOY_DATASETS = {
-    "blobs": "Gaussian blobs (4 clusters)",
-    "moons": "two moons",
-    "ring": "a ring",
-    "spiral": "a spiral",
+TOY_DATASETS = {  # name (the value the page keeps) -> what the picker shows, translated where shown
+    "blobs": N_("Gaussian blobs (4 clusters)"),
+    "moons": N_("two moons"),
+    "ring": N_("a ring"),
+    "spiral": N_("a spiral"),
 }
 MARGIN = 0.1  # the data fill [MARGIN, 1 - MARGIN] in the model's units
 

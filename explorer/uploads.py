@@ -3,8 +3,9 @@
 `preprocess_image` turns a photo, scan or drawing of one digit into a model input the way MNIST
 itself was made (LeCun et al., 1998): ink bright on black, scaled into a 20x20 box and centred
 by its centre of mass in a 28x28 frame. Every unusable input raises ValueError with a
-one-sentence message the page can show as it is; `read_upload` wraps it for an uploader, which
-accepts the file types in UPLOAD_TYPES.
+one-sentence message the page can show as it is, in the reader's language (`explorer.i18n`: a cache
+that keeps one must take the language as an argument); `read_upload` wraps it for an uploader,
+which accepts the file types in UPLOAD_TYPES.
 """
 
 from __future__ import annotations
@@ -20,12 +21,13 @@ import numpy as np
 import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from .i18n import _
 from .images import to_uint8
 
 
 def _first_line(e: BaseException) -> str:
     text = str(e).strip()
-    return text.splitlines()[0] if text else "no message"
+    return text.splitlines()[0] if text else _("no message")
 
 
 ImageSource = Union[bytes, bytearray, str, Path, BinaryIO, Image.Image, np.ndarray]
@@ -54,7 +56,7 @@ def preprocess_image(source: ImageSource, size: int = 28) -> torch.Tensor:
     one-sentence message.
     """
     if isinstance(size, bool) or not isinstance(size, (int, np.integer)) or not 8 <= size <= 512:
-        raise ValueError(f"size must be an integer from 8 to 512, got {size!r}")
+        raise ValueError(_("size must be an integer from 8 to 512, got {size!r}").format(size=size))
     img = _open_image(source)
     try:
         ink = _ink_map(_to_grey(img))
@@ -77,15 +79,16 @@ def _open_image(source: ImageSource) -> Image.Image:
         img = _open_bytes(_read_bytes(source))
     w, h = img.size
     if w * h > MAX_PIXELS or max(w, h) > MAX_SIDE:
-        raise ValueError(f"the image is {w} x {h} pixels; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE:,} per side")
+        raise ValueError(_("the image is {w} x {h} pixels; the limit is {limit:,} pixels and {side:,} per side")
+                         .format(w=w, h=h, limit=MAX_PIXELS, side=MAX_SIDE))
     if w < 1 or h < 1:
-        raise ValueError("the image has no pixels")
+        raise ValueError(_("the image has no pixels"))
     try:
         if getattr(img, "n_frames", 1) > 1:
             img.seek(0)  # animated GIF / WebP / APNG: the first frame
         img.load()  # Image.open only read the header: decoding now finds truncated files
     except (OSError, SyntaxError, ValueError, EOFError) as e:
-        raise ValueError(f"the image file is truncated or corrupted ({_first_line(e)})") from None
+        raise ValueError(_("the image file is truncated or corrupted ({error})").format(error=_first_line(e))) from None
     return img
 
 
@@ -94,7 +97,7 @@ def _read_bytes(source) -> bytes:
         try:
             data = Path(source).expanduser().read_bytes()
         except OSError as e:
-            raise ValueError(f"cannot read {str(source)!r}: {e.strerror or e}") from None
+            raise ValueError(_("cannot read {path!r}: {error}").format(path=str(source), error=e.strerror or e)) from None
     elif isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
     elif hasattr(source, "read"):
@@ -103,13 +106,14 @@ def _read_bytes(source) -> bytes:
                 source.seek(0)  # an upload may have been read before (e.g. to show it)
             data = source.read()
         except OSError as e:
-            raise ValueError(f"cannot read the file: {e}") from None
+            raise ValueError(_("cannot read the file: {error}").format(error=e)) from None
         if isinstance(data, str):
-            raise ValueError("the file was opened in text mode; open it in binary mode ('rb')")
+            raise ValueError(_("the file was opened in text mode; open it in binary mode ('rb')"))
     else:
-        raise ValueError(f"cannot read an image from a {type(source).__name__}; pass bytes, a path, a file, a PIL image or an array")
+        raise ValueError(_("cannot read an image from a {kind}; pass bytes, a path, a file, a PIL image or an array")
+                         .format(kind=type(source).__name__))
     if not data:
-        raise ValueError("the file is empty")
+        raise ValueError(_("the file is empty"))
     return data
 
 
@@ -123,8 +127,12 @@ def _open_bytes(data: bytes) -> Image.Image:
             return Image.open(io.BytesIO(data))
         except (Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
             found = re.search(r"\((\d+) pixels\)", str(e))
-            pixels = f"{int(found.group(1)):,} pixels" if found else "too many pixels"
-            raise ValueError(f"the image is {pixels}; the limit is {MAX_PIXELS:,} pixels and {MAX_SIDE:,} per side") from None
+            if found:
+                message = _("the image is {pixels:,} pixels; the limit is {limit:,} pixels and {side:,} per side")
+            else:
+                message = _("the image has too many pixels; the limit is {limit:,} pixels and {side:,} per side")
+            pixels = int(found.group(1)) if found else 0
+            raise ValueError(message.format(pixels=pixels, limit=MAX_PIXELS, side=MAX_SIDE)) from None
         except (UnidentifiedImageError, OSError, SyntaxError, ValueError):
             raise ValueError(_unreadable(data)) from None
 
@@ -137,24 +145,25 @@ def _unreadable(data: bytes) -> str:
     """Why `data` cannot be read as an image, naming the format when it is a common non-pixel one."""
     head = data[:1024].lstrip(b"\xef\xbb\xbf \t\r\n").lower()  # after a UTF-8 BOM or white space
     if head.startswith(b"<svg") or (head.startswith((b"<?xml", b"<!doctype svg", b"<!--")) and b"<svg" in head):
-        return "SVG is a vector drawing, not pixels: open it in a browser or drawing program and save it as PNG"
+        return _("SVG is a vector drawing, not pixels: open it in a browser or drawing program and save it as PNG")
     if data[4:8] == b"ftyp" and data[8:12] in _HEIF_BRANDS:
-        return "HEIC/HEIF photos (an iPhone's default) cannot be read here: export or share it as JPEG or PNG"
+        return _("HEIC/HEIF photos (an iPhone's default) cannot be read here: export or share it as JPEG or PNG")
     if data.startswith(b"%PDF"):
-        return "this is a PDF document, not an image: export the page as PNG or JPEG"
-    return f"not an image PIL can read (supported: {_FORMATS})"
+        return _("this is a PDF document, not an image: export the page as PNG or JPEG")
+    return _("not an image PIL can read (supported: {formats})").format(formats=_FORMATS)
 
 
 def _array_to_image(arr: np.ndarray) -> Image.Image:
     if arr.ndim == 3 and arr.shape[2] == 1:
         arr = arr[..., 0]
     if arr.size == 0 or not (arr.ndim == 2 or (arr.ndim == 3 and arr.shape[2] in (3, 4))):
-        raise ValueError(f"expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {arr.shape}")
+        raise ValueError(_("expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {shape}")
+                         .format(shape=arr.shape))
     if arr.dtype == bool:
         arr = arr.astype(np.uint8) * 255
     elif arr.dtype != np.uint8:
         if not (np.issubdtype(arr.dtype, np.integer) or np.issubdtype(arr.dtype, np.floating)) or not np.isfinite(arr).all():
-            raise ValueError(f"expected a uint8 image array, got dtype {arr.dtype}")
+            raise ValueError(_("expected a uint8 image array, got dtype {dtype}").format(dtype=arr.dtype))
         if np.issubdtype(arr.dtype, np.floating) and arr.max() <= 1.0:
             arr = arr * 255.0  # a float image in [0, 1]
         arr = np.clip(np.rint(arr), 0, 255).astype(np.uint8)
@@ -185,7 +194,8 @@ def _to_grey(img: Image.Image, paper: int = 255) -> np.ndarray:
             img = img.convert("RGB")  # CMYK, YCbCr, ...: Pillow's direct CMYK -> L ignores C, M, Y
         img = img if img.mode in ("L", "RGBA") else img.convert("L")
     except ValueError:
-        raise ValueError(f"images in colour mode {img.mode} are not supported; save it as PNG or JPEG") from None
+        raise ValueError(_("images in colour mode {mode} are not supported; save it as PNG or JPEG")
+                         .format(mode=img.mode)) from None
     if max(img.size) > 2 * _WORK_SIDE:
         img = img.reduce(max(img.size) // _WORK_SIDE)  # a 12-megapixel photo needs no more detail
     if img.mode == "RGBA":
@@ -210,12 +220,12 @@ def _ink_map(grey: np.ndarray) -> np.ndarray:
     ink = np.clip(grey - (paper + noise), 0.0, 1.0)
     if ink.max() < 0.1:
         if noise > 0.25:  # the "paper" itself varies as much as ink would: noise or texture, not an empty page
-            raise ValueError("no digit found: the image is noise or texture all over, with no plain background "
-                             "around the ink (write or draw the digit on plain paper)")
-        raise ValueError("no ink found: the image looks blank")
+            raise ValueError(_("no digit found: the image is noise or texture all over, with no plain background "
+                               "around the ink (write or draw the digit on plain paper)"))
+        raise ValueError(_("no ink found: the image looks blank"))
     ink /= ink.max()  # pencil on paper is low contrast: stretch it
     if np.count_nonzero(ink > _INK) < _MIN_INK_PIXELS:
-        raise ValueError("no ink found: the image looks blank")
+        raise ValueError(_("no ink found: the image looks blank"))
     return ink
 
 

@@ -3,7 +3,7 @@
 An "English sentence" is two or more English words in a row (so a left-over button label counts too;
 words of two or more letters with a lower-case letter: acronyms such as VAE, ELBO, KL or MNIST, model names such as mnist-z2, numbers and
 maths do not count). `page_texts` collects what an AppTest page shows: titles, text, captions, alerts,
-widget labels, options, help tooltips, metric labels, tab and expander labels, and the text of its
+widget labels, options, help tooltips, metric labels, tab and expander labels, image captions, and the text of its
 Plotly figures (titles, axis titles, legend names, annotations, hover templates).
 """
 
@@ -18,7 +18,9 @@ WORD = r"(?=[A-Za-z]{2})[A-Za-z]*[a-z][A-Za-z]*(?:['’][a-z]+)?"
 SENTENCE = re.compile(rf"(?<![\w\-/.])({WORD})(?:[ \t,;:]+(?:{WORD})){{1,}}(?![\w\-/])")
 # Written this way in Chinese textbooks too: paper titles and names kept in their language.
 ALLOWED = ("Auto-Encoding Variational Bayes", "Importance Weighted Autoencoders", "Kingma & Welling",
-           "Burda et al", "Higgins et al", "Alemi et al")
+           "Burda et al", "Higgins et al", "Alemi et al", "Do Deep Generative Models Know What They Don't Know",
+           "Cremer, Li & Duvenaud", "Inference Suboptimality in Variational Autoencoders", "Cremer et al",
+           "Bayes by Backprop", "Blundell, Cornebise, Kavukcuoglu & Wierstra", "Weight Uncertainty in Neural Networks")
 LATEX = re.compile(r"\$\$.*?\$\$|\$[^$]*\$|\\\(.*?\\\)|\\\[.*?\\\]", re.S)
 HTML_TAG = re.compile(r"<[^>]+>")
 FIGURE_TEXT_KEYS = {"text", "name", "hovertemplate", "title"}
@@ -76,6 +78,9 @@ def page_texts(at: AppTest) -> list[str]:
                 texts += [str(o) for o in options]
             if proto is not None and getattr(proto, "label", None) and kind in ("expander", "tabs"):
                 texts.append(proto.label)
+    for image in at.get("image"):  # an image list's captions
+        proto = getattr(image, "proto", None)
+        texts += [i.caption for i in getattr(proto, "imgs", [])]
     for chart in at.get("plotly_chart"):
         proto = getattr(chart, "proto", None)
         spec = getattr(proto, "spec", "") or getattr(proto, "figure", None) and proto.figure.spec or ""

@@ -18,10 +18,14 @@ def test_every_marked_message_has_a_chinese_translation_with_the_same_fields():
 
 def test_the_catalogues_pass_babel_s_checks_and_hold_no_stale_messages():
     catalogue = i18n.read_catalogue("zh")
-    errors = [(m.id, [str(e) for e in errs]) for m, errs in catalogue.check()]
+    # Babel also checks printf-style placeholders, and takes "50%, 90%" for them; the messages use
+    # str.format fields instead, checked above. Every other check (plural forms) applies.
+    errors = [(m.id, msgs) for m, errs in catalogue.check()
+              if (msgs := [str(e) for e in errs if "placeholders" not in str(e)])]
     assert not errors, errors[:10]
     in_code = {f.message for f in catalogue_tool.extract()}
-    stale = sorted(m.id for m in catalogue if m.id and m.id not in in_code)
+    ids = [m.id[0] if isinstance(m.id, (tuple, list)) else m.id for m in catalogue]  # plural entries: the singular
+    stale = sorted(i for i in ids if i and i not in in_code)
     assert not stale, f"translations of messages the code no longer has: {stale[:20]}"
 
 

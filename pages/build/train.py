@@ -17,6 +17,7 @@ from pages.ui.train_views import (BAR_KEY, PROGRESS_SECONDS, RESULTS_SECONDS, an
                                   settings_ui, start_ui, stored_curves)
 from pages.ui.widgets import remember
 from explorer import registry
+from explorer.i18n import _
 from explorer.train_form import make_job
 
 remember(
@@ -25,9 +26,9 @@ remember(
     "train_conditional", "train_prior", "train_name", "train_overwrite",
 )
 
-st.title("Train a model")
-st.markdown("Choose the settings, press **Start training**, and watch the loss fall, the reconstructions "
-            "sharpen and (with 2 latent dimensions) the latent space organise, epoch by epoch.")
+st.title(_("Train a model"))
+st.markdown(_("Choose the settings, press **Start training**, and watch the loss fall, the reconstructions "
+              "sharpen and (with 2 latent dimensions) the latent space organise, epoch by epoch."))
 
 user_dir = registry.user_models_dir()
 job = session_job(user_dir)  # this session's run, or the one a reloaded page's link names

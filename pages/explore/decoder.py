@@ -22,19 +22,20 @@ from explorer.decoder_grids import code_text, same_style, same_style_caption
 from explorer.decoder_state import (LIVE_KEY, MAX_SLIDERS, START_OPTIONS, StartCodes, accept_report, change_dims,
                                     follow_model, live_model_id, pick_another, reset, slider_dims, slider_key)
 from explorer.figures import CLASS_COLOURS
+from explorer.i18n import _
 from explorer.images import png_bytes, to_uint8, upscale
 from vae.latent import decode_images
 
 IMAGE_PX = 252  # the decoded image on screen, as in the live component
 
-st.title("Decoder: from a code z to an image")
-st.markdown("The decoder is the generative half of the VAE: it turns a latent code **z** into **p(x | z)**, shown here "
-            "as its mean image. Drag the sliders or the marker on the latent plane and watch the image morph; "
-            "regions of the plane with no test codes decode to blends.")
+st.title(_("Decoder: from a code z to an image"))
+st.markdown(_("The decoder is the generative half of the VAE: it turns a latent code **z** into **p(x | z)**, shown "
+              "here as its mean image. Drag the sliders or the marker on the latent plane and watch the image morph; "
+              "regions of the plane with no test codes decode to blends."))
 sel = require_model()
 remember("dec_start", "dec_label", "dec_server", "dec_dims", "dec_man_x", "dec_man_y", "dec_from", "dec_to", "dec_steps")
 model, d = sel.model, sel.config.latent_dim
-_, h, w = sel.config.input_shape
+_channels, h, w = sel.config.input_shape
 live_ok = supports_live_decoding(model)
 conditional = sel.config.conditional
 state = st.session_state
@@ -65,21 +66,24 @@ def explorer() -> None:
     # as wide as their labels, wrapping when the window is narrow: in fixed columns they were cut at 1024 pixels
     controls = st.container(horizontal=True, wrap=True, vertical_alignment="bottom", gap="medium")
     c_start = c_pick = c_reset = c_mode = controls
-    c_start.segmented_control("Start from", START_OPTIONS, key="dec_start", on_change=reset, args=z_args, required=True,
-                              disabled=test is None, help=None if test else "The test images are not on this machine.")
-    c_pick.button("Another test image", icon=":material/casino:", on_click=pick_another, args=z_args, key="dec_pick_btn",
-                  disabled=not from_test)
-    c_reset.button("Reset", icon=":material/restart_alt:", on_click=reset, args=z_args, key="dec_reset",
-                   help="Back to the start code.")
+    # the options are the values kept in session state (English); shown translated
+    c_start.segmented_control(_("Start from"), START_OPTIONS, key="dec_start", on_change=reset, args=z_args,
+                              required=True, format_func=_, disabled=test is None,
+                              help=None if test else _("The test images are not on this machine."))
+    c_pick.button(_("Another test image"), icon=":material/casino:", on_click=pick_another, args=z_args,
+                  key="dec_pick_btn", disabled=not from_test)
+    c_reset.button(_("Reset"), icon=":material/restart_alt:", on_click=reset, args=z_args, key="dec_reset",
+                   help=_("Back to the start code."))
     if live_ok:
-        server = c_mode.toggle("Server-side sliders", key="dec_server", on_change=reset, args=z_args, bind=BIND,
-                               help="Decode on the server with Streamlit sliders (updates on release).")
+        server = c_mode.toggle(_("Server-side sliders"), key="dec_server", on_change=reset, args=z_args, bind=BIND,
+                               help=_("Decode on the server with Streamlit sliders (updates on release)."))
     else:
-        server = c_mode.toggle("Server-side sliders", value=True, disabled=True, key="dec_server_only",
-                               help="This model's decoder has layers the browser cannot run: it is decoded on the server only.")
+        server = c_mode.toggle(_("Server-side sliders"), value=True, disabled=True, key="dec_server_only",
+                               help=_("This model's decoder has layers the browser cannot run: it is decoded on the "
+                                      "server only."))
     chosen = None
     if d > MAX_SLIDERS:
-        chosen = st.multiselect("Dimensions with a slider (the others stay at the start code)", list(range(d)),
+        chosen = st.multiselect(_("Dimensions with a slider (the others stay at the start code)"), list(range(d)),
                                 default=list(range(MAX_SLIDERS)), key="dec_dims", format_func=axes.label,
                                 max_selections=16, on_change=change_dims, args=z_args)
     dims = slider_dims(d, chosen)
@@ -97,25 +101,27 @@ def explorer() -> None:
         codes, labels = same_style(z, sel.config.n_classes)
         show(st, upscale(decoded_grid(*sel.key, codes, len(labels), labels), row_scale(sel)), caption=same_style_caption(z))
     with right:
-        st.markdown("**Current code**")
+        st.markdown(_("**Current code**"))
         st.code(code_text(z), language=None, wrap_lines=True)
         image = decode_one(z)
-        st.download_button("Image (PNG)", lambda: png_bytes(upscale(image, max(1, IMAGE_PX // w))),
+        st.download_button(_("Image (PNG)"), lambda: png_bytes(upscale(image, max(1, IMAGE_PX // w))),
                            file_name=f"{sel.entry.name}-decoded.png", mime="image/png", on_click="ignore",
                            icon=":material/download:", key="dec_dl_image")
         if from_test:
             i = start.index(state)
             thumb, text = st.columns([1, 2.5], vertical_alignment="center")
             show(thumb, upscale(to_uint8(test["x"][i]), 3), width=64)
-            text.caption(f"Started from the code of test image #{i} (label {class_names[int(test['labels'][i])]}).")
+            text.caption(_("Started from the code of test image #{i} (label {label}).")
+                         .format(i=i, label=class_names[int(test["labels"][i])]))
         st.caption(axes.reach_text())
         if live_ok and not server:
-            st.caption("Every frame is decoded in your browser from the model's weights: no round trip to the "
-                       "server. The code above updates when you let go.")
+            st.caption(_("Every frame is decoded in your browser from the model's weights: no round trip to the "
+                         "server. The code above updates when you let go."))
         publish_view(state, start)
         link_ui("dec_link")
-    names = ["Learned manifold", "Interpolation", "Samples from the prior", "Download the model"]
-    tabs = st.tabs(names[:1] + (["Every dimension"] if d > 2 else []) + names[1:])
+    # no key: the tabs' labels are neither kept in session state nor in the URL, so they are translated as they are
+    names = [_("Learned manifold"), _("Interpolation"), _("Samples from the prior"), _("Download the model")]
+    tabs = st.tabs(names[:1] + ([_("Every dimension")] if d > 2 else []) + names[1:])
     tab_manifold, tab_path, tab_prior, tab_model = tabs[:1] + tabs[-3:]
     if d > 2:
         with tabs[1]:
@@ -139,7 +145,7 @@ def server_sliders(dims: list[int]) -> None:
                              key=slider_key(state, k), help=axes.help(k))
     state["dec_z"] = z
     show(img_col, upscale(decode_one(z), max(1, IMAGE_PX // w)), width=IMAGE_PX,
-         caption="decoded on the server (updates when you release a slider)")
+         caption=_("decoded on the server (updates when you release a slider)"))
 
 
 explorer()

@@ -7,38 +7,42 @@ import torch
 import vae
 from pages.ui.cache import encoded, load_model, projection
 from explorer.images import tile, upscale
-from pages.ui.kl_views import KL_TAB, twins, vae_vs_autoencoder_ui
+from pages.ui.kl_views import KL_TAB, kl_tab_label, twins, vae_vs_autoencoder_ui
 from pages.ui.links import BIND, from_link, link_ui, publish
-from pages.ui.map_views import holes_section_ui
+from pages.ui.map_views import follow_tab, holes_section_ui, sentences
 from pages.ui.widgets import dataset_or_stop, remember, require_model, show, show_images
 from explorer.figures import add_density_overlay, ellipse_points, latent_scatter
 from explorer.holes import aggregate_logvar, density_grid
+from explorer.i18n import N_, _, lazy
 from explorer import links
 from explorer.maps import AXIS_TITLES, clicked_row, ellipse_rows, place_codes, posterior_draws
 
 remember("map_method", "map_ellipses", "map_holes", "kl_zoom")
 
 HOLE_RATIO = 0.1  # a hole: the aggregate posterior below a tenth of the prior
+MAP_TAB = N_("The map")  # the first tab (the second: KL_TAB)
+# the map's projection of codes of more than two dimensions -> its name
+PROJECTIONS = {"pca": N_("PCA (instant, linear)"), "tsne": N_("t-SNE (seconds the first time, a 3,000-image subsample)")}
 
 
-@st.cache_data(show_spinner="Estimating the prior and aggregate-posterior densities…", max_entries=8)
+@st.cache_data(show_spinner=lazy("Estimating the prior and aggregate-posterior densities…"), max_entries=8)
 def densities(path: str, mtime: float, dataset: str):
-    model, _ = load_model(path, mtime)
+    model, _card = load_model(path, mtime)
     enc = encoded(path, mtime, dataset)
     logvar = aggregate_logvar(enc["logvar"], model.config.variational)  # a kernel around an autoencoder's point codes
     return density_grid(model.prior, enc["mu"], logvar, max_codes=len(enc["mu"]), ratio=HOLE_RATIO)
 
 
-st.title("Latent map")
-st.markdown("Each dot is one test image, placed at its code μ = the centre of q(z|x). The model was never told the "
-            "labels, yet similar images land together. Click a dot to see that image.")
+st.title(_("Latent map"))
+st.markdown(_("Each dot is one test image, placed at its code μ = the centre of q(z|x). The model was never told the "
+              "labels, yet similar images land together. Click a dot to see that image."))
 sel = require_model()
 split, note = dataset_or_stop(sel.dataset)
 enc = encoded(*sel.key, sel.dataset)
 d = sel.config.latent_dim
 if sel.config.conditional:
-    st.info("This is a **conditional** VAE: the encoder is told the label, so the code only has to carry the *style* "
-            "(slant, thickness, width). That is why the colours mix here instead of forming clusters.",
+    st.info(_("This is a **conditional** VAE: the encoder is told the label, so the code only has to carry the *style* "
+              "(slant, thickness, width). That is why the colours mix here instead of forming clusters."),
             icon=":material/label:")
 
 
@@ -52,21 +56,39 @@ def keep_click() -> None:
 def detail_ui(row: int) -> None:
     x = split.x[row : row + 1]
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
-    st.markdown(f"**Test image #{row}** · label **{split.class_names[int(split.y[row])]}**")
-    show_images(torch.cat([x, r.x_hat]), captions=["input", "reconstruction"], width=140, scale=5)
-    mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8])
-    sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8])
-    st.markdown(f"μ = ({mu}{' …' if d > 8 else ''})  \nσ = ({sd}{' …' if d > 8 else ''})  \n−ELBO {r.neg_elbo.item():.1f} nats"
-                if sel.config.variational else f"z = ({mu}{' …' if d > 8 else ''})  \nreconstruction {r.recon.item():.1f} nats")
+    st.markdown(_("**Test image #{row}** · label **{label}**").format(row=row, label=split.class_names[int(split.y[row])]))
+    show_images(torch.cat([x, r.x_hat]), captions=[_("input"), _("reconstruction")], width=140, scale=5)
+    more = " …" if d > 8 else ""
+    mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8]) + more
+    sd = ", ".join(f"{v:.2f}" for v in r.std[0].tolist()[:8]) + more
+    st.markdown(_("μ = ({mu})  \nσ = ({sigma})  \n−ELBO {elbo:.1f} nats").format(mu=mu, sigma=sd, elbo=r.neg_elbo.item())
+                if sel.config.variational else
+                _("z = ({z})  \nreconstruction {recon:.1f} nats").format(z=mu, recon=r.recon.item()))
     if sel.config.variational:
         y = split.y[row : row + 1] if sel.config.conditional else None
-        _, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
+        _codes, draws = posterior_draws(sel.model, x, y, n=8, seed=row)
         show(st, upscale(tile(draws, nrow=8, pad=1), 2), width="stretch")  # one row at any width
-        sure = float(r.std.max()) < 0.1
-        st.caption("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and "
-                   "these are images it considers plausible for this input"
-                   + (f". With σ this small ({float(r.std.max()):.2f}) they barely differ." if sure else "."))
-    st.button("Clear the selection", key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
+        spread = float(r.std.max())
+        st.caption(_("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and these are "
+                     "images it considers plausible for this input. With σ this small ({sigma:.2f}) they barely differ.")
+                   .format(sigma=spread) if spread < 0.1 else
+                   _("Eight codes drawn from q(z|x), decoded: the encoder gives a *distribution* of codes, and these are "
+                     "images it considers plausible for this input."))
+    st.button(_("Clear the selection"), key="map_clear", on_click=lambda: st.session_state.pop("map_selected", None))
+
+
+def map_caption(n: int, dataset: str, subsample: bool, sigma: np.ndarray | None, coords: np.ndarray) -> str:
+    """Under the map: what it shows, how to move it and, with the ellipses, how large they are."""
+    shown = (_("{n:,} {dataset} test images (t-SNE subsample).") if subsample
+             else _("{n:,} {dataset} test images.")).format(n=n, dataset=dataset)
+    outlines = ""
+    if sigma is not None:
+        median = float(np.median(sigma))
+        outlines = (_("Black outlines: the 1σ ellipses of {n} images, median σ = {sigma:.2g}: next to the spread of the "
+                      "codes most are dots, so zoom in to see them.") if median < 0.01 * np.ptp(coords)
+                    else _("Black outlines: the 1σ ellipses of {n} images, median σ = {sigma:.2g}.")
+                    ).format(n=len(sigma), sigma=median)
+    return sentences(shown, _("Scroll to zoom, drag to pan, double-click to reset."), outlines)
 
 
 @st.fragment
@@ -78,16 +100,17 @@ def map_view() -> None:
     controls = [row_top, row_top, st.container()]
     if d == 2:
         method = "identity"
-        controls[0].caption("2-D latent: the map shows the codes themselves.", width="content")
+        controls[0].caption(_("2-D latent: the map shows the codes themselves."), width="content")
     else:
         method = controls[0].radio(
-            f"Projection of the {d}-D codes", ["pca", "tsne"], horizontal=True, key="map_method", bind=BIND,
-            format_func={"pca": "PCA (instant, linear)", "tsne": "t-SNE (seconds the first time, a 3,000-image subsample)"}.get)
-    show_ellipses = controls[1].toggle("1σ ellipses (300 images)", key="map_ellipses", bind=BIND, width="content",
+            _("Projection of the {d}-D codes").format(d=d), list(PROJECTIONS), horizontal=True, key="map_method",
+            bind=BIND, format_func=lambda m: _(PROJECTIONS[m]))
+    show_ellipses = controls[1].toggle(_("1σ ellipses (300 images)"), key="map_ellipses", bind=BIND, width="content",
                                        disabled=d != 2 or not sel.config.variational,
-                                       help="Each code is really a Gaussian: its ellipse spans one standard deviation.")
-    show_holes = controls[1].toggle("Prior & holes", key="map_holes", disabled=d != 2, bind=BIND, width="content",
-                                    help="Black contours: the prior p(z). Red: where the prior has mass but hardly any image is encoded.")
+                                       help=_("Each code is really a Gaussian: its ellipse spans one standard deviation."))
+    show_holes = controls[1].toggle(_("Prior & holes"), key="map_holes", disabled=d != 2, bind=BIND, width="content",
+                                    help=_("Black contours: the prior p(z). Red: where the prior has mass but hardly any "
+                                           "image is encoded."))
     proj = projection(*sel.key, sel.dataset, method)
     coords, rows = proj["coords"], proj["rows"]
 
@@ -97,9 +120,9 @@ def map_view() -> None:
     if placed is not None:
         highlights = dict(zip(user_codes, placed))
     elif user_codes:
-        controls[2].caption("Your digits are shown on PCA maps (t-SNE cannot place new points).")
+        controls[2].caption(_("Your digits are shown on PCA maps (t-SNE cannot place new points)."))
     else:
-        controls[2].caption("Upload or draw digits on the Reconstructions page to see them here as ★.")
+        controls[2].caption(_("Upload or draw digits on the Reconstructions page to see them here as ★."))
 
     ellipses = None
     if show_ellipses and d == 2:
@@ -127,16 +150,13 @@ def map_view() -> None:
     with left:
         st.plotly_chart(fig, on_select=keep_click, selection_mode="points", key="latent_scatter",
                         config={"scrollZoom": True, "displaylogo": False})
-        st.caption(f"{len(rows):,} {split.name} test images" + (" (t-SNE subsample)" if proj["method"] == "tsne" else "")
-                   + ". Scroll to zoom, drag to pan, double-click to reset."
-                   + (f" Black outlines: the 1σ ellipses of {len(sigma)} images, median σ = {np.median(sigma):.2g}"
-                      + (": next to the spread of the codes most are dots, so zoom in to see them."
-                         if np.median(sigma) < 0.01 * np.ptp(coords) else ".") if ellipses is not None else ""))
+        st.caption(map_caption(len(rows), split.name, proj["method"] == "tsne",
+                               None if ellipses is None else sigma, coords))
     with link_slot:
         link_ui("map_link")  # after every parameter of the view is in the URL
     with right:
         if row is None:
-            st.info("Click a dot to see its image, its reconstruction and its code.")
+            st.info(_("Click a dot to see its image, its reconstruction and its code."))
         else:
             detail_ui(row)
     if grid is not None:
@@ -149,7 +169,11 @@ if pair is None:
 else:
     # Lazy tabs: only the open one runs and reaches the browser. The comparison's two WebGL maps drawn
     # under the page's own made a switch to this page take twice as long (1.1-1.4 s against 0.5-0.6 s).
-    tab_map, tab_kl = st.tabs(["The map", KL_TAB], key="map_section", on_change="rerun", bind=BIND)
+    # The tabs' state and link hold the label shown, so in Chinese the Chinese one: a link or a session that
+    # names a tab in the other language is moved to this language's label first.
+    tabs = {MAP_TAB: _(MAP_TAB), KL_TAB: kl_tab_label()}
+    follow_tab("map_section", tabs)
+    tab_map, tab_kl = st.tabs(list(tabs.values()), key="map_section", on_change="rerun", bind=BIND)
     if tab_map.open:
         with tab_map:
             map_view()

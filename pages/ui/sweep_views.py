@@ -9,6 +9,7 @@ from __future__ import annotations
 import streamlit as st
 
 from explorer import rate_distortion as rd, registry
+from explorer.i18n import _
 from explorer.jobs import SweepJob
 
 # The job lives in st.session_state and survives reruns and reconnects, like the Train page's
@@ -31,8 +32,9 @@ def live_view() -> None:
     """Redrawn every REFRESH_SECONDS while the sweep runs: its progress and a Stop button."""
     announce_if_finished()
     job: SweepJob = st.session_state[JOB_KEY]
-    if st.button("Stop", key="rd_sweep_stop", icon=":material/stop:", disabled=job.snapshot().stop_requested,
-                 help="Ends the model in training after this step (its last finished epoch is saved); skips the rest."):
+    if st.button(_("Stop"), key="rd_sweep_stop", icon=":material/stop:", disabled=job.snapshot().stop_requested,
+                 help=_("Ends the model in training after this step (its last finished epoch is saved); skips the "
+                        "rest.")):
         job.stop()
     snap = job.snapshot()
     st.progress(snap.progress, text=rd.sweep_progress_text(snap))
@@ -42,19 +44,20 @@ def sweep_box_ui() -> None:
     """Pick βs and epochs and start the sweep; then watch it (and stop it) or read how it went."""
     job: SweepJob | None = st.session_state.get(JOB_KEY)
     running = job is not None and job.snapshot().running
-    st.markdown("##### β sweep on digits")
-    st.caption("Trains one small model (8×8 digits, z = 2, MLP 256-128) per β, same seed and data, a few seconds "
-               "each, in the background; each is saved in your models folder and its point joins the plot.")
-    betas = st.multiselect("β values", rd.SWEEP_BETAS, default=rd.SWEEP_DEFAULT_BETAS, key="rd_sweep_betas",
-                           format_func=lambda b: f"{b:g}")
-    epochs = st.slider("Epochs per model", 10, 100, 50, step=10, key="rd_sweep_epochs")
-    if st.button("Run β sweep", key="rd_sweep_run", type="primary", disabled=running or not betas,
+    st.markdown("##### " + _("β sweep on digits"))
+    st.caption(_("Trains one small model (8×8 digits, z = 2, MLP 256-128) per β, same seed and data, a few seconds "
+                 "each, in the background; each is saved in your models folder and its point joins the plot."))
+    betas = st.multiselect(_("β values"), rd.SWEEP_BETAS, default=rd.SWEEP_DEFAULT_BETAS, key="rd_sweep_betas",
+                           format_func=lambda b: f"{b:g}", placeholder=_("Choose options"))  # Streamlit's own, said here
+    epochs = st.slider(_("Epochs per model"), 10, 100, 50, step=10, key="rd_sweep_epochs")
+    if st.button(_("Run β sweep"), key="rd_sweep_run", type="primary", disabled=running or not betas,
                  icon=":material/play_arrow:",
-                 help=f"Saves {rd.SWEEP_PREFIX}-beta<β> in your models folder, replacing an earlier sweep's."):
+                 help=_("Saves {prefix}-beta<β> in your models folder, replacing an earlier sweep's.").format(
+                     prefix=rd.SWEEP_PREFIX)):
         try:
             st.session_state[JOB_KEY] = rd.sweep_job(betas, epochs, registry.user_models_dir()).start()
         except ValueError as e:  # another session is training into one of these names right now
-            st.error(f"Not started: {e}", icon=":material/error:")
+            st.error(_("Not started: {problem}").format(problem=e), icon=":material/error:")
         else:
             st.session_state[ANNOUNCED_KEY] = False
             st.rerun()
@@ -64,4 +67,4 @@ def sweep_box_ui() -> None:
         snap = job.snapshot()
         (st.success if snap.state == "done" else st.warning)(rd.sweep_report(snap))
     elif not betas:
-        st.caption("Pick at least one β.")
+        st.caption(_("Pick at least one β."))

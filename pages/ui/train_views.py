@@ -17,9 +17,10 @@ import streamlit as st
 
 import vae
 from explorer import jobs, registry, train_progress
+from explorer.i18n import _
 from explorer.jobs import SweepJob, TrainingJob
-from explorer.train_form import (LEARNING_RATES, MEASURED_SECONDS, PRIOR_NAMES, QUICK_RECIPE, QUICK_SECONDS, TrainForm,
-                                 dataset_label)
+from explorer.train_form import (ARCH_NAMES, LEARNING_RATES, LIKELIHOOD_NAMES, MEASURED_SECONDS, PRIOR_NAMES, QUICK_RECIPE,
+                                 QUICK_SECONDS, TrainForm, dataset_label, shown_name)
 
 from .links import from_link, publish
 from .widgets import Selected, pick_model
@@ -99,57 +100,61 @@ def settings_ui(offline: dict[str, bool]) -> TrainForm:
     """
     with st.container(border=True, key="train_settings"):
         with st.container(horizontal=True, wrap=True, vertical_alignment="center", gap="small"):
-            st.markdown("**Settings** · used when you press **Start training**", width="content")
-            st.button("Quick recipe: a 2-D MNIST model in under a minute", key="train_quick", icon=":material/bolt:",
+            st.markdown(_("**Settings** · used when you press **Start training**"), width="content")
+            st.button(_("Quick recipe: a 2-D MNIST model in under a minute"), key="train_quick", icon=":material/bolt:",
                       on_click=use_recipe, args=(QUICK_RECIPE,), type="tertiary",
-                      help=f"Fills in the settings below: MNIST, 2 latent dimensions, a high learning rate decaying over "
-                           f"{QUICK_RECIPE.epochs} epochs. It reached a test −ELBO of 145 nats or less in about "
-                           f"{QUICK_SECONDS} s on an idle 2-core machine (measured), then trains on to its last epoch.")
+                      help=_("Fills in the settings below: MNIST, 2 latent dimensions, a high learning rate decaying over "
+                             "{epochs} epochs. It reached a test −ELBO of 145 nats or less in about {seconds} s on an idle "
+                             "2-core machine (measured), then trains on to its last epoch.").format(
+                                 epochs=QUICK_RECIPE.epochs, seconds=QUICK_SECONDS))
         with st.container(horizontal=True, wrap=True, gap="medium"):
-            dataset = st.selectbox("Dataset", vae.DATASETS, index=vae.DATASETS.index("digits"), key="train_dataset",
+            dataset = st.selectbox(_("Dataset"), vae.DATASETS, index=vae.DATASETS.index("digits"), key="train_dataset",
                                    format_func=lambda n: dataset_label(n, offline[n]), width=330)
-            latent_dim = st.number_input("Latent dimensions", min_value=1, max_value=64, value=2, step=1, width=170,
-                                         key="train_latent", help="2 gives a map you can see, redrawn every epoch "
-                                         "while it trains; more gives sharper reconstructions.")
-            arch = st.radio("Architecture", ["mlp", "conv"], horizontal=True, key="train_arch", width=170,
-                            help="mlp: fully connected, any image size. conv: two stride-2 convolutions, "
-                                 "28×28 images only (not digits); hidden sizes: two channel counts, e.g. 32,64, and optionally the "
-                                 "fully connected width (default 256), e.g. 32,128,512.")
-            hidden = st.text_input("Hidden sizes", value="256,128", key="train_hidden", width=170,
-                                   help="Encoder widths, comma-separated; the decoder mirrors them.")
-            likelihood = st.selectbox("Decoder likelihood", ["bernoulli", "gaussian"], key="train_likelihood",
-                                      width=170, help="bernoulli: binary cross-entropy per pixel; gaussian: scaled "
-                                      "squared error.")
-            prior = st.selectbox("Prior p(z)", list(PRIOR_NAMES), key="train_prior", format_func=PRIOR_NAMES.get,
-                                 width=280, help="The mixture's KL has no closed form: it is estimated from the "
-                                 "sampled z.")
-            conditional = st.toggle("Conditional VAE (give it the label)", key="train_conditional",
-                                    help="Encoder and decoder also get the one-hot label, so z only has to hold the "
-                                         "style.")
+            latent_dim = st.number_input(_("Latent dimensions"), min_value=1, max_value=64, value=2, step=1, width=170,
+                                         key="train_latent", help=_("2 gives a map you can see, redrawn every epoch "
+                                                                    "while it trains; more gives sharper reconstructions."))
+            # The options are the values the config takes (kept in session_state); format_func shows their names.
+            arch = st.radio(_("Architecture"), list(ARCH_NAMES), horizontal=True, key="train_arch", width=170,
+                            format_func=lambda a: shown_name(ARCH_NAMES, a),
+                            help=_("mlp: fully connected, any image size. conv: two stride-2 convolutions, 28×28 images "
+                                   "only (not digits); hidden sizes: two channel counts, e.g. 32,64, and optionally the "
+                                   "fully connected width (default 256), e.g. 32,128,512."))
+            hidden = st.text_input(_("Hidden sizes"), value="256,128", key="train_hidden", width=170,
+                                   help=_("Encoder widths, comma-separated; the decoder mirrors them."))
+            likelihood = st.selectbox(_("Decoder likelihood"), list(LIKELIHOOD_NAMES), key="train_likelihood",
+                                      format_func=lambda v: shown_name(LIKELIHOOD_NAMES, v), width=170,
+                                      help=_("bernoulli: binary cross-entropy per pixel; gaussian: scaled squared error."))
+            prior = st.selectbox(_("Prior p(z)"), list(PRIOR_NAMES), key="train_prior",
+                                 format_func=lambda p: shown_name(PRIOR_NAMES, p), width=280,
+                                 help=_("The mixture's KL has no closed form: it is estimated from the sampled z."))
+            conditional = st.toggle(_("Conditional VAE (give it the label)"), key="train_conditional",
+                                    help=_("Encoder and decoder also get the one-hot label, so z only has to hold the "
+                                           "style."))
         with st.container(horizontal=True, wrap=True, gap="medium"):
-            epochs = st.number_input("Epochs", min_value=1, max_value=1000, value=50, step=10, key="train_epochs",
+            epochs = st.number_input(_("Epochs"), min_value=1, max_value=1000, value=50, step=10, key="train_epochs",
                                      width=150)
-            batch_size = st.number_input("Batch size", min_value=1, max_value=4096, value=64, step=32,
+            batch_size = st.number_input(_("Batch size"), min_value=1, max_value=4096, value=64, step=32,
                                          key="train_batch", width=150)
-            lr = st.select_slider("Learning rate", LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}",
+            lr = st.select_slider(_("Learning rate"), LEARNING_RATES, value=1e-3, format_func=lambda v: f"{v:g}",
                                   key="train_lr", width=280)
             beta = st.number_input("β", min_value=0.0, max_value=50.0, value=1.0, step=0.5, key="train_beta",
-                                   width=150, help="Weight of the KL term: 1 is the true ELBO; more pushes codes to "
-                                   "the prior (β-VAE).")
-            warmup = st.number_input("KL warm-up", min_value=0, max_value=500, value=0, step=1, key="train_warmup",
-                                     width=150, help="Epochs over which the KL weight rises linearly to β "
-                                     "(β/warm-up in the first epoch).")
-            seed = st.number_input("Seed", min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
+                                   width=150, help=_("Weight of the KL term: 1 is the true ELBO; more pushes codes to "
+                                                     "the prior (β-VAE)."))
+            warmup = st.number_input(_("KL warm-up"), min_value=0, max_value=500, value=0, step=1, key="train_warmup",
+                                     width=150, help=_("Epochs over which the KL weight rises linearly to β "
+                                                       "(β/warm-up in the first epoch)."))
+            seed = st.number_input(_("Seed"), min_value=0, max_value=2**31 - 1, value=0, step=1, key="train_seed",
                                    width=150)
         with st.container(horizontal=True, wrap=True, gap="medium", vertical_alignment="bottom"):
-            name = st.text_input("Model name", key="train_name", placeholder="blank: automatic, like digits-z2-hhmmss",
-                                 width=330, help="Letters, digits, '-', '_' or '.'; saved in "
-                                 + str(registry.user_models_dir()))
-            overwrite = st.checkbox("Replace my model if this name exists", key="train_overwrite")
+            name = st.text_input(_("Model name"), key="train_name",
+                                 placeholder=_("blank: automatic, like digits-z2-hhmmss"), width=330,
+                                 help=_("Letters, digits, '-', '_' or '.'; saved in {folder}").format(
+                                     folder=registry.user_models_dir()))
+            overwrite = st.checkbox(_("Replace my model if this name exists"), key="train_overwrite")
             download = False
             if not all(offline.values()):
-                download = st.checkbox("Download a missing dataset (needs internet)", key="train_download",
-                                       help=f"Files go to {vae.data_dir()}")
+                download = st.checkbox(_("Download a missing dataset (needs internet)"), key="train_download",
+                                       help=_("Files go to {folder}").format(folder=vae.data_dir()))
     return TrainForm(dataset=dataset, latent_dim=int(latent_dim), arch=arch, hidden=hidden, likelihood=likelihood,
                      epochs=int(epochs), batch_size=int(batch_size), lr=float(lr), beta=float(beta), warmup=int(warmup),
                      seed=int(seed), conditional=bool(conditional), prior=prior, name=name.strip(),
@@ -167,16 +172,17 @@ def start_ui(job: TrainingJob | None, start: Callable[[], str | None]) -> None:
     why), how the last run ended, or how long a run takes."""
     with st.container(horizontal=True, wrap=False, vertical_alignment="center", gap="medium"):
         problem = None
-        if st.button("Start training", type="primary", icon=":material/play_arrow:", key="train_start"):
+        if st.button(_("Start training"), type="primary", icon=":material/play_arrow:", key="train_start"):
             problem = start()
         if problem:
-            st.error(f"Not started: {problem}", icon=":material/error:")
+            st.error(_("Not started: {problem}").format(problem=problem), icon=":material/error:")
         elif job is not None:
             end = train_progress.outcome(job.snapshot())
             getattr(st, end.kind)(end.text, icon=end.icon)  # st.success, st.warning or st.error
         else:
-            st.caption(f":material/timer: With the default settings a run takes about {MEASURED_SECONDS} s on 2 CPU "
-                       "cores (measured; longer while the machine is busy); watch it learn epoch by epoch here.")
+            st.caption(_(":material/timer: With the default settings a run takes about {seconds} s on 2 CPU cores "
+                         "(measured; longer while the machine is busy); watch it learn epoch by epoch here.").format(
+                             seconds=MEASURED_SECONDS))
 
 
 def other_runs_ui(job: TrainingJob | None) -> None:
@@ -185,11 +191,11 @@ def other_runs_ui(job: TrainingJob | None) -> None:
     for other in others:
         snap = other.snapshot()
         with st.container(horizontal=True, wrap=False, vertical_alignment="center", gap="small"):
-            st.button("Watch", key=f"train_watch_{snap.name}", on_click=follow, args=(other,),
+            st.button(_("Watch"), key=f"train_watch_{snap.name}", on_click=follow, args=(other,),
                       icon=":material/visibility:", type="tertiary",
-                      help="Show its progress, curves and Stop here (e.g. your own run, after a reload).")
-            st.markdown(f"**{snap.name}** is training on this server now (epoch {snap.epoch} of {snap.epochs}, "
-                        f"{snap.dataset})")
+                      help=_("Show its progress, curves and Stop here (e.g. your own run, after a reload)."))
+            st.markdown(_("**{name}** is training on this server now (epoch {epoch} of {epochs}, {dataset})").format(
+                name=snap.name, epoch=snap.epoch, epochs=snap.epochs, dataset=snap.dataset))
 
 
 def live_bar() -> None:
@@ -199,9 +205,10 @@ def live_bar() -> None:
     snap = job.snapshot()
     with st.container(horizontal=True, wrap=False, vertical_alignment="center", gap="medium"):
         # on_click: the stop is asked before anything else of the rerun runs.
-        st.button("Stop", icon=":material/stop:", key="train_stop", on_click=job.stop, disabled=snap.stop_requested,
-                  help="Ends the run at the next training step; the last finished epoch is saved.")
-        st.progress(snap.progress, text=f"**{snap.name}** on {snap.dataset} · {train_progress.progress_text(snap)}")
+        st.button(_("Stop"), icon=":material/stop:", key="train_stop", on_click=job.stop, disabled=snap.stop_requested,
+                  help=_("Ends the run at the next training step; the last finished epoch is saved."))
+        st.progress(snap.progress, text=_("**{name}** on {dataset} · {progress}").format(
+            name=snap.name, dataset=snap.dataset, progress=train_progress.progress_text(snap)))
 
 
 # --- the run's curves, reconstructions and latent map ----------------------------------------------
@@ -219,9 +226,10 @@ def map_and_recon_ui(snap: jobs.JobSnapshot, live: bool, scrub_key: str | None =
                 epochs = [e for e, _ in snap.map_frames]
                 epoch = epochs[-1]
                 if not live:
-                    st.markdown(f"**How {snap.name}'s latent space organised** · drag through the epochs")
+                    st.markdown(_("**How {name}'s latent space organised** · drag through the epochs").format(
+                        name=snap.name))
                     if len(epochs) > 1:
-                        epoch = st.select_slider("Epoch", epochs, value=epochs[-1], key=scrub_key)
+                        epoch = st.select_slider(_("Epoch"), epochs, value=epochs[-1], key=scrub_key)
                 st.plotly_chart(train_progress.map_figure(snap, epoch), key="train_live_map" if live else "train_map",
                                 config={"displayModeBar": False})
                 st.caption(train_progress.map_caption(epoch, len(snap.map_labels)))
@@ -234,7 +242,7 @@ def live_results() -> None:
     """Curves, reconstructions and the 2-D map of the running job (a fragment: every RESULTS_SECONDS)."""
     snap = st.session_state[JOB_KEY].snapshot()
     if not snap.history:
-        st.caption("The curves, reconstructions and latent map appear when the first epoch finishes.")
+        st.caption(_("The curves, reconstructions and latent map appear when the first epoch finishes."))
         return
     st.markdown(train_progress.last_epoch_text(snap.history))
     curves(snap.history, key="train_live_curves")
@@ -250,11 +258,11 @@ def finished_results(job: TrainingJob) -> None:
 
 def stored_curves(selected: Selected | None) -> None:
     if selected is None:
-        st.info("Pick a model in the sidebar to see how it trained, or train one with the settings above.")
+        st.info(_("Pick a model in the sidebar to see how it trained, or train one with the settings above."))
         return
-    st.subheader(f"How {selected.entry.name} trained")
+    st.subheader(_("How {name} trained").format(name=selected.entry.name))
     if not selected.card.history:
-        st.caption("This model's card has no per-epoch history.")
+        st.caption(_("This model's card has no per-epoch history."))
         return
     st.caption(train_progress.run_summary(selected.card))
     curves(selected.card.history, key="train_stored_curves")

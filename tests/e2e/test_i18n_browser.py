@@ -20,7 +20,9 @@ VISIBLE_TEXT = """() => {
   const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
   while (walker.nextNode()) {
     const node = walker.currentNode, el = node.parentElement, text = node.textContent.trim();
-    if (!text || !el || el.closest(skip) || !el.getClientRects().length) continue;
+    if (!text || !el || el.closest(skip)) continue;
+    const box = el.getBoundingClientRect();  // 1-pixel boxes: text kept for screen readers ("Skip to main content")
+    if (box.width < 2 || box.height < 2) continue;
     const style = getComputedStyle(el);
     if (style.visibility === 'hidden' || style.opacity === '0' || parseFloat(style.fontSize) === 0) continue;
     out.push(text);
@@ -60,7 +62,7 @@ def test_the_sidebar_switch_changes_the_language_and_links_keep_it(page, app_ser
     page.locator("h1").first.wait_for(timeout=120_000)
     wait_idle(page)
     sidebar = page.locator("section[data-testid='stSidebar']")
-    sidebar.get_by_role("button", name="简体中文").click()
+    sidebar.get_by_text("简体中文", exact=True).click()
     page.wait_for_function("() => location.search.includes('lang=zh')", timeout=60_000)
     page.get_by_role("link", name="解码器", exact=True).wait_for(timeout=60_000)
     page.get_by_role("link", name="解码器", exact=True).click()
@@ -74,6 +76,6 @@ def test_the_sidebar_switch_changes_the_language_and_links_keep_it(page, app_ser
     page.locator("h1").first.wait_for(timeout=120_000)
     assert page.evaluate(HAS_CHINESE, page.locator("h1").first.inner_text())
     sidebar = page.locator("section[data-testid='stSidebar']")
-    sidebar.get_by_role("button", name="English").click()
+    sidebar.get_by_text("English", exact=True).click()
     page.get_by_role("link", name="Decoder", exact=True).wait_for(timeout=60_000)
     assert "lang=zh" not in page.url

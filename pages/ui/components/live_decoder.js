@@ -14,6 +14,8 @@
 // `data.axes` (explorer.decoder_axes) names the dimensions (z₁, z₂, …: 1-based, as in the rest of the
 // app), sets each slider's range from the model's test codes, marks inactive dimensions and frames
 // the pad; `data.points` arrive in the order to draw them (every class spread over it).
+// `data.texts` (live_decoder.py's texts()) holds what the component writes, in the reader's language: the
+// headings, the caption, the aria-labels; {name} and {ms} are filled in here. A text it lacks stays English.
 // Sizes come from the CSS (live_decoder.css: container queries on the column's width); when the column
 // changes width (the window, the sidebar opened or closed) a ResizeObserver re-sizes the canvases and
 // redraws them, z unchanged.
@@ -22,6 +24,34 @@ const SPECS = new Map();      // model id -> {decoder, points}: survives remount
 const INSTANCES = new WeakMap();  // root element -> LiveDecoder
 const ROW_CELL_CSS_PX = 56;   // each digit of a conditional model's "same style" row, at most
 const MARKER_RADIUS = 7;      // the pad's marker: a ring, so the test codes under it stay visible
+const TEXTS = {               // English, for any text data.texts does not bring
+  loading: "Loading the decoder…",
+  pad_heading: "Latent plane: drag the marker",
+  image_heading: "Decoded image  x̂ = mean of p(x | z)",
+  slider_heading: "Latent code z: drag a slider",
+  row_heading: "The same style z, given each label y",
+  inactive_tag: " · inactive",
+  slider_aria: "latent dimension {name}",
+  slider_aria_inactive: "latent dimension {name} (inactive)",
+  caption: "decoded in your browser · {ms} ms per frame",
+};
+
+// The English texts with those Python sent (non-empty strings only) in their place.
+function mergeTexts(sent) {
+  const texts = { ...TEXTS };
+  if (sent && typeof sent === "object") {
+    for (const [key, value] of Object.entries(sent)) {
+      if (typeof value === "string" && value) texts[key] = value;
+    }
+  }
+  return texts;
+}
+
+// "{name} ..." with fields.name in place of {name}; a field without a value stays as it is.
+function fill(template, fields) {
+  return template.replace(/\{(\w+)\}/g, (whole, key) =>
+    (fields && Object.prototype.hasOwnProperty.call(fields, key) ? String(fields[key]) : whole));
+}
 
 function parsePoints(points) {
   if (!points) return null;
@@ -38,8 +68,10 @@ function el(tag, cls, parent, text) {
 }
 
 class LiveDecoder {
-  constructor(root) {
+  constructor(root, texts) {
     this.root = root;
+    this.texts = mergeTexts(texts);
+    this.textsKey = JSON.stringify(this.texts);
     this.modelId = null;
     this.decoder = null;
     this.points = null;
@@ -54,9 +86,9 @@ class LiveDecoder {
     this.dragging = false;
 
     this.box = el("div", "vld", root);
-    this.message = el("div", "vld-message", this.box, "Loading the decoder…");
+    this.message = el("div", "vld-message", this.box, this.t("loading"));
     this.padPanel = el("div", "vld-panel vld-pad-panel", this.box);
-    el("div", "vld-heading", this.padPanel, "Latent plane: drag the marker");
+    this.padHeading = el("div", "vld-heading", this.padPanel, this.t("pad_heading"));
     this.pad = el("canvas", "vld-pad", this.padPanel);
     this.pad.setAttribute("data-testid", "vld-pad");
     // For the browser tests: what the pad drew, to check each class can be seen on it.
@@ -64,16 +96,16 @@ class LiveDecoder {
                                  dotAlpha: this.dotAlpha, marker: this.marker, markerRadius: MARKER_RADIUS });
     this.legend = el("div", "vld-legend", this.padPanel);
     this.imagePanel = el("div", "vld-panel vld-image-panel", this.box);
-    el("div", "vld-heading", this.imagePanel, "Decoded image  x̂ = mean of p(x | z)");
+    this.imageHeading = el("div", "vld-heading", this.imagePanel, this.t("image_heading"));
     this.canvas = el("canvas", "vld-image", this.imagePanel);
     this.canvas.setAttribute("data-testid", "vld-image");
     this.caption = el("div", "vld-caption", this.imagePanel);
     this.sliderPanel = el("div", "vld-panel vld-slider-panel", this.box);
-    el("div", "vld-heading", this.sliderPanel, "Latent code z: drag a slider");
+    this.sliderHeading = el("div", "vld-heading", this.sliderPanel, this.t("slider_heading"));
     this.sliderBox = el("div", "vld-sliders", this.sliderPanel);
     // A conditional model: the current style z drawn as every label, redrawn with the main image.
     this.rowPanel = el("div", "vld-panel vld-row-panel", this.box);
-    el("div", "vld-heading", this.rowPanel, "The same style z, given each label y");
+    this.rowHeading = el("div", "vld-heading", this.rowPanel, this.t("row_heading"));
     this.rowCanvas = el("canvas", "vld-row", this.rowPanel);
     this.rowCanvas.setAttribute("data-testid", "vld-row");
     this.rowLabels = el("div", "vld-row-labels", this.rowPanel);
@@ -99,8 +131,28 @@ class LiveDecoder {
 
   // ---- data from Python ----------------------------------------------------------------------
 
+  // A text in the reader's language (English where Python sent none), with its {fields} filled in.
+  t(key, fields) {
+    return fill(this.texts[key] !== undefined ? this.texts[key] : TEXTS[key], fields);
+  }
+
+  // New texts (the reader switched language): rewrite the headings; the sliders are rebuilt by update().
+  _setTexts(sent) {
+    const texts = mergeTexts(sent);
+    const key = JSON.stringify(texts);
+    if (key === this.textsKey) return;
+    this.texts = texts;
+    this.textsKey = key;
+    this.message.textContent = this.t("loading");
+    this.padHeading.textContent = this.t("pad_heading");
+    this.imageHeading.textContent = this.t("image_heading");
+    this.sliderHeading.textContent = this.t("slider_heading");
+    this.rowHeading.textContent = this.t("row_heading");
+  }
+
   update(data, setStateValue) {
     this.setStateValue = setStateValue;
+    this._setTexts(data.texts);
     const id = data.model_id;
     if (data.spec && !SPECS.has(id)) {
       const decoder = decodeSpec(data.spec);
@@ -112,7 +164,7 @@ class LiveDecoder {
     const entry = SPECS.get(id);
     if (!entry) {
       // Python thinks we have this model's weights but we do not (e.g. the JS was reloaded): ask again.
-      this.message.textContent = "Loading the decoder…";
+      this.message.textContent = this.t("loading");
       this.message.style.display = "";
       // A fresh value each time, so that each request is a change the page hears.
       setTimeout(() => this.setStateValue("missing", `${id} ${Date.now()} ${Math.random()}`), 0);
@@ -153,7 +205,7 @@ class LiveDecoder {
     if (showPad && (newModel || !this.padReady || this.padKey !== JSON.stringify([this.padDims, this.classNames, axesKey]))) {
       this._buildPad();
     }
-    const dimsKey = JSON.stringify([data.dims, axesKey]);
+    const dimsKey = JSON.stringify([data.dims, axesKey, this.textsKey]);
     if (newModel || dimsKey !== this.dimsKey) {
       this.dimsKey = dimsKey;
       this.dims = data.dims.slice();
@@ -175,13 +227,13 @@ class LiveDecoder {
       const name = el("span", "vld-slider-name", row, ax.names[d]);
       if (ax.inactive[d]) {
         row.classList.add("vld-inactive");
-        el("span", "vld-slider-tag", name, " · inactive");
+        el("span", "vld-slider-tag", name, this.t("inactive_tag"));
         row.title = ax.help[d];
       }
       const input = el("input", "vld-slider", row);
       Object.assign(input, { type: "range", min: -ax.reach[d], max: ax.reach[d], step: 0.01 });
       input.setAttribute("data-dim", String(d));
-      input.setAttribute("aria-label", "latent dimension " + ax.names[d] + (ax.inactive[d] ? " (inactive)" : ""));
+      input.setAttribute("aria-label", this.t(ax.inactive[d] ? "slider_aria_inactive" : "slider_aria", { name: ax.names[d] }));
       const value = el("span", "vld-slider-value", row);
       input.addEventListener("input", () => {
         this.z[d] = parseFloat(input.value);
@@ -425,7 +477,7 @@ class LiveDecoder {
     const ctx = this.canvas.getContext("2d");
     ctx.imageSmoothingEnabled = false;
     ctx.drawImage(this.pixels, 0, 0, this.canvas.width, this.canvas.height);
-    this.caption.textContent = "decoded in your browser · " + this.msAvg.toFixed(2) + " ms per frame";
+    this.caption.textContent = this.t("caption", { ms: this.msAvg.toFixed(2) });
     this.frame += 1;
     this.canvas.setAttribute("data-frame", String(this.frame));
   }
@@ -472,7 +524,7 @@ export default function (component) {
   }
   let inst = INSTANCES.get(root);
   if (!inst) {
-    inst = new LiveDecoder(root);
+    inst = new LiveDecoder(root, data && data.texts);
     INSTANCES.set(root, inst);
   }
   inst.update(data || {}, setStateValue);

@@ -20,6 +20,8 @@ from typing import Any
 
 import streamlit as st
 
+from explorer.i18n import _
+
 HERE = Path(__file__).resolve().parent
 COMPONENT_NAME = "vae_explorer_live_decoder"
 
@@ -29,6 +31,22 @@ def _renderer():
     # component on a fresh runtime (tests start several), so this runs on every call.
     js = (HERE / "decoder_math.js").read_text() + "\n" + (HERE / "live_decoder.js").read_text()
     return st.components.v2.component(COMPONENT_NAME, js=js, css=(HERE / "live_decoder.css").read_text())
+
+
+def texts() -> dict[str, str]:
+    """What the component writes on the page (headings, captions, aria-labels), in the reader's language.
+    The JavaScript fills in {name} and {ms}, and falls back to its own English for a key that is absent."""
+    return {
+        "loading": _("Loading the decoder…"),
+        "pad_heading": _("Latent plane: drag the marker"),
+        "image_heading": _("Decoded image  x̂ = mean of p(x | z)"),
+        "slider_heading": _("Latent code z: drag a slider"),
+        "row_heading": _("The same style z, given each label y"),
+        "inactive_tag": _(" · inactive"),
+        "slider_aria": _("latent dimension {name}"),
+        "slider_aria_inactive": _("latent dimension {name} (inactive)"),
+        "caption": _("decoded in your browser · {ms} ms per frame"),
+    }
 
 
 def live_decoder(
@@ -62,7 +80,7 @@ def live_decoder(
     data = {
         "model_id": model_id, **heavy, "z": [float(v) for v in z], "token": int(token), "dims": [int(d) for d in dims], "axes": axes,
         "class_names": list(class_names), "colours": list(colours), "pad": bool(pad), "pad_dims": [0, 1],
-        "label": None if label is None else int(label),
+        "label": None if label is None else int(label), "texts": texts(),
     }
     result = _renderer()(key=key, data=data, on_z_change=on_z_change, on_missing_change=lambda: st.session_state.pop(sent, None))
     return dict(result)
