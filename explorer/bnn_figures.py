@@ -7,6 +7,7 @@ import numpy as np
 from .bnn import NETWORKS, DigitPrediction, PixelReport
 from .figures import CLASS_COLOURS
 from .i18n import N_, _
+from .registry import class_labels
 
 NETWORK_COLOURS = {"bayesian": "#4e79a7", "deterministic": "#e15759"}
 # shown with _(...): the keys are data, the names are translated where they are shown
@@ -28,6 +29,7 @@ def _plane_layout(fig, extent: float, height: int) -> None:
 def plane_figure(image: np.ndarray, extent: float, codes: np.ndarray, labels: np.ndarray, class_names: list[str],
                  height: int = 520):
     """The plane image (R, R, 3), rows bottom-up, with the training codes on top as small outlined dots."""
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     import plotly.graph_objects as go
     from PIL import Image
 
@@ -123,6 +125,7 @@ def entropy_histograms(report: PixelReport, dataset_name: str, height: int = 380
 
 def digit_probabilities(pred: DigitPrediction, class_names: list[str], height: int = 320):
     """Class probabilities of one image: the Bayesian mean with its 5-95 % range over weight draws, and the deterministic net's."""
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     import plotly.graph_objects as go
 
     fig = go.Figure([

@@ -10,6 +10,7 @@ from typing import Any
 import numpy as np
 
 from explorer.i18n import N_, _, ngettext
+from explorer.registry import class_labels
 from explorer.maps import dimension_names, interleaved_chunks
 
 # Ten distinguishable colours (Tableau 10), one per class label.
@@ -80,6 +81,7 @@ def latent_scatter(
     other. They are WebGL like the points (WebGL traces always draw above SVG ones) and carry
     meta="top", so that `add_density_overlay` slips its layers in beneath them.
     """
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     import plotly.graph_objects as go
 
     coords = np.asarray(coords)
@@ -513,6 +515,7 @@ def cluster_scatter(coords: np.ndarray, clusters: np.ndarray, centres: np.ndarra
     The clusters interleave like the classes of `latent_scatter`; `labels`/`class_names` only add
     the true label to the hover text; `rows` go to customdata.
     """
+    class_names = class_labels(class_names) if class_names is not None else None
     import plotly.graph_objects as go
 
     coords = np.asarray(coords)
@@ -547,6 +550,7 @@ def cluster_scatter(coords: np.ndarray, clusters: np.ndarray, centres: np.ndarra
 
 def contingency_heatmap(table: np.ndarray, class_names: list[str], height: int = 380):
     """Counts of true labels (columns) per cluster (rows), with each cell's count written in it."""
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     import plotly.graph_objects as go
 
     k, n_classes = table.shape

@@ -22,6 +22,7 @@ from vae.latent import decode_images
 from vae.model import VAE
 
 from .i18n import _
+from .registry import class_labels
 from .registry import ModelEntry
 
 VAE_MODEL, AE_MODEL = "mnist-z2", "mnist-ae-z2"
@@ -145,6 +146,7 @@ def summary(names: tuple[str, str], spreads: tuple[CodeSpread, CodeSpread], reco
             class_names: list[str]) -> str:
     """Four sentences, with the measured numbers, on what the KL term changes: (VAE, autoencoder)
     names, code spreads and test reconstruction costs (nats per image), in the reader's language."""
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     (v_name, a_name), (v, a) = names, spreads
     rare = a.rarest_class
     return _(

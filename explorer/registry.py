@@ -24,6 +24,16 @@ DEFAULT_MODEL = "mnist-z2"
 SOURCES = ("shipped", "yours", "folder")
 
 
+# Fashion-MNIST's classes as vae/data.py names them, marked for translation (the digits' names are digits).
+FASHION_CLASSES = (N_("T-shirt/top"), N_("Trouser"), N_("Pullover"), N_("Dress"), N_("Coat"), N_("Sandal"), N_("Shirt"),
+                   N_("Sneaker"), N_("Bag"), N_("Ankle boot"))
+
+
+def class_labels(class_names) -> list[str]:
+    """A dataset's class names as the reader sees them: translated where the catalogue has them."""
+    return [_(str(name)) for name in class_names]
+
+
 def user_models_dir() -> Path:
     """Where models trained in the app are saved (survives restarts): VAE_USER_MODELS_DIR or ~/.local/share."""
     env = os.environ.get("VAE_USER_MODELS_DIR")

@@ -19,6 +19,7 @@ import numpy as np
 
 from .figures import CLASS_COLOURS, MAP_LEGEND, training_curves
 from .i18n import N_, _
+from .registry import class_labels
 from .images import png_data_url, tile, upscale
 from .jobs import JobSnapshot, shown
 
@@ -146,6 +147,7 @@ def latent_map_figure(codes: np.ndarray, labels: np.ndarray, class_names: Sequen
     """The codes (N, 2) as dots coloured by their labels (N,), on fixed square axes ±`reach` with the
     prior's 1σ and 2σ rings: one frame of the map as it organises. SVG (not WebGL): a few hundred to
     a thousand dots, redrawn every second while training, without spending a browser's WebGL contexts."""
+    class_names = class_labels(class_names)  # Fashion-MNIST's names in the reader's language
     import plotly.graph_objects as go
 
     codes = np.asarray(codes, dtype=np.float32)

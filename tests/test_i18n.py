@@ -44,3 +44,15 @@ def test_speaking_switches_the_language_and_english_is_the_default():
 def test_fields_are_read_from_format_strings():
     assert i18n.fields("{n} test images, {share:.0%} of them") == {"n", "share"}
     assert i18n.fields("no fields, {{braces}}") == set()
+
+
+def test_fashion_mnist_class_names_are_shown_translated_and_digits_stay_digits():
+    from explorer.registry import FASHION_CLASSES, class_labels
+    from vae.data import CLASS_NAMES
+
+    assert tuple(CLASS_NAMES["fashion-mnist"]) == FASHION_CLASSES  # every name the data gives is marked
+    with i18n.speaking("zh"):
+        shown = class_labels(CLASS_NAMES["fashion-mnist"] + ["3"])
+    assert shown[-1] == "3" and shown[CLASS_NAMES["fashion-mnist"].index("Ankle boot")] == "短靴"
+    assert not set(shown[:-1]) & set(FASHION_CLASSES)
+    assert class_labels(["Ankle boot"]) == ["Ankle boot"]

@@ -142,7 +142,7 @@ low, high = extremes(normal, N_SHOWN)
 for rows, text in ((low, _("Lowest scores: the images the model finds most ordinary (label · nats).")),
                    (high, _("Highest scores: real test images the model finds strange; the false alarms of a low "
                             "threshold."))):
-    show_images(split.x[rows], captions=[f"{split.class_names[int(split.y[i])]} · {normal[i]:.0f}" for i in rows],
+    show_images(split.x[rows], captions=[f"{_(split.class_names[int(split.y[i])])} · {normal[i]:.0f}" for i in rows],
                 width=84, scale=max(1, 84 // w))
     st.caption(text)
 st.markdown("##### " + _("What the anomalies look like"))

@@ -87,7 +87,7 @@ with right:
 
 st.markdown("##### " + _("Each cluster's centre, decoded"))
 images = centre_images(sel.model, centres)
-captions = [_("{i}: '{label}' {share:.0%}").format(i=i, label=split.class_names[top[0]], share=top[1]) if top
+captions = [_("{i}: '{label}' {share:.0%}").format(i=i, label=_(split.class_names[top[0]]), share=top[1]) if top
             else _("{i}: empty").format(i=i) for i, top in enumerate(dominant_labels(table))]
 w = sel.config.input_shape[2]
 show_images(images, captions=captions, width=84, scale=max(1, 84 // w))

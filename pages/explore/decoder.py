@@ -22,6 +22,7 @@ from explorer.decoder_grids import code_text, same_style, same_style_caption
 from explorer.decoder_state import (LIVE_KEY, MAX_SLIDERS, START_OPTIONS, StartCodes, accept_report, change_dims,
                                     follow_model, live_model_id, pick_another, reset, slider_dims, slider_key)
 from explorer.figures import CLASS_COLOURS
+from explorer.registry import class_labels
 from explorer.i18n import _
 from explorer.images import png_bytes, to_uint8, upscale
 from vae.latent import decode_images
@@ -92,7 +93,7 @@ def explorer() -> None:
         if live_ok and not server:
             live_decoder(
                 key=LIVE_KEY, model_id=live_model_id(sel.key), payload=lambda: browser_payload(*sel.key, sel.dataset, d == 2),
-                z=state["dec_z"], token=state["dec_token"], dims=dims, axes=axes.payload(), class_names=class_names,
+                z=state["dec_z"], token=state["dec_token"], dims=dims, axes=axes.payload(), class_names=class_labels(class_names),
                 colours=CLASS_COLOURS, pad=d == 2, on_z_change=partial(accept_report, state, start), label=digit)
         else:
             server_sliders(dims)
@@ -112,7 +113,7 @@ def explorer() -> None:
             thumb, text = st.columns([1, 2.5], vertical_alignment="center")
             show(thumb, upscale(to_uint8(test["x"][i]), 3), width=64)
             text.caption(_("Started from the code of test image #{i} (label {label}).")
-                         .format(i=i, label=class_names[int(test["labels"][i])]))
+                         .format(i=i, label=_(class_names[int(test["labels"][i])])))
         st.caption(axes.reach_text())
         if live_ok and not server:
             st.caption(_("Every frame is decoded in your browser from the model's weights: no round trip to the "

@@ -56,7 +56,7 @@ def keep_click() -> None:
 def detail_ui(row: int) -> None:
     x = split.x[row : row + 1]
     r = vae.latent.reconstruct(sel.model, x, labels=split.y[row : row + 1])
-    st.markdown(_("**Test image #{row}** · label **{label}**").format(row=row, label=split.class_names[int(split.y[row])]))
+    st.markdown(_("**Test image #{row}** · label **{label}**").format(row=row, label=_(split.class_names[int(split.y[row])])))
     show_images(torch.cat([x, r.x_hat]), captions=[_("input"), _("reconstruction")], width=140, scale=5)
     more = " …" if d > 8 else ""
     mu = ", ".join(f"{v:+.2f}" for v in r.mu[0].tolist()[:8]) + more

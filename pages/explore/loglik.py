@@ -63,7 +63,7 @@ a, b, c = st.columns([0.8, 2.2, 1.1], gap="large")
 with a:
     row = int(st.number_input(_("Test image (0 … {last})").format(last=len(split) - 1), 0, len(split) - 1, 0,
                               key="ll_row"))
-    show_images(split.x[row : row + 1], [f"#{row} · {split.class_names[int(split.y[row])]}"], width=130, scale=4)
+    show_images(split.x[row : row + 1], [f"#{row} · {_(split.class_names[int(split.y[row])])}"], width=130, scale=4)
 one = report(*sel.key, sel.dataset, (row,), tuple(ks), seed)
 with b:
     image = _("image #{row}").format(row=row)

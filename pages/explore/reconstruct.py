@@ -76,7 +76,7 @@ with tab_test:
         caption = _("{caption}. A Gaussian decoder's nats are a density of continuous pixel values, so they can be "
                     "negative and are not comparable with a Bernoulli model's").format(caption=caption)
     st.caption(caption)
-    image_pairs(x, r.x_hat, [_("#{index} · label {label}").format(index=int(i), label=split.class_names[int(split.y[i])])
+    image_pairs(x, r.x_hat, [_("#{index} · label {label}").format(index=int(i), label=_(split.class_names[int(split.y[i])]))
                              for i in idx],
                 [score.format(nats=v) for v in r.neg_elbo.tolist()])
     st.session_state["recon_grid"] = r.x_hat

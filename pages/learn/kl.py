@@ -78,7 +78,7 @@ x = split.x[row : row + 1]
 q = posterior_of(sel.model, split, [row])
 d = sel.config.latent_dim
 with img:  # the code under the thumbnail: beside it, the text ran over the image at 1024 pixels
-    show_images(x, [f"#{row} · {split.class_names[int(split.y[row])]}"], width=84, scale=3)
+    show_images(x, [f"#{row} · {_(split.class_names[int(split.y[row])])}"], width=84, scale=3)
     st.caption(f"μ = ({', '.join(f'{v:+.2f}' for v in q.mu[0, :6].tolist())}{' …' if d > 6 else ''})  \n"
                f"σ = ({', '.join(f'{v:.3f}' for v in q.std[0, :6].tolist())}{' …' if d > 6 else ''})")
 

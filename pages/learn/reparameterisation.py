@@ -76,7 +76,7 @@ with right:
     n = c2.select_slider(_("Samples n per estimate"), list(gradients.NS), value=10, key="rp_n")
     img, code = st.columns([1, 1.6])
     with img:
-        show_images(split.x[row : row + 1], [f"#{row} · {split.class_names[int(split.y[row])]}"], width=84, scale=3)
+        show_images(split.x[row : row + 1], [f"#{row} · {_(split.class_names[int(split.y[row])])}"], width=84, scale=3)
     d = draws(*sel.key, sel.dataset, row, seed)
     code.markdown(_("∂ELBO/∂{name} = **{value:+.4g}**  \n(pathwise, all {draws:,} draws; ± {se:.2g})").format(
         name=name, value=d.reference[names.index(name)], draws=DRAWS, se=d.reference_se[names.index(name)]))

@@ -149,6 +149,6 @@ def digit_prediction_ui(x: torch.Tensor, name: str, mtime: float, class_names: l
         st.caption(_("The Bayesian network says **{label}** with {mean:.0%} on average over 100 weight draws ({range} "
                      "of draws: {low:.0%}–{high:.0%}); the deterministic network says **{det_label}** with "
                      "{det:.0%}. Long whiskers: the draws disagree, so the network knows it does not know.")
-                   .format(label=class_names[top], mean=pred.mean[top], range="5–95 %", low=pred.low[top],
-                           high=pred.high[top], det_label=class_names[det_top], det=pred.det[det_top]))
+                   .format(label=_(class_names[top]), mean=pred.mean[top], range="5–95 %", low=pred.low[top],
+                           high=pred.high[top], det_label=_(class_names[det_top]), det=pred.det[det_top]))
 

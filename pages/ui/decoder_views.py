@@ -73,7 +73,7 @@ def label_ui(sel: Selected, class_names: list[str]) -> int | None:
         return None
     label = st.segmented_control(_("Digit (the label y this conditional model is given)"), range(sel.config.n_classes),
                                  key="dec_label", required=True, default=0, bind=BIND,
-                                 format_func=lambda k: class_names[k] if k < len(class_names) else str(k))
+                                 format_func=lambda k: _(class_names[k]) if k < len(class_names) else str(k))
     st.caption(_("The sliders set the **style** code z; the label picks the digit. Every digit below is drawn with "
                  "the same z: the same slant, thickness and width."))
     return int(label)
@@ -152,7 +152,7 @@ def interpolation_tab(sel: Selected, test: dict[str, Any] | None, class_names: l
     ends, rows = st.columns([1, 5], gap="medium")
     show(ends, upscale(tile(test["x"][[a, b]], nrow=1), big),
          caption=_("#{a} ({label_a}) over #{b} ({label_b})").format(
-             a=a, b=b, label_a=class_names[int(test["labels"][a])], label_b=class_names[int(test["labels"][b])]))
+             a=a, b=b, label_a=_(class_names[int(test["labels"][a])]), label_b=_(class_names[int(test["labels"][b])])))
     for label, codes in interpolations(test["mu"][a], test["mu"][b], steps):
         rows.markdown(_(label))
         show(rows, upscale(decoded_grid(*sel.key, codes, steps, digit), big))

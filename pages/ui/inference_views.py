@@ -95,7 +95,7 @@ def image_ui(sel: Selected, split) -> tuple[np.ndarray, int | None, str]:
 
         st.button(_("Another"), icon=":material/shuffle:", key="inf_another", on_click=another)
         label = int(split.y[row])
-        show_images(split.x[row : row + 1], [f"#{row} · {split.class_names[label]}"], width=112, scale=4)
+        show_images(split.x[row : row + 1], [f"#{row} · {_(split.class_names[label])}"], width=112, scale=4)
         return split.x[row : row + 1].numpy(), label if conditional else None, f"{split.name}#{row}"
     h = sel.config.input_shape[1]
     if source == SOURCES[1]:

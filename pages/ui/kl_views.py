@@ -86,5 +86,5 @@ def vae_vs_autoencoder_ui(pair: tuple) -> None:
             show(st, upscale(tile(m["path"], nrow=len(m["path"]), pad=2), scale), width="stretch",
                  caption=_("the straight path between the codes of the first test {first} (row {a}) and the "
                            "first test {second} (row {b}), decoded").format(
-                               first=split.class_names[int(split.y[a])], a=a,
-                               second=split.class_names[int(split.y[b])], b=b))
+                               first=_(split.class_names[int(split.y[a])]), a=a,
+                               second=_(split.class_names[int(split.y[b])]), b=b))

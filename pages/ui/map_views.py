@@ -9,6 +9,7 @@ import streamlit as st
 
 from explorer import i18n
 from explorer.holes import AE_KERNEL_STD, decode_holes
+from explorer.registry import class_labels
 from explorer.i18n import _
 
 from .widgets import Selected, show_images
@@ -68,7 +69,7 @@ def holes_section_ui(sel: Selected, grid, holes, split, hole_ratio: float) -> No
         with c_images:
             show_images(decode_holes(sel.model, holes),
                         captions=[f"H{i + 1} ({p[0]:+.1f}, {p[1]:+.1f})" for i, p in enumerate(holes)], width=80, scale=4)
-            classes = ", ".join(split.class_names[: min(3, sel.config.n_classes)])
+            classes = _(", ").join(class_labels(split.class_names[: min(3, sel.config.n_classes)]))
             st.caption(_("Codes at the marked holes, decoded (as {classes}, … in turn).").format(classes=classes)
                        if sel.config.conditional else _("Codes at the marked holes, decoded."))
     else:

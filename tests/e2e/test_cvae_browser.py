@@ -42,7 +42,7 @@ def test_dragging_redraws_all_ten_digits_and_the_digit_picker_switches_the_image
     page.mouse.up()
 
     before = image.evaluate(PIXELS_JS)
-    page.get_by_test_id("stButtonGroup").first.get_by_text("7", exact=True).click()
+    page.get_by_test_id("stMain").get_by_test_id("stButtonGroup").first.get_by_text("7", exact=True).click()
     page.wait_for_function("([c, h]) => { const d = c.getContext('2d').getImageData(0, 0, c.width, c.height).data;"
                            " let x = 0; for (let i = 0; i < d.length; i += 4) x = (Math.imul(x, 31) + d[i]) >>> 0;"
                            " return x !== h; }", arg=[image.element_handle(), before["hash"]])

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-TITLES = re.findall(r'st\.Page\("pages/[a-z]+/[a-z_]+\.py", title="([^"]+)"', (ROOT / "app.py").read_text())
+TITLES = re.findall(r'st\.Page\("pages/[a-z]+/[a-z_]+\.py", title=_\("([^"]+)"\)', (ROOT / "app.py").read_text())
 
 # Elements whose content is wider than their box: a metric's value or label cut with an ellipsis,
 # a displayed equation wider than the text column it sits in (KaTeX's own margin allowed).
