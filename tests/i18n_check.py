@@ -107,3 +107,25 @@ def open_in_chinese(page: str, monkeypatch, tmp_path, model: str | None = None) 
     if page and page != "pages/learn/home.py":
         at.switch_page(page).run()
     return at
+
+
+def image_captions(at: AppTest) -> list[str]:
+    """The captions under the page's images."""
+    return [img.caption for el in at.get("image") for img in el.proto.imgs if img.caption]
+
+
+def assert_chinese(at: AppTest) -> AppTest:
+    """No exception on the page and no English sentence in what it shows (`page_texts`); returns `at`."""
+    assert not at.exception, [e.value for e in at.exception]
+    left = untranslated(at)
+    assert not left, "\n".join(left)
+    return at
+
+
+def set_in_chinese(widget, value) -> AppTest:
+    """Set a widget whose options are shown translated, and rerun. AppTest matches the value through the
+    widget's format_func, called in the test's own thread, which speaks English unless told otherwise."""
+    from explorer import i18n
+
+    with i18n.speaking("zh"):
+        return widget.set_value(value).run()

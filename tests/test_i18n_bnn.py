@@ -6,7 +6,9 @@ from pathlib import Path
 
 import pytest
 from data_root import require_shipped_model
-from i18n_check import english_sentences, open_in_chinese, page_texts
+from i18n_check import assert_chinese as chinese_only
+from i18n_check import open_in_chinese
+from i18n_check import set_in_chinese as choose
 
 from explorer import i18n
 
@@ -14,32 +16,6 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGE = "pages/learn/bnn.py"
-# the method and the paper it comes from, cited in their language as the glossary says
-CITED = ("Bayes by Backprop", "Blundell, Cornebise, Kavukcuoglu & Wierstra", "Weight Uncertainty in Neural Networks")
-
-
-def untranslated(at):
-    """i18n_check.untranslated, with this page's citation allowed."""
-    texts = page_texts(at)
-    for name in CITED:
-        texts = [t.replace(name, " ") for t in texts]
-    return [f"{s!r} in {t[:120]!r}" for t in texts for s in english_sentences(t)]
-
-
-def choose(widget, value):
-    """Set a widget whose options are shown translated and rerun: AppTest matches the value through the
-    widget's format_func, called in the test's thread, which speaks English unless told otherwise."""
-    with i18n.speaking("zh"):
-        return widget.set_value(value).run()
-
-
-def chinese_only(at):
-    assert not at.exception, [e.value for e in at.exception]
-    left = untranslated(at)
-    assert not left, "\n".join(left)
-    return at
-
-
 @pytest.fixture(autouse=True)
 def shipped_pair():
     require_shipped_model(ROOT / "models" / "mnist-bnn")

@@ -13,7 +13,7 @@ import torch
 from apptest import select_model
 
 import vae
-from tests.i18n_check import english_sentences, open_in_chinese, untranslated
+from tests.i18n_check import assert_chinese, english_sentences, image_captions, open_in_chinese
 
 pytestmark = pytest.mark.slow
 
@@ -49,17 +49,6 @@ def open_decoder(monkeypatch, tmp_path, model: str):
 def live_texts(at) -> dict | None:
     found = [el for el in at.get("bidi_component") if el.proto.component_name == "vae_explorer_live_decoder"]
     return json.loads(found[0].proto.json)["texts"] if found else None
-
-
-def image_captions(at) -> list[str]:
-    """The captions under the page's images (not among what `untranslated` reads)."""
-    return [img.caption for el in at.get("image") for img in el.proto.imgs if img.caption]
-
-
-def assert_chinese(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not untranslated(at), untranslated(at)
-    assert not [c for c in image_captions(at) if english_sentences(c)], image_captions(at)
 
 
 def test_the_decoder_of_a_2_d_model_in_chinese(monkeypatch, tmp_path):

@@ -3,9 +3,8 @@ optimised, the step slider moved, the other start, the average gaps of every shi
 upload and drawing sources, a plain autoencoder). The optimiser runs few steps here: the wording is tested, not
 the estimates (tests/test_inference_page.py tests the page in English with the real settings)."""
 
-import i18n_check
 import pytest
-from i18n_check import open_in_chinese, untranslated
+from i18n_check import assert_chinese, open_in_chinese
 
 from explorer import i18n, inference
 from pages.ui import inference_views
@@ -13,15 +12,12 @@ from pages.ui import inference_views
 pytestmark = pytest.mark.slow
 
 PAGE = "pages/learn/inference.py"
-# Names and a paper title kept in their language (GLOSSARY.md), not listed in tests/i18n_check.py yet.
-KEPT = ("Inference Suboptimality in Variational Autoencoders", "Cremer, Li & Duvenaud", "Cremer et al")
 
 
 @pytest.fixture(autouse=True)
 def quick_and_isolated(monkeypatch):
     """A short optimiser and small estimates; this test's cached runs cleared before and after; and the test's
     own thread speaks Chinese, as AppTest formats the radios' values there (their labels are shown in Chinese)."""
-    monkeypatch.setattr(i18n_check, "ALLOWED", i18n_check.ALLOWED + KEPT)
     monkeypatch.setattr(inference, "ELBO_SAMPLES", 100)
     monkeypatch.setattr(inference, "IWAE_K", 200)
     monkeypatch.setattr(inference, "STEPS", 40)  # the page's button label and slider
@@ -37,11 +33,7 @@ def quick_and_isolated(monkeypatch):
         f.clear()
 
 
-def clean(at):
-    assert not at.exception, [e.value for e in at.exception]
-    left = untranslated(at)
-    assert not left, "\n".join(left)
-    return at
+clean = assert_chinese
 
 
 def test_one_image_optimised_then_the_gaps_of_every_model(monkeypatch, tmp_path):

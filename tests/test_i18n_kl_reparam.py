@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 from data_root import require_shipped_model
-from i18n_check import open_in_chinese, untranslated
+from i18n_check import assert_chinese as chinese_only
+from i18n_check import open_in_chinese
 
 from explorer import i18n
 from pages.ui import kl_views
@@ -17,13 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 KL_PAGE = "pages/learn/kl.py"
 REPARAM_PAGE = "pages/learn/reparameterisation.py"
 MAP_PAGE = "pages/explore/latent_map.py"
-
-
-def chinese_only(at):
-    assert not at.exception, [e.value for e in at.exception]
-    left = untranslated(at)
-    assert not left, "\n".join(left)
-    return at
 
 
 @pytest.fixture(autouse=True)

@@ -16,7 +16,7 @@ from streamlit.testing.v1 import AppTest
 import vae
 from apptest import APP, select_model
 from explorer import i18n
-from tests.i18n_check import english_sentences, open_in_chinese, untranslated
+from tests.i18n_check import assert_chinese, english_sentences, image_captions, open_in_chinese
 
 pytestmark = pytest.mark.slow
 
@@ -35,17 +35,6 @@ def save_tiny_models(root) -> None:
         cfg = vae.VAEConfig(input_shape=(1, 8, 8), hidden_dims=(32,), **kw)
         torch.manual_seed(i)
         vae.save_model(vae.VAE(cfg), root / name, vae.ModelCard.new(cfg, "digits"))
-
-
-def image_captions(at) -> list[str]:
-    """The captions under the page's images (not among what `untranslated` reads)."""
-    return [img.caption for el in at.get("image") for img in el.proto.imgs if img.caption]
-
-
-def assert_chinese(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not untranslated(at), untranslated(at)
-    assert not [c for c in image_captions(at) if english_sentences(c)], image_captions(at)
 
 
 def charts(at) -> list[str]:

@@ -14,7 +14,7 @@ import vae
 from explorer import i18n
 from explorer.anomaly import SCORE_METHODS, anomaly_groups, group_label, score_method_text, score_notes
 from explorer.uploads import read_upload
-from tests.i18n_check import english_sentences, open_in_chinese, untranslated
+from tests.i18n_check import assert_chinese, english_sentences, open_in_chinese
 
 pytestmark = pytest.mark.slow
 
@@ -42,21 +42,6 @@ def open_page(page: str, monkeypatch, tmp_path, model: str):
     at = open_in_chinese(page, monkeypatch, tmp_path, model)
     assert not at.exception, [e.value for e in at.exception]
     return at
-
-
-def image_captions(at) -> list[str]:
-    """The captions under the page's images (not among what `untranslated` reads)."""
-    return [img.caption for el in at.get("image") for img in el.proto.imgs if img.caption]
-
-
-def left_in_english(at) -> list[str]:
-    found = untranslated(at) + [c for c in image_captions(at) if english_sentences(c)]
-    return [f for f in found if not any(title in f for title in TITLES)]
-
-
-def assert_chinese(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    assert not left_in_english(at), left_in_english(at)
 
 
 def rerun(at) -> None:

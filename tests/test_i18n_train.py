@@ -16,7 +16,7 @@ from apptest import select_model
 from explorer import i18n, job_worker, jobs, rate_distortion, train_form, train_progress
 from explorer.i18n import N_
 from explorer.jobs import Message, shown
-from tests.i18n_check import english_sentences, open_in_chinese, untranslated
+from tests.i18n_check import assert_chinese, english_sentences, open_in_chinese
 from vae.config import TrainConfig, VAEConfig
 
 pytestmark = pytest.mark.slow
@@ -31,12 +31,6 @@ def in_thread(monkeypatch):
     monkeypatch.setattr(rate_distortion, "SweepJob", functools.partial(jobs.SweepJob, isolate=False))
     tiny = VAEConfig(input_shape=(1, 8, 8), latent_dim=2, hidden_dims=(32,))
     monkeypatch.setattr(rate_distortion, "sweep_job", functools.partial(rate_distortion.sweep_job, config=tiny))
-
-
-def assert_chinese(at) -> None:
-    assert not at.exception, [e.value for e in at.exception]
-    left = untranslated(at)
-    assert not left, left
 
 
 def assert_no_english(*texts: str) -> None:
