@@ -448,8 +448,9 @@ async def run_levels(url: str, servers: list, rec: Recording, args) -> tuple[lis
                 page.set_default_timeout(180_000)
                 t = Trainer(name=f"load-train-{n}")
                 t.session.watch(page)
-                # batches of 16: 1,000 digits epochs outlast a 2-minute window (batches of 128 ran out in 61 s, of 32 in 109 s)
-                trainer = (page, t, await start_training(page, url, t, batch_size=16))
+                # batches of 16 (the default): 1,000 digits epochs outlast a 2-minute window (batches of 128 ran out
+                # in 61 s, of 32 in 109 s); smaller batches, more steps: a heavier trainer
+                trainer = (page, t, await start_training(page, url, t, batch_size=args.train_batch))
             students, run_info = await measure(url, rec, [s.pid for s in servers], n, args.seconds, args.release_every,
                                                args.page_every, trainer)
             if trainer is not None:
@@ -558,6 +559,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--replicas", type=int, default=1,
                         help="app processes behind HAProxy with sticky sessions (tools/hall.py); 1: the app alone")
     parser.add_argument("--no-train", dest="train", action="store_false", help="no training session")
+    parser.add_argument("--train-batch", type=int, default=16,
+                        help="the training session's batch size (default 16: it trains the whole window, on 0.7 cores)")
     parser.add_argument("--smoke", action="store_true", help="3 students for 8 s, pages every 3 s, no training; writes nothing")
     parser.add_argument("--results", default=None, help=f"where to append the results (default {DEFAULT_RESULTS}; '-': nowhere)")
     args = parser.parse_args(argv)
@@ -594,7 +597,7 @@ def main(argv: list[str] | None = None) -> int:
         section = [f"## {started:%Y-%m-%d %H:%M %Z} (websocket students)", "", f"- machine: {machine(info)}",
                    f"- command: `{command.strip()}`",
                    f"- load: {', '.join(map(str, args.levels))} simulated students (mnist-z2), {mix}, for "
-                   f"{args.seconds:.0f} s" + ("; 1 browser session training digits on the Train page" if args.train else "")
+                   f"{args.seconds:.0f} s" + (f"; 1 browser session training digits on the Train page (batches of {args.train_batch})" if args.train else "")
                    + (f"; {args.replicas} app processes behind HAProxy (sticky cookie)" if args.replicas > 1 else ""),
                    f"- result: {'clean' if ok else 'PROBLEMS'}", "", text]
         with open(results, "a") as f:
