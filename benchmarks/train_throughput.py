@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import os
 import math
 import statistics
@@ -327,10 +328,8 @@ def profile(args, data: Data) -> str:
 class _TorchAdam:
     """torch.optim.Adam behind vae.train.Adam's interface (lr, zero_grad, step)."""
 
-    options: dict = {}
-
-    def __init__(self, params, lr):
-        self._opt = torch.optim.Adam(params, lr=lr, **self.options)
+    def __init__(self, params, lr, **options):
+        self._opt = torch.optim.Adam(params, lr=lr, **options)
 
     @property
     def lr(self):
@@ -353,7 +352,7 @@ def _adam(**options):
     import vae.train
 
     original = vae.train.Adam
-    vae.train.Adam = type("TorchAdam", (_TorchAdam,), {"options": options})
+    vae.train.Adam = functools.partial(_TorchAdam, **options)
     try:
         yield
     finally:

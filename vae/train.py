@@ -284,7 +284,6 @@ def fit(
     # fused: one kernel per parameter instead of a dozen small ops (benchmarks/RESULTS.md, benchmark 1).
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = Adam(params, lr=cfg.lr)
-    done_steps = 0  # the learning rate after k steps is cfg.lr * _lr_factor(cfg, k, total_steps)
     # cache_enabled=False: the cast weights must be redone after every optimiser step.
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16", cache_enabled=False)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation in every process
@@ -344,8 +343,7 @@ def fit(
             if cfg.grad_clip is not None:
                 _clip_gradients(params, cfg.grad_clip)
             optimizer.step()
-            done_steps += 1
-            optimizer.lr = cfg.lr * _lr_factor(cfg, done_steps, total_steps)
+            optimizer.lr = cfg.lr * _lr_factor(cfg, epoch * steps_per_epoch + step + 1, total_steps)  # after that many steps
             sums = [total + v * n_batch for total, v in zip(sums, values)]
             if on_step is not None and on_step(StepInfo(epoch, step, steps_per_epoch, *values)):
                 if not group.distributed:
