@@ -23,7 +23,7 @@ import torch
 from vae.card import Metrics
 from vae.data import DatasetUnavailable, Split, load_dataset
 from vae.model import VAE, build_model
-from vae.train import StepInfo, run_training, save_run
+from vae.train import StepInfo, flush_denormals, run_training, save_run
 
 from .i18n import N_
 from .images import to_uint8
@@ -128,6 +128,7 @@ def child_main(down_fd: int, up_fd: int) -> None:
         spec = down.recv()
     except (EOFError, OSError):
         return
+    flush_denormals()  # before torch starts its worker threads: they copy the setting
     if math.prod(spec.config.input_shape) <= SMALL_IMAGE_PIXELS:
         torch.set_num_threads(1)  # see "Threads" in the module docstring
     try:

@@ -542,7 +542,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     from .data import DatasetUnavailable
     from .distributed import PeerFailed
 
+    from .train import flush_denormals
+
     args = build_parser().parse_args(argv)
+    flush_denormals()  # before torch starts its worker threads: they copy the setting
     command = {"train": _cmd_train, "evaluate": _cmd_evaluate, "gaps": _cmd_gaps, "train-bnn": _cmd_train_bnn,
                "info": _cmd_info}[args.command]
     try:
