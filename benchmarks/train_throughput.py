@@ -15,7 +15,7 @@ rate this machine's sgemm and bfloat16 gemm reach, at the step's own shapes and 
 
     .venv/bin/python benchmarks/train_throughput.py [--epochs N] [--repeats R] [--smoke]
         [--profile] [--explore] [--whole-process [--wp-epochs E] [--example-main PATH]]
-        [--threads T] [--results PATH|-]
+        [--denormals [--dn-epochs E]] [--threads T] [--results PATH|-]
 
 --profile adds where the time goes (torch.profiler ops, and py-spy per statement when the
 py-spy executable is found: --py-spy PATH or on PATH). --explore times variations of the
@@ -25,6 +25,8 @@ whole processes, start to exit: the default `vae-explorer train` at the example'
 batch and epochs (`--wp-epochs`, default 10 like the example) against the example's `main.py`
 (pytorch/examples vae/main.py, run unmodified when given as `--example-main PATH`, else re-enacted
 here statement for statement from benchlib's pieces), both reading the same MNIST files.
+--denormals times that `vae-explorer train` epoch by epoch as shipped (subnormal floats flushed to
+zero) and with the flush turned off, in fresh processes (the setting is copied by threads as they start).
 """
 
 from __future__ import annotations
@@ -78,6 +80,10 @@ def parse_args(argv=None):
     p.add_argument("--example-main", default=None,
                    help="path of pytorch/examples' vae/main.py to run unmodified in --whole-process "
                         "(default: a re-enactment of it from benchlib's pieces)")
+    p.add_argument("--denormals", action="store_true",
+                   help="also time `vae-explorer train` epoch by epoch with subnormal floats flushed to zero "
+                        "(its default) and without")
+    p.add_argument("--dn-epochs", type=int, default=5, help="epochs of each --denormals run (default 5)")
     p.add_argument("--textbook-main", default=None, help=argparse.SUPPRESS)  # the re-enactment's child process
     args = p.parse_args(argv)
     if args.smoke:
@@ -85,9 +91,9 @@ def parse_args(argv=None):
         args.train_limit = args.train_limit or 256
         args.test_limit = args.test_limit or 512
         args.no_compile = True
-        args.wp_epochs = 1
-    if args.epochs < 1 or args.repeats < 1 or args.wp_epochs < 1:
-        p.error("--epochs, --repeats and --wp-epochs must be >= 1")
+        args.wp_epochs = args.dn_epochs = 1
+    if args.epochs < 1 or args.repeats < 1 or args.wp_epochs < 1 or args.dn_epochs < 1:
+        p.error("--epochs, --repeats, --wp-epochs and --dn-epochs must be >= 1")
     args.wp_repeats = args.wp_repeats or args.repeats
     if args.example_main and not Path(args.example_main).is_file():
         p.error(f"--example-main {args.example_main}: no such file")
@@ -659,6 +665,63 @@ def whole_process(args, root: Path) -> str:
     ])
 
 
+# ---------------------------------------------------------------------------------------------
+# --denormals: the same command with subnormal floats flushed to zero (its default) and not.
+
+# The command with vae.train.flush_denormals replaced by a no-op: `run` looks it up when it starts.
+_UNFLUSHED = ("import sys, vae.cli, vae.train; vae.train.flush_denormals = lambda: False; "
+              "sys.argv[0] = 'vae-explorer'; vae.cli.run()")
+
+
+def denormals(args, root: Path) -> str:
+    """`vae-explorer train` (the whole-process flags, `--dn-epochs` epochs) in fresh processes, flushed and
+    not, alternating: each epoch's seconds from the card's history, and the test -ELBO each reaches."""
+    import json
+    import shutil
+    import tempfile
+
+    epochs = args.dn_epochs
+    per = {"flushed (default)": [], "not flushed": []}
+    tests = {name: [] for name in per}
+    with tempfile.TemporaryDirectory(prefix="dn-") as tmp:
+        for r in range(args.repeats):
+            names = list(per) if r % 2 == 0 else list(per)[::-1]
+            for name in names:
+                out = Path(tmp) / "model"
+                flags = ["train", "--dataset", "digits" if args.smoke else "mnist", "--latent-dim", "20",
+                         "--hidden-dims", "400", "--batch-size", "128", "--epochs", str(epochs), "--seed", str(r + 1),
+                         "--offline", "--quiet", "--out", str(out)]
+                cmd = ([*_vae_explorer(), *flags] if name.startswith("flushed")
+                       else [sys.executable, "-c", _UNFLUSHED, *flags])
+                _run_child(cmd, Path(tmp), _child_env(Path(root)))
+                card = json.loads((out / "card.json").read_text())
+                seconds = [h["seconds"] for h in card["history"]]
+                per[name].append(seconds)
+                tests[name].append(card["metrics"]["neg_elbo"])
+                print(f"  denormals, repeat {r + 1}: {name:<17} s/epoch {' '.join(f'{s:.2f}' for s in seconds)}  "
+                      f"test -ELBO {tests[name][-1]:.2f}", flush=True)
+                shutil.rmtree(out)
+    rows = []
+    for e in range(epochs):
+        row = [e + 1] + [statistics.median(runs[e] for runs in per[name]) for name in per]
+        rows.append(row + [f"{row[2] / row[1]:.2f}x"])
+    rows.append(["all"] + [statistics.median(sum(runs) for runs in per[name]) for name in per]
+                + [f"{statistics.median(sum(r) for r in per['not flushed']) / statistics.median(sum(r) for r in per['flushed (default)']):.2f}x"])
+    table = B.format_table(["epoch", "s, flushed (default)", "s, not flushed", "not / flushed"], rows,
+                           right=[True, True, True, True])
+    return "\n".join([
+        f"subnormal floats: `vae-explorer train` (the whole-process flags, {epochs} epoch(s), seeds 1..{args.repeats}) as "
+        "shipped, which flushes subnormal floats to zero in every thread (vae.train.flush_denormals), and with that "
+        "call replaced by a no-op; fresh processes, alternating; seconds per epoch from the card (training and the "
+        "test pass), medians over repeats",
+        "",
+        table,
+        "",
+        "test -ELBO (median): " + ", ".join(f"{name} {statistics.median(tests[name]):.2f}" for name in per)
+        + " (per repeat: " + "; ".join(f"{name} " + " ".join(f"{t:.2f}" for t in tests[name]) for name in per) + ")",
+    ])
+
+
 def textbook_main(args) -> int:
     """The example's main.py, statement for statement, from benchlib's pieces (the child process of
     --whole-process without --example-main): seeded, its two loaders (both shuffled), training with a log
@@ -738,6 +801,10 @@ def main(argv=None) -> int:
         print("\n" + text, flush=True)
     if args.whole_process:
         text = whole_process(args, root)
+        sections.append(text)
+        print("\n" + text, flush=True)
+    if args.denormals:
+        text = denormals(args, root)
         sections.append(text)
         print("\n" + text, flush=True)
     for loop, key in ((TEXTBOOK, "textbook"), (PROJECT, "project"), (PROJECT_BF16, "project-bf16")):

@@ -1,5 +1,5 @@
-"""Benchmark 1's additions: the whole-process comparison (`--whole-process`) and the distance to the
-physical limit run in smoke mode and print their tables; the re-enacted example writes what main.py
+"""Benchmark 1's additions: the whole-process comparison (`--whole-process`), the subnormal-float
+comparison (`--denormals`) and the distance to the physical limit run in smoke mode and print their tables; the re-enacted example writes what main.py
 writes. Like tests/test_benchmarks.py, the script runs as `python benchmarks/train_throughput.py`
 (never imported) and reads MNIST from VAE_DATA_DIR: skipped locally without it, failed in CI.
 """
@@ -19,10 +19,10 @@ pytestmark = pytest.mark.slow
 SCRIPT = Path(__file__).resolve().parent.parent / "benchmarks" / "train_throughput.py"
 
 
-def test_whole_process_and_limit_sections_in_smoke_mode(tmp_path):
+def test_whole_process_denormals_and_limit_sections_in_smoke_mode(tmp_path):
     root = data_root("mnist")
     results = tmp_path / "results.md"
-    proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--whole-process", "--results", str(results)],
+    proc = subprocess.run([sys.executable, str(SCRIPT), "--smoke", "--whole-process", "--denormals", "--results", str(results)],
                           capture_output=True, text=True, timeout=600, env={**os.environ, "VAE_DATA_DIR": str(root)},
                           cwd=SCRIPT.parent.parent)
     out = proc.stdout
@@ -33,7 +33,13 @@ def test_whole_process_and_limit_sections_in_smoke_mode(tmp_path):
     rows = re.findall(r"^\s+1\s+(textbook|project)\s+([\d.]+)\s", out, re.M)
     assert {name for name, _ in rows} == {"textbook", "project"} and all(float(s) > 0 for _, s in rows), out
     assert re.search(r"^median: textbook [\d.]+ s, project [\d.]+ s: [\d.]+x; test -ELBO textbook [\d.]+", out, re.M), out
-    assert "whole process, start to exit" in results.read_text()
+    # --denormals: the command as shipped and with the flush off, each epoch's seconds and the ratio
+    assert "subnormal floats: `vae-explorer train`" in out, out
+    assert re.search(r"^\s*1\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", out, re.M), out
+    assert re.search(r"^\s*all\s+[\d.]+\s+[\d.]+\s+[\d.]+x$", out, re.M), out
+    assert re.search(r"^test -ELBO \(median\): flushed \(default\) [\d.]+, not flushed [\d.]+", out, re.M), out
+    text = results.read_text()
+    assert "whole process, start to exit" in text and "subnormal floats" in text
 
 
 def test_the_re_enacted_example_trains_tests_and_saves_its_images(tmp_path):

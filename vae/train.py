@@ -162,8 +162,8 @@ def flush_denormals() -> bool:
 
     Training drives some values below float32's normal range (~1e-38: sigmoids of very negative
     logits, their gradients), and arithmetic on them is tens of times slower on some CPUs: on a
-    2-core Intel Xeon an MNIST epoch slowed from 1.4 s to 1.8 s after the first (benchmarks/
-    RESULTS.md, "Subnormal numbers"); flushed, every epoch stays at 1.4 s with the same test -ELBO.
+    2-core Intel Xeon MNIST epochs slowed from 1.45 s to 1.8 s after the first (benchmarks/
+    RESULTS.md, benchmark 1, "subnormal floats"); flushed, they stay at 1.45 s, same test -ELBO.
     The setting lives in each thread's floating-point state, and torch's worker threads copy it
     when they start, so call this before the first parallel operation: at a process's start, as
     the `vae-explorer` command and the app's training processes do. Returns False where the CPU
@@ -200,7 +200,8 @@ def _clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> None:
     if params[0].device.type != "cpu":
         torch.nn.utils.clip_grad_norm_(params, max_norm)
         return
-    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None])
+    # foreach: one pass over all the gradients (~3 % of an MNIST step less than a norm per tensor)
+    norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
     if norm > max_norm:  # False for a NaN norm as well: the finite-loss check stops that run
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
 
