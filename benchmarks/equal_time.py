@@ -12,7 +12,7 @@ reports both: "at budget" (the loop's quality) and "fit returns" (what a user ge
 
     .venv/bin/python benchmarks/equal_time.py [--seconds 60] [--smoke] [--tuned] [--results PATH|-]
 
-The project's run uses TrainConfig's defaults, precision "auto" included (bfloat16 autocast on a
+The project's run uses TrainConfig's defaults, precision "auto" included (bfloat16 on a
 CPU with native bfloat16, float32 elsewhere: the table says which); a third run is the project's
 loop in the other precision. --tuned adds a fourth: the project's loop with the settings --explore
 found faster (`--tuned-batch`, `--tuned-lr`, grad_clip off), still through vae.fit unchanged.

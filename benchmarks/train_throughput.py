@@ -191,7 +191,7 @@ def throughput(args, data: Data) -> tuple[str, list[dict]]:
         f"parameters: textbook {tb_params:,}, project {pr_params:,} (784-400-20 MLP, same layers)",
         f"torch.get_num_threads() = {torch.get_num_threads()}; DataLoader num_workers = 0; batch 128; Adam lr 1e-3; "
         f"project: schedule constant, grad_clip {B.project_train_config(1).grad_clip} (TrainConfig default); "
-        f"'{PROJECT}' runs in float32, '{PROJECT_BF16}' under bfloat16 autocast; the default precision 'auto' "
+        f"'{PROJECT}' runs in float32, '{PROJECT_BF16}' in bfloat16; the default precision 'auto' "
         f"runs as {default_precision()} on this CPU",
         f"training images {data.n_train:,}, test images {len(data.test_x):,}; {args.epochs} epoch(s) per run, "
         f"{args.repeats} repeat(s), alternating",
@@ -254,8 +254,9 @@ def throughput(args, data: Data) -> tuple[str, list[dict]]:
              "'example' = the example's test() (sigmoid output, BCE-sum + KL, / N); 'vae.evaluate' = the project's "
              "(logits, BCE-with-logits + KL); each model is also converted to the other class so both are measured "
              "both ways. CPU/wall = cores this process kept busy; others' cores = the rest of the machine meanwhile. "
-             "precision (TrainConfig, CLI --precision): bfloat16 runs the matrix products in bfloat16 under "
-             "torch.autocast while weights, Adam state and the loss stay float32; the default 'auto' chooses it where "
+             "precision (TrainConfig, CLI --precision): bfloat16 runs the matrix products in bfloat16 (this MLP on the "
+             "CPU: oneDNN rounds the float32 inputs of each product to bfloat16 inside its kernel; elsewhere "
+             "torch.autocast) while weights, Adam state and the loss stay float32; the default 'auto' chooses it where "
              "the CPU has native bf16 (AVX512-BF16 or AMX-BF16), float32 elsewhere (where emulated bfloat16 is slower).")
     body = "\n".join(head + ["per run:", detail, "", "summary (median over repeats):", summary, "", ratio, "", notes])
     return body, runs
@@ -559,7 +560,7 @@ def limits(args, runs: list[dict]) -> str:
         "",
         table,
         "",
-        "The element-wise work (activations, the loss, the autocast casts, Adam's update) is not in the FLOPs: it is "
+        "The element-wise work (activations, the loss, Adam's update) is not in the FLOPs: it is "
         "memory-bound, and it is most of the gap between 'measured' and the limit.",
     ])
 

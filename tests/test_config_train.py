@@ -86,9 +86,13 @@ def test_the_card_records_the_precision_that_ran_never_auto(native, monkeypatch,
     assert load_card(tmp_path / "n").train_config.precision == run.config.precision
 
 
-def test_fit_reports_the_precision_it_ran_with(monkeypatch):
+@pytest.mark.parametrize("arch", ["mlp", "conv"])
+def test_fit_reports_the_precision_it_ran_with_and_how(arch, monkeypatch):
+    # bfloat16 on the CPU: an MLP's products go through oneDNN's bfloat16 mode for float32 products
+    # during the training steps only (the test pass stays float32, the setting is restored); a conv
+    # model runs under autocast.
     monkeypatch.setattr(vae.train, "_cpu_has_native_bfloat16", lambda: True)
-    calls = []
+    calls, seen = [], {"step": set(), "epoch": set()}
     real = torch.autocast
 
     def spy(device_type, **kwargs):
@@ -96,8 +100,26 @@ def test_fit_reports_the_precision_it_ran_with(monkeypatch):
         return real(device_type, **kwargs)
 
     monkeypatch.setattr(torch, "autocast", spy)
-    result = fit(build_model(CFG, seed=0), _data(), None, TrainConfig(epochs=1, batch_size=32, device="cpu"))
-    assert result.precision == "bfloat16" and calls[0]["enabled"] and calls[0]["dtype"] == torch.bfloat16
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    config = CFG if arch == "mlp" else VAEConfig(input_shape=(1, 8, 8), latent_dim=2, arch="conv", hidden_dims=(4, 8, 16))
+    result = fit(build_model(config, seed=0), _data(), _data(32), TrainConfig(epochs=2, batch_size=32, device="cpu"),
+                 on_step=lambda info: seen["step"].add(matmul.fp32_precision),
+                 on_epoch=lambda record: seen["epoch"].add(matmul.fp32_precision))
+    assert result.precision == "bfloat16" and calls[0]["dtype"] == torch.bfloat16
+    assert calls[0]["enabled"] == (arch == "conv")
+    assert seen["step"] == ({"bf16"} if arch == "mlp" else {before})
+    assert seen["epoch"] == {before} and matmul.fp32_precision == before
+
+
+def test_the_onednn_bfloat16_setting_is_restored_when_training_fails():
+    matmul = torch.backends.mkldnn.matmul
+    before = matmul.fp32_precision
+    with pytest.raises(RuntimeError, match="boom"):
+        with vae.train._onednn_bfloat16(True):
+            assert matmul.fp32_precision == "bf16"
+            raise RuntimeError("boom")
+    assert matmul.fp32_precision == before
 
 
 def test_old_cards_load_as_float32_single_process_runs(tmp_path):

@@ -75,7 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--device", default="auto")
     t.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"),
-                   help="bfloat16: matrix products in bfloat16 (autocast), weights and loss stay float32; "
+                   help="bfloat16: matrix products in bfloat16 (autocast; for an MLP on the CPU, oneDNN's bfloat16 "
+                        "mode for float32 products), weights and loss stay float32; "
                         "auto (default): bfloat16 where the device has it natively (CPUs with AVX512-BF16 or AMX, "
                         "GPUs from Ampere on), else float32; the card records which ran")
     t.add_argument("--binarize", action="store_true",

@@ -126,7 +126,9 @@ class TrainConfig:
         from the start.
     device: "auto" picks cuda, then mps, then cpu.
     precision: "bfloat16" runs the matrix products of the forward and backward passes in
-        bfloat16 (torch.autocast) while weights, optimiser state and the loss stay float32;
+        bfloat16 while weights, optimiser state and the loss stay float32 (torch.autocast; an MLP
+        on the CPU instead keeps float32 tensors and oneDNN rounds each product's inputs to
+        bfloat16 inside the kernel, which spares autocast's copies of the weights);
         "float32" runs everything in float32; "auto" (the default) is resolved once, when training
         starts, to bfloat16 where the device has it natively (a CPU with AVX512-BF16 or AMX-BF16,
         a GPU that `torch.cuda.is_bf16_supported` without emulation) and float32 elsewhere

@@ -5,8 +5,10 @@ live curves both watch through `on_step` / `on_epoch`, and either can stop the r
 True; the core knows neither. Data lives in memory as one tensor; each epoch shuffles indices
 with a seeded `torch.Generator`, so there is no per-item Python work in the hot loop.
 
-Precision is chosen once per run (`resolve_precision`): "auto" becomes bfloat16 autocast where
-the device multiplies bfloat16 natively and float32 elsewhere, and the card records which.
+Precision is chosen once per run (`resolve_precision`): "auto" becomes bfloat16 where the device
+multiplies bfloat16 natively and float32 elsewhere, and the card records which. bfloat16 runs
+under autocast, except an MLP on the CPU: there oneDNN rounds the float32 inputs of each matrix
+product to bfloat16 inside its kernel (`_onednn_bfloat16`), without autocast's weight copies.
 
 Under torchrun the same `fit` runs in every process (`vae.distributed`): the model is wrapped in
 DistributedDataParallel, each process takes its slice of every global batch, and the numbers
@@ -19,6 +21,7 @@ last finished epoch, so the model always matches the last record in the history.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -300,8 +303,12 @@ def fit(
     # fused: one kernel per parameter instead of a dozen small ops (benchmarks/RESULTS.md, benchmark 1).
     params = [p for p in model.parameters() if p.requires_grad]
     optimizer = Adam(params, lr=cfg.lr)
+    # bfloat16: an MLP on the CPU keeps float32 tensors and oneDNN rounds the inputs of each matrix
+    # product to bfloat16 inside its kernel (`_onednn_bfloat16`); everything else runs under autocast.
+    onednn = precision == "bfloat16" and device.type == "cpu" and model.config.arch == "mlp"
     # cache_enabled=False: the cast weights must be redone after every optimiser step.
-    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16", cache_enabled=False)
+    autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16" and not onednn,
+                              cache_enabled=False)
     shuffle_gen = torch.Generator().manual_seed(cfg.seed)  # the same permutation in every process
     # Each process draws its own noise (its images differ); one process draws as it always did.
     noise_gen = torch.Generator(device=device).manual_seed(cfg.seed + 1 + 1_000_003 * group.rank)
@@ -317,55 +324,56 @@ def fit(
         sums = [0.0, 0.0, 0.0]  # running (loss, recon, kl) * batch size
         perm = torch.randperm(n, generator=shuffle_gen).to(device)
         stop = False
-        for step in range(steps_per_epoch):
-            idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            n_batch = len(idx)  # the global batch; this process trains on its shard of it
-            idx = distributed.shard(idx, group)
-            xb = train.index_select(0, idx)  # ~2x faster than train[idx] on the CPU
-            if cfg.binarize:
-                xb = torch.bernoulli(xb, generator=noise_gen)
-            yb = None if train_labels is None else train_labels[idx]
-            with autocast:
-                out = net(xb, yb, sample=True, generator=noise_gen)
-            terms = elbo_terms(out, xb, model.config, beta=beta)
-            # One read of the three numbers per step (a single device sync on an accelerator).
-            values = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).tolist()
-            loss = terms.loss
-            if group.distributed:
-                # Means over the global batch, and whether any process asked to stop, in one all-reduce.
-                summed = distributed.all_sum(torch.tensor([v * len(xb) for v in values] + [float(stop_asked)],
-                                                          dtype=torch.float64, device=device)).tolist()
-                values = [v / n_batch for v in summed[:3]]
-                if summed[3] > 0:
-                    stop = True
-                    break
-                # DDP averages the processes' gradients: weighting each by its share of the batch
-                # makes that average the gradient of the global batch's mean loss.
-                loss = loss * (len(xb) * group.world_size / n_batch)
-            if not math.isfinite(values[0]):
-                model.load_state_dict(last_good)
-                raise TrainingDiverged(
-                    f"training diverged in epoch {epoch + 1}, step {step + 1}: the loss became "
-                    f"{values[0]} (learning rate {lr:g} is probably too high); the model keeps "
-                    f"the weights of the last finished epoch ({len(result.history)})",
-                    result.history,
-                )
-            optimizer.zero_grad()
-            if group.distributed:
-                with distributed.collective():  # DDP's gradient all-reduce: a dead peer surfaces here
+        with _onednn_bfloat16(onednn):  # the test pass below stays in float32
+            for step in range(steps_per_epoch):
+                idx = perm[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+                n_batch = len(idx)  # the global batch; this process trains on its shard of it
+                idx = distributed.shard(idx, group)
+                xb = train.index_select(0, idx)  # ~2x faster than train[idx] on the CPU
+                if cfg.binarize:
+                    xb = torch.bernoulli(xb, generator=noise_gen)
+                yb = None if train_labels is None else train_labels[idx]
+                with autocast:
+                    out = net(xb, yb, sample=True, generator=noise_gen)
+                terms = elbo_terms(out, xb, model.config, beta=beta)
+                # One read of the three numbers per step (a single device sync on an accelerator).
+                values = torch.stack([terms.loss.detach(), terms.recon.detach(), terms.kl.detach()]).tolist()
+                loss = terms.loss
+                if group.distributed:
+                    # Means over the global batch, and whether any process asked to stop, in one all-reduce.
+                    summed = distributed.all_sum(torch.tensor([v * len(xb) for v in values] + [float(stop_asked)],
+                                                              dtype=torch.float64, device=device)).tolist()
+                    values = [v / n_batch for v in summed[:3]]
+                    if summed[3] > 0:
+                        stop = True
+                        break
+                    # DDP averages the processes' gradients: weighting each by its share of the batch
+                    # makes that average the gradient of the global batch's mean loss.
+                    loss = loss * (len(xb) * group.world_size / n_batch)
+                if not math.isfinite(values[0]):
+                    model.load_state_dict(last_good)
+                    raise TrainingDiverged(
+                        f"training diverged in epoch {epoch + 1}, step {step + 1}: the loss became "
+                        f"{values[0]} (learning rate {lr:g} is probably too high); the model keeps "
+                        f"the weights of the last finished epoch ({len(result.history)})",
+                        result.history,
+                    )
+                optimizer.zero_grad()
+                if group.distributed:
+                    with distributed.collective():  # DDP's gradient all-reduce: a dead peer surfaces here
+                        loss.backward()
+                else:
                     loss.backward()
-            else:
-                loss.backward()
-            if cfg.grad_clip is not None:
-                _clip_gradients(params, cfg.grad_clip)
-            optimizer.step()
-            optimizer.lr = cfg.lr * _lr_factor(cfg, epoch * steps_per_epoch + step + 1, total_steps)  # after that many steps
-            sums = [total + v * n_batch for total, v in zip(sums, values)]
-            if on_step is not None and on_step(StepInfo(epoch, step, steps_per_epoch, *values)):
-                if not group.distributed:
-                    stop = True
-                    break
-                stop_asked = True
+                if cfg.grad_clip is not None:
+                    _clip_gradients(params, cfg.grad_clip)
+                optimizer.step()
+                optimizer.lr = cfg.lr * _lr_factor(cfg, epoch * steps_per_epoch + step + 1, total_steps)  # after that many steps
+                sums = [total + v * n_batch for total, v in zip(sums, values)]
+                if on_step is not None and on_step(StepInfo(epoch, step, steps_per_epoch, *values)):
+                    if not group.distributed:
+                        stop = True
+                        break
+                    stop_asked = True
         if stop:
             model.load_state_dict(last_good)
             result.stopped_early = True
@@ -388,6 +396,24 @@ def fit(
             break
     result.seconds = time.perf_counter() - t_start
     return result
+
+
+@contextlib.contextmanager
+def _onednn_bfloat16(enabled: bool):
+    """While active (if `enabled`), oneDNN computes float32 matrix products from bfloat16-rounded inputs
+    with float32 accumulation: what autocast computes, without autocast's copies of every weight to
+    bfloat16 and of its gradient back (0.6 ms of a 3 ms MNIST step on a 2-core Xeon with AMX;
+    benchmarks/RESULTS.md, benchmark 1). Matrix products only: convolutions keep autocast, faster here."""
+    if not enabled:
+        yield
+        return
+    matmul = torch.backends.mkldnn.matmul
+    previous = matmul.fp32_precision
+    matmul.fp32_precision = "bf16"
+    try:
+        yield
+    finally:
+        matmul.fp32_precision = previous
 
 
 def _test_terms(model: VAE, test: torch.Tensor, labels: torch.Tensor | None, cfg: TrainConfig,
