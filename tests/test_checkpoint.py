@@ -1,6 +1,8 @@
 """Checkpoint I/O: round trips, atomic replacement, and the documented errors."""
 
 import json
+import os
+import stat
 
 import pytest
 import torch
@@ -38,6 +40,20 @@ def test_save_replaces_existing_model_and_leaves_no_temporary_files(tmp_path):
     loaded, _ = load_model(tmp_path / "m")
     torch.testing.assert_close(loaded.decode(torch.zeros(1, 2)), new.decode(torch.zeros(1, 2)))
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m"]
+
+
+@pytest.mark.parametrize("umask", [0o022, 0o077])
+def test_a_saved_model_has_the_permissions_of_any_file_its_owner_creates(umask, tmp_path):
+    # Not the private ones of the temporary folder and file it was written in: another account (a
+    # service running the app) must be able to read a model a lecturer trained, umask permitting.
+    previous = os.umask(umask)
+    try:
+        path = save_model(VAE(CFG), tmp_path / "m", ModelCard.new(CFG, "digits"))
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o777 & ~umask
+    for f in (WEIGHTS_FILE, CARD_FILE):
+        assert stat.S_IMODE((path / f).stat().st_mode) == 0o666 & ~umask
 
 
 def test_failed_save_keeps_the_old_model(tmp_path, monkeypatch):

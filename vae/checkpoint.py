@@ -79,7 +79,13 @@ def write_model_dir(path: str | Path, state: dict[str, torch.Tensor], card: dict
         state = {k: v.detach().to("cpu").contiguous() for k, v in state.items()}
         save_file(state, str(tmp / WEIGHTS_FILE), metadata={"format": "pt"})
         (tmp / CARD_FILE).write_text(json.dumps(card, indent=2, allow_nan=False) + "\n")
+        # mkdtemp makes a private folder and safetensors a private file: give the model the
+        # permissions of any file its owner creates (the umask's), so that another account (a
+        # service running the app) can read what a lecturer trained.
+        umask = _umask()
+        tmp.chmod(0o777 & ~umask)
         for f in (WEIGHTS_FILE, CARD_FILE):  # reach the disk before the rename makes it visible
+            (tmp / f).chmod(0o666 & ~umask)
             with open(tmp / f, "rb") as fh:
                 os.fsync(fh.fileno())
         if not path.exists():
@@ -98,6 +104,21 @@ def write_model_dir(path: str | Path, state: dict[str, torch.Tensor], card: dict
         shutil.rmtree(tmp, ignore_errors=True)
         raise
     return path
+
+
+def _umask() -> int:
+    """The process's umask: read from /proc on Linux, else set and put straight back (os.umask is the
+    only portable reader, and another thread creating a file in between would get 022)."""
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 _AT_FDCWD, _RENAME_EXCHANGE = -100, 2
