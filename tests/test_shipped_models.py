@@ -56,7 +56,9 @@ def test_shipped_models_are_small_and_need_no_pickle():
     for path in FOLDERS:  # the classifier pair models/mnist-bnn too
         files = sorted(f.name for f in path.iterdir())
         assert files == ["card.json", "model.safetensors"], path
-        assert (path / "model.safetensors").stat().st_size < 12 * 2**20
+        # The largest, mnist-conv-z2 (fully connected width 512, what took it to 139 nats), is 12.5 MiB;
+        # its decoder, the part a browser receives, 6.6 MB.
+        assert (path / "model.safetensors").stat().st_size < 14 * 2**20
         json.loads((path / "card.json").read_text())
 
 

@@ -164,7 +164,7 @@ def flush_denormals() -> bool:
     """Flush subnormal floats to zero (FTZ/DAZ) in this thread and every thread it starts later.
 
     Training drives some values below float32's normal range (~1e-38: sigmoids of very negative
-    logits, their gradients), and arithmetic on them is tens of times slower on some CPUs: on a
+    logits, their gradients), and arithmetic on them is far slower on some CPUs: on a
     2-core Intel Xeon MNIST epochs slowed from 1.45 s to 1.8 s after the first (benchmarks/
     RESULTS.md, benchmark 1, "subnormal floats"); flushed, they stay at 1.45 s, same test -ELBO.
     The setting lives in each thread's floating-point state, and torch's worker threads copy it
