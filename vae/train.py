@@ -26,6 +26,7 @@ import copy
 import dataclasses
 import functools
 import math
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -305,7 +306,11 @@ def fit(
     optimizer = Adam(params, lr=cfg.lr)
     # bfloat16: an MLP on the CPU keeps float32 tensors and oneDNN rounds the inputs of each matrix
     # product to bfloat16 inside its kernel (`_onednn_bfloat16`); everything else runs under autocast.
-    onednn = precision == "bfloat16" and device.type == "cpu" and model.config.arch == "mlp"
+    # That setting is one for the whole process: only a fit on the main thread (the command, the
+    # app's training process) changes it; on another thread (tests, the app without POSIX pipes)
+    # it would change the products of the threads beside it, so autocast, which is per thread.
+    onednn = (precision == "bfloat16" and device.type == "cpu" and model.config.arch == "mlp"
+              and threading.current_thread() is threading.main_thread())
     # cache_enabled=False: the cast weights must be redone after every optimiser step.
     autocast = torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16" and not onednn,
                               cache_enabled=False)
