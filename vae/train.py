@@ -204,7 +204,8 @@ def _clip_gradients(params: list[torch.nn.Parameter], max_norm: float) -> None:
     if params[0].device.type != "cpu":
         torch.nn.utils.clip_grad_norm_(params, max_norm)
         return
-    # foreach: one pass over all the gradients (~3 % of an MNIST step less than a norm per tensor)
+    # foreach: one pass over all the gradients instead of a norm per tensor (the gain was within
+    # this machine's noise: 1.39-1.42 s against 1.42-1.44 s per MNIST epoch)
     norm = torch.nn.utils.get_total_norm([p.grad for p in params if p.grad is not None], foreach=True)
     if norm > max_norm:  # False for a NaN norm as well: the finite-loss check stops that run
         torch.nn.utils.clip_grads_with_norm_(params, max_norm, norm)
