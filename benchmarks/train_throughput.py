@@ -597,6 +597,13 @@ def _run_child(cmd: list[str], cwd: Path, env: dict[str, str]) -> tuple[B.Timed,
     return t, proc.stdout + proc.stderr
 
 
+def _train_flags(args, epochs: int, seed: int, out: Path) -> list[str]:
+    """`vae-explorer train`'s arguments at the example's architecture and batch, every other flag at its default.
+    --smoke checks the plumbing in seconds: the project's process trains on the 8x8 digits instead."""
+    return ["train", "--dataset", "digits" if args.smoke else "mnist", "--latent-dim", "20", "--hidden-dims", "400",
+            "--batch-size", "128", "--epochs", str(epochs), "--seed", str(seed), "--offline", "--out", str(out)]
+
+
 def whole_process(args, root: Path) -> str:
     """Each repeat runs the example's main.py and `vae-explorer train` (order alternating), each a fresh
     process timed from spawn to exit: imports, data loading, training, the per-epoch test passes, and
@@ -623,10 +630,7 @@ def whole_process(args, root: Path) -> str:
                 if args.test_limit:
                     textbook_cmd += ["--test-limit", str(args.test_limit)]
             out = Path(tmp) / f"model-{r}"
-            # --smoke checks the plumbing in seconds: the project's process trains on the 8x8 digits instead.
-            project_cmd = [*_vae_explorer(), "train", "--dataset", "digits" if args.smoke else "mnist",
-                           "--latent-dim", "20", "--hidden-dims", "400",
-                           "--batch-size", "128", "--epochs", str(epochs), "--seed", str(seed), "--offline", "--out", str(out)]
+            project_cmd = [*_vae_explorer(), *_train_flags(args, epochs, seed, out)]
             pair = {}
             for name in (("textbook", "project") if r % 2 == 0 else ("project", "textbook")):
                 cmd = textbook_cmd if name == "textbook" else project_cmd
@@ -689,9 +693,7 @@ def denormals(args, root: Path) -> str:
             names = list(per) if r % 2 == 0 else list(per)[::-1]
             for name in names:
                 out = Path(tmp) / "model"
-                flags = ["train", "--dataset", "digits" if args.smoke else "mnist", "--latent-dim", "20",
-                         "--hidden-dims", "400", "--batch-size", "128", "--epochs", str(epochs), "--seed", str(r + 1),
-                         "--offline", "--quiet", "--out", str(out)]
+                flags = [*_train_flags(args, epochs, r + 1, out), "--quiet"]
                 cmd = ([*_vae_explorer(), *flags] if name.startswith("flushed")
                        else [sys.executable, "-c", _UNFLUSHED, *flags])
                 _run_child(cmd, Path(tmp), _child_env(Path(root)))
