@@ -90,6 +90,19 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
+def explain_failure(pg, request) -> None:
+    """Print what the failed test's page showed and the end of its server's log: CI keeps the output, not the
+    screenshots, and a browser test that timed out says only what it waited for."""
+    try:
+        text = pg.locator("[data-testid='stMain']").inner_text(timeout=5_000)
+        print("--- the page's text when the test failed ---\n" + text[-3_000:])
+    except Exception as e:
+        print(f"could not read the page: {e}")
+    server = request.node.funcargs.get("app_server")
+    if isinstance(server, AppServer) and server.log.exists():
+        print("--- the end of the server's log ---\n" + server.log.read_text(errors="replace")[-3_000:])
+
+
 @pytest.fixture
 def page(browser, request):
     """A fresh 1400x1000 page; a full-page screenshot lands in test-artifacts/ if the test fails."""
@@ -104,6 +117,7 @@ def page(browser, request):
             pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
         except Exception as e:  # a crashed page must not hide the test's own failure
             print(f"could not save a screenshot: {e}")
+        explain_failure(pg, request)
     context.close()
 
 
@@ -129,4 +143,5 @@ def new_page(browser, request):
                     pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
                 except Exception as e:
                     print(f"could not save a screenshot: {e}")
+                explain_failure(pg, request)
         context.close()

@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import time
+
 # The pad's drawing canvas (in the component's shadow DOM, which Playwright's CSS locators enter);
 # ':visible' skips a pad in a tab that is not shown.
 CANVAS = "[class*='st-key-'][class*='canvas'] canvas:visible"
 
 
+def settled_box(page, pad, timeout_s: float = 30.0) -> dict:
+    """The pad's bounding box once it is in the viewport and has stopped moving.
+
+    Mouse events go to viewport coordinates: a pad still below the fold, or pushed down by an element
+    that finishes rendering above it between reading its box and drawing, would miss the stroke
+    (a CI run once drew beside a pad and waited for a drawing that never came).
+    """
+    pad.scroll_into_view_if_needed()
+    deadline, box = time.monotonic() + timeout_s, pad.bounding_box()
+    while time.monotonic() < deadline:
+        page.wait_for_timeout(300)
+        again = pad.bounding_box()
+        if again == box:
+            return box
+        pad.scroll_into_view_if_needed()
+        box = pad.bounding_box()
+    raise AssertionError(f"the drawing pad kept moving for {timeout_s:.0f} s: {box}")
+
+
 def draw_a_one(page, pad, size: int) -> None:
     """A vertical stroke down the middle of the pad `pad` (a locator of its canvas), `size` pixels square."""
     pad.wait_for(timeout=90_000)
-    box = pad.bounding_box()
+    box = settled_box(page, pad)
     x, top = box["x"] + size // 2, box["y"] + size // 6
     page.mouse.move(x, top)
     page.mouse.down()
