@@ -42,7 +42,7 @@ for tests and scripts that are not servers; always so where there are no POSIX p
 Threads: on a small CPU machine, GNU OpenMP's default spin-waiting makes concurrent torch work
 (two jobs, or a job beside another process) very slow; OMP_WAIT_POLICY=PASSIVE, set before torch
 is imported, avoids that: the app sets it, and so does a job process started while another job
-trains. A job alone spins for a few microseconds instead (GOMP_SPINCOUNT, `_child_env`): sleeping
+trains. A job alone spins a while instead (GOMP_SPINCOUNT, `_child_env`): sleeping
 at every wait doubled the time of an MNIST epoch. A child process training on
 small images (at most SMALL_IMAGE_PIXELS, the 8x8 digits) uses one torch thread: its matrices
 are too small to gain from two, and waking a second thread for every operation costs time.
@@ -82,7 +82,7 @@ _SEVERITY = ("done", "diverged", "failed", "stopped")  # least to most serious: 
 _REPORTS = ("report", "begin", "outcome", "finish")  # what a child process reports: a method each
 N_RECON = 8  # test images reconstructed after every epoch
 MAP_CODES = 1000  # test images whose 2-D codes are reported after every epoch (a model with latent_dim 2)
-GOMP_SPINCOUNT = "1000"  # a job alone on the machine: see _child_env
+GOMP_SPINCOUNT = "30000"  # a job alone on the machine: see _child_env
 MAX_MAP_FRAMES = 200  # epochs of codes a job keeps (about 0.8 MB at MAP_CODES)
 RECENT_JOBS = 16  # finished jobs kept findable by path (find_job), the most recent
 SMALL_IMAGE_PIXELS = 256  # child processes training on images this small use one torch thread (module docstring)
@@ -168,10 +168,15 @@ def is_training(path: str | Path) -> bool:
 def _child_env(alone: bool) -> dict[str, str]:
     """A job process's environment: how its OpenMP threads wait (see "Threads" in the module docstring).
 
-    Alone, they spin for GOMP_SPINCOUNT iterations (a few microseconds) before sleeping: MNIST epochs
-    take half the time they take when every wait sleeps at once (OMP_WAIT_POLICY=PASSIVE), and a
-    spin that short leaves the server's reruns the CPU. A job that starts while another trains waits
-    passively: two spinning processes on two cores slowed each other down by a third more.
+    Alone, they spin for GOMP_SPINCOUNT iterations before sleeping: MNIST epochs take half the time
+    they take when every wait sleeps at once (OMP_WAIT_POLICY=PASSIVE). How long an iteration lasts
+    depends on the CPU: on an AMD EPYC 1,000 to 100,000 were all about as fast as libgomp's own
+    default, on an Intel Xeon 1,000 took 1.8x the time of 30,000, which matched the default there.
+    The job's lower priority (job_worker._CHILD_NICE), not a short spin, is what leaves the server's
+    reruns the CPU: they took as long beside a job spinning 30,000 as beside one spinning 1,000. A
+    job that starts while another trains waits passively: two spinning processes on two cores
+    slowed each other down.
+    Measured: benchmarks/RESULTS.md, "OpenMP waiting in a training process".
     """
     env = dict(os.environ)
     if alone:
