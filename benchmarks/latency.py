@@ -381,7 +381,8 @@ IMPORT_PROBES = [
     ("import plotly.graph_objects", "import plotly.graph_objects"),
     ("import vae (torch included)", "import vae"),
     ("import vae + explorer.figures + explorer.browser_decoder", "import vae, explorer.figures, explorer.browser_decoder"),
-    ("streamlit + the app's modules (pages.ui.common)", "import streamlit, pages.ui.common"),
+    ("streamlit + the app's modules (as app.py imports them)",
+     "import streamlit, explorer.i18n, pages.ui.i18n, pages.ui.links, pages.ui.widgets"),
 ]
 
 HOME_WORK = r"""
@@ -408,7 +409,7 @@ print(json.dumps({"import torch + vae": t1 - t0, "vae.load_model": t2 - t1,
 def import_times(args) -> str:
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "OMP_WAIT_POLICY": "PASSIVE"}  # as app.py sets it
     rows = []
-    probes = IMPORT_PROBES[:2] if args.smoke else IMPORT_PROBES
+    probes = IMPORT_PROBES[:2] + IMPORT_PROBES[-1:] if args.smoke else IMPORT_PROBES  # the app's own, which can break
     for name, code in probes:
         walls = []
         for _ in range(args.import_repeats):
