@@ -90,9 +90,15 @@ def pytest_runtest_makereport(item, call):
     setattr(item, f"rep_{rep.when}", rep)
 
 
-def explain_failure(pg, request) -> None:
-    """Print what the failed test's page showed and the end of its server's log: CI keeps the output, not the
-    screenshots, and a browser test that timed out says only what it waited for."""
+def record_failure(pg, request, name: str) -> None:
+    """Keep what a failed test's page showed: a full-page screenshot in test-artifacts/`name`.png, and,
+    printed (CI keeps the output, not the screenshots, and a browser test that timed out says only
+    what it waited for), the page's text and the end of its server's log."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    try:
+        pg.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+    except Exception as e:  # a crashed page must not hide the test's own failure
+        print(f"could not save a screenshot: {e}")
     try:
         text = pg.locator("[data-testid='stMain']").inner_text(timeout=5_000)
         print("--- the page's text when the test failed ---\n" + text[-3_000:])
@@ -104,26 +110,9 @@ def explain_failure(pg, request) -> None:
 
 
 @pytest.fixture
-def page(browser, request):
-    """A fresh 1400x1000 page; a full-page screenshot lands in test-artifacts/ if the test fails."""
-    context = browser.new_context(viewport={"width": 1400, "height": 1000})
-    pg = context.new_page()
-    pg.set_default_timeout(60_000)
-    yield pg
-    rep = getattr(request.node, "rep_call", None)
-    if rep is not None and rep.failed:
-        ARTIFACTS.mkdir(exist_ok=True)
-        try:
-            pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}.png"), full_page=True)
-        except Exception as e:  # a crashed page must not hide the test's own failure
-            print(f"could not save a screenshot: {e}")
-        explain_failure(pg, request)
-    context.close()
-
-
-@pytest.fixture
 def new_page(browser, request):
-    """A factory of pages, each in a fresh browser context (its own cookies: its own Streamlit session)."""
+    """A factory of 1400x1000 pages, each in a fresh browser context (its own cookies: its own Streamlit
+    session); if the test fails, each page's screenshot, text and server log are kept (record_failure)."""
     contexts = []
 
     def make():
@@ -135,13 +124,15 @@ def new_page(browser, request):
 
     yield make
     rep = getattr(request.node, "rep_call", None)
+    failed = rep is not None and rep.failed
     for i, context in enumerate(contexts, 1):
-        if rep is not None and rep.failed:
-            ARTIFACTS.mkdir(exist_ok=True)
+        if failed:
             for pg in context.pages:
-                try:
-                    pg.screenshot(path=str(ARTIFACTS / f"{request.node.name}-{i}.png"), full_page=True)
-                except Exception as e:
-                    print(f"could not save a screenshot: {e}")
-                explain_failure(pg, request)
+                record_failure(pg, request, request.node.name if len(contexts) == 1 else f"{request.node.name}-{i}")
         context.close()
+
+
+@pytest.fixture
+def page(new_page):
+    """A fresh 1400x1000 page; if the test fails, test-artifacts/<test>.png and its text (new_page)."""
+    return new_page()

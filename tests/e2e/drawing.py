@@ -14,18 +14,19 @@ def settled_box(page, pad, timeout_s: float = 30.0) -> dict:
 
     Mouse events go to viewport coordinates: a pad still below the fold, or pushed down by an element
     that finishes rendering above it between reading its box and drawing, would miss the stroke
-    (a CI run once drew beside a pad and waited for a drawing that never came).
+    (a CI run once drew beside a pad and waited for a drawing that never came). Not Playwright's own
+    actionability checks (hover): the pad is three stacked canvases, and the top one, which takes the
+    events, covers the one CANVAS finds first, so hover's hit-target check times out (tried).
     """
-    pad.scroll_into_view_if_needed()
-    deadline, box = time.monotonic() + timeout_s, pad.bounding_box()
-    while time.monotonic() < deadline:
-        page.wait_for_timeout(300)
-        again = pad.bounding_box()
-        if again == box:
-            return box
+    deadline = time.monotonic() + timeout_s
+    while True:
         pad.scroll_into_view_if_needed()
         box = pad.bounding_box()
-    raise AssertionError(f"the drawing pad kept moving for {timeout_s:.0f} s: {box}")
+        page.wait_for_timeout(300)
+        if pad.bounding_box() == box:
+            return box
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the drawing pad kept moving for {timeout_s:.0f} s: {box}")
 
 
 def draw_a_one(page, pad, size: int) -> None:
